@@ -1,0 +1,36 @@
+//! Helpers shared by the end-to-end tests.
+//!
+//! The AWS tests talk to local servers that the project's test command (`scripts/test`) starts
+//! and announces through `AWS_ENDPOINT_URL_<SERVICE>`: DynamoDB Local for DynamoDB, moto for SSM
+//! and Secrets Manager. They fail (never skip) when the endpoint is missing.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+/// The endpoint a local server was announced at, or an error that says how to get one.
+pub fn local_endpoint(variable: &str) -> Result<String, String> {
+    match std::env::var(variable) {
+        Ok(url) if url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") => {
+            Ok(url)
+        }
+        Ok(url) => Err(format!(
+            "{variable}={url} is not a local server: these tests only talk to servers on this machine"
+        )),
+        Err(_) => Err(format!(
+            "{variable} is not set: run the tests with `scripts/test`, which starts DynamoDB Local and moto and exports their endpoints"
+        )),
+    }
+}
+
+/// An SDK configuration as a user's function would build it (one HTTPS-capable client, which
+/// also speaks plain HTTP to the local servers), with credentials, region and endpoints from
+/// the environment.
+pub async fn sdk_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await
+}

@@ -1,0 +1,446 @@
+//! A local implementation of the Lambda Runtime API (the `2018-06-01` interface) on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::HarnessError;
+use crate::ids;
+
+/// How long [`RuntimeApi::invoke`] waits past an invocation's deadline before giving up.
+const DEADLINE_GRACE: Duration = Duration::from_secs(5);
+
+/// One event to deliver to the function, with the headers Lambda would send.
+///
+/// ```
+/// use powertools_testing::InvocationRequest;
+/// use std::time::Duration;
+///
+/// let request = InvocationRequest::json(&serde_json::json!({"order": 1}))
+///     .unwrap()
+///     .request_id("c6af9ac6-7b61-11e6-9a41-93e812345678")
+///     .timeout(Duration::from_secs(3))
+///     .sampled_trace();
+/// assert_eq!(request.get_request_id(), "c6af9ac6-7b61-11e6-9a41-93e812345678");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct InvocationRequest {
+    payload: Bytes,
+    request_id: String,
+    function_arn: Option<String>,
+    deadline: Deadline,
+    trace_header: Option<String>,
+    client_context: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    /// Relative to the moment the function receives the event, as Lambda does.
+    Timeout(Duration),
+    /// An absolute deadline in epoch milliseconds.
+    At(u64),
+}
+
+impl InvocationRequest {
+    /// An event with these raw bytes as payload (they need not be valid JSON: that is how a
+    /// malformed event is tested).
+    pub fn raw(payload: impl Into<Bytes>) -> Self {
+        Self {
+            payload: payload.into(),
+            request_id: ids::request_id(),
+            function_arn: None,
+            deadline: Deadline::Timeout(Duration::from_secs(30)),
+            trace_header: None,
+            client_context: None,
+        }
+    }
+
+    /// An event with `payload` serialized as JSON.
+    pub fn json<T: Serialize + ?Sized>(payload: &T) -> Result<Self, HarnessError> {
+        let bytes = serde_json::to_vec(payload).map_err(HarnessError::Serialize)?;
+        Ok(Self::raw(bytes))
+    }
+
+    /// Sets the request id (default: a fresh UUID).
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = id.into();
+        self
+    }
+
+    /// Sets the invoked function ARN (default: built from the function name).
+    pub fn function_arn(mut self, arn: impl Into<String>) -> Self {
+        self.function_arn = Some(arn.into());
+        self
+    }
+
+    /// Sets the function timeout: the deadline is this long after the function receives the
+    /// event (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Deadline::Timeout(timeout);
+        self
+    }
+
+    /// Sets an absolute deadline in epoch milliseconds.
+    pub fn deadline_ms(mut self, deadline_ms: u64) -> Self {
+        self.deadline = Deadline::At(deadline_ms);
+        self
+    }
+
+    /// Sets the raw `Lambda-Runtime-Trace-Id` header.
+    pub fn trace_header(mut self, header: impl Into<String>) -> Self {
+        self.trace_header = Some(header.into());
+        self
+    }
+
+    /// Sends a fresh, sampled trace header (`Root=...;Parent=...;Sampled=1`).
+    pub fn sampled_trace(self) -> Self {
+        self.trace_header(ids::sampled_trace_header())
+    }
+
+    /// Sets the raw `Lambda-Runtime-Client-Context` header (JSON).
+    pub fn client_context(mut self, json: impl Into<String>) -> Self {
+        self.client_context = Some(json.into());
+        self
+    }
+
+    /// The request id this event will carry.
+    pub fn get_request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The trace header this event will carry, if any.
+    pub fn get_trace_header(&self) -> Option<&str> {
+        self.trace_header.as_deref()
+    }
+}
+
+/// An error the function reported for an invocation (`/invocation/{id}/error`) or for its
+/// initialisation (`/init/error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionError {
+    /// `errorType` from the body (or the `Lambda-Runtime-Function-Error-Type` header).
+    pub error_type: String,
+    /// `errorMessage` from the body.
+    pub error_message: String,
+    /// The body as posted.
+    pub body: Bytes,
+}
+
+impl FunctionError {
+    fn from_post(header_type: Option<&str>, body: Bytes) -> Self {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let field = |name: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(name))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Self {
+            error_type: field("errorType")
+                .or_else(|| header_type.map(str::to_owned))
+                .unwrap_or_default(),
+            error_message: field("errorMessage").unwrap_or_default(),
+            body,
+        }
+    }
+}
+
+/// What the function answered for one invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The function posted a response (`/invocation/{id}/response`).
+    Response(Bytes),
+    /// The function posted an error (`/invocation/{id}/error`).
+    Error(FunctionError),
+}
+
+impl Outcome {
+    /// The response body parsed as JSON, or an error saying what the function answered instead.
+    pub fn json(&self) -> Result<serde_json::Value, HarnessError> {
+        match self {
+            Self::Response(body) => serde_json::from_slice(body).map_err(HarnessError::Serialize),
+            Self::Error(error) => Err(HarnessError::FunctionFailed(error.clone())),
+        }
+    }
+
+    /// The error, if the function reported one.
+    pub fn error(&self) -> Option<&FunctionError> {
+        match self {
+            Self::Error(error) => Some(error),
+            Self::Response(_) => None,
+        }
+    }
+
+    /// The response body, if the function answered with one.
+    pub fn body(&self) -> Option<&Bytes> {
+        match self {
+            Self::Response(body) => Some(body),
+            Self::Error(_) => None,
+        }
+    }
+}
+
+struct Queued {
+    request: InvocationRequest,
+    reply: oneshot::Sender<Outcome>,
+}
+
+struct State {
+    default_arn: String,
+    queue_tx: mpsc::UnboundedSender<Queued>,
+    queue_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>,
+    in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_error: Mutex<Option<FunctionError>>,
+}
+
+/// A Runtime API server on 127.0.0.1, feeding events to a function running the real
+/// `lambda_runtime` loop (give it `AWS_LAMBDA_RUNTIME_API` = [`RuntimeApi::runtime_api_env`]).
+///
+/// The server stops when this value is dropped.
+#[derive(Debug)]
+pub struct RuntimeApi {
+    addr: SocketAddr,
+    state: Arc<State>,
+    server: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// An invocation that was queued and not yet answered; `.await` it (via [`Pending::outcome`]).
+#[derive(Debug)]
+pub struct Pending {
+    request_id: String,
+    deadline_hint: Duration,
+    reply: oneshot::Receiver<Outcome>,
+}
+
+impl Pending {
+    /// The request id of the queued invocation.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Waits for the function's answer, at most the invocation's timeout plus a grace period.
+    pub async fn outcome(self) -> Result<Outcome, HarnessError> {
+        match tokio::time::timeout(self.deadline_hint, self.reply).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(HarnessError::ServerStopped),
+            Err(_) => Err(HarnessError::Timeout {
+                request_id: self.request_id,
+                waited: self.deadline_hint,
+            }),
+        }
+    }
+}
+
+impl RuntimeApi {
+    /// Starts the server on a free loopback port. `function_name` fills the default invoked ARN.
+    pub async fn start(function_name: &str) -> Result<Self, HarnessError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(HarnessError::Io)?;
+        let addr = listener.local_addr().map_err(HarnessError::Io)?;
+        let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            default_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}"),
+            queue_tx,
+            queue_rx: tokio::sync::Mutex::new(queue_rx),
+            in_flight: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+        });
+        let server = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        Ok(Self {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    /// The server's address.
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The value for `AWS_LAMBDA_RUNTIME_API` (`127.0.0.1:<port>`).
+    pub fn runtime_api_env(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Queues an invocation; the function picks it up on its next `/next` poll.
+    pub fn enqueue(&self, request: InvocationRequest) -> Result<Pending, HarnessError> {
+        let (reply, rx) = oneshot::channel();
+        let request_id = request.request_id.clone();
+        let deadline_hint = match request.deadline {
+            Deadline::Timeout(timeout) => timeout,
+            Deadline::At(ms) => Duration::from_millis(ms.saturating_sub(now_ms())),
+        } + DEADLINE_GRACE;
+        self.state
+            .queue_tx
+            .send(Queued { request, reply })
+            .map_err(|_| HarnessError::ServerStopped)?;
+        Ok(Pending {
+            request_id,
+            deadline_hint,
+            reply: rx,
+        })
+    }
+
+    /// Queues an invocation and waits for the function's answer.
+    pub async fn invoke(&self, request: InvocationRequest) -> Result<Outcome, HarnessError> {
+        self.enqueue(request)?.outcome().await
+    }
+
+    /// The error the function posted to `/init/error` (or, under SnapStart, `/restore/error`).
+    pub fn init_error(&self) -> Option<FunctionError> {
+        self.state.init_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| route(Arc::clone(&state), req));
+            // A connection error only ends that connection; the function reconnects.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: &'static str) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let response = match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => next(&state).await,
+        (&Method::POST, ["2018-06-01", "runtime", "invocation", id, kind @ ("response" | "error")]) => {
+            let id = (*id).to_owned();
+            let is_error = *kind == "error";
+            let header_type = req
+                .headers()
+                .get("Lambda-Runtime-Function-Error-Type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = match req.into_body().collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, "unreadable body")),
+            };
+            let outcome = if is_error {
+                Outcome::Error(FunctionError::from_post(header_type.as_deref(), body))
+            } else {
+                Outcome::Response(body)
+            };
+            let waiter = state.in_flight.lock().ok().and_then(|mut m| m.remove(&id));
+            match waiter {
+                Some(waiter) => {
+                    let _ = waiter.send(outcome);
+                    reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}")
+                }
+                None => reply(
+                    StatusCode::BAD_REQUEST,
+                    "{\"errorMessage\":\"unknown or already answered request id\",\"errorType\":\"InvalidRequestID\"}",
+                ),
+            }
+        }
+        // SnapStart: the runtime checkpoints, then asks to be restored before polling events.
+        (&Method::GET, ["2018-06-01", "runtime", "restore", "next"]) => {
+            reply(StatusCode::OK, "")
+        }
+        (&Method::POST, ["2018-06-01", "runtime", "init" | "restore", "error"]) => {
+            let header_type = req
+                .headers()
+                .get("Lambda-Runtime-Function-Error-Type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            if let Ok(mut slot) = state.init_error.lock() {
+                *slot = Some(FunctionError::from_post(header_type.as_deref(), body));
+            }
+            reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}")
+        }
+        _ => reply(StatusCode::NOT_FOUND, "not a Runtime API route"),
+    };
+    Ok(response)
+}
+
+async fn next(state: &State) -> Reply {
+    let queued = {
+        let mut queue = state.queue_rx.lock().await;
+        queue.recv().await
+    };
+    let Some(Queued { request, reply: waiter }) = queued else {
+        return reply(StatusCode::INTERNAL_SERVER_ERROR, "runtime API stopped");
+    };
+    let deadline_ms = match request.deadline {
+        Deadline::Timeout(timeout) => {
+            now_ms().saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+        }
+        Deadline::At(ms) => ms,
+    };
+    if let Ok(mut in_flight) = state.in_flight.lock() {
+        in_flight.insert(request.request_id.clone(), waiter);
+    }
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", "application/json")
+        .header("Lambda-Runtime-Aws-Request-Id", &request.request_id)
+        .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
+        .header(
+            "Lambda-Runtime-Invoked-Function-Arn",
+            request.function_arn.as_deref().unwrap_or(&state.default_arn),
+        );
+    if let Some(trace) = &request.trace_header {
+        builder = builder.header("Lambda-Runtime-Trace-Id", trace);
+    }
+    if let Some(context) = &request.client_context {
+        builder = builder.header("Lambda-Runtime-Client-Context", context);
+    }
+    builder
+        .body(Full::new(request.payload))
+        .unwrap_or_else(|_| reply(StatusCode::INTERNAL_SERVER_ERROR, "invalid header value"))
+}
