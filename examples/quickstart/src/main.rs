@@ -1,0 +1,94 @@
+//! The quickstart: an orders API handler using Powertools for AWS Lambda in Rust.
+//!
+//! `cargo run -p quickstart` plays Lambda: it starts a local Runtime API, runs this same binary
+//! as the function (under the real `lambda_runtime` loop), sends it the bundled API Gateway
+//! events from `events/`, and narrates on stderr. stdout carries exactly what Lambda would
+//! capture from the function.
+//!
+//! With `AWS_LAMBDA_RUNTIME_API` set (in Lambda, or under `cargo lambda watch`) the binary is
+//! the function itself.
+
+use std::process::ExitCode;
+
+use lambda_runtime::service_fn;
+use powertools_core::InvocationLayer;
+use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output};
+use serde_json::Value;
+use tower::ServiceBuilder;
+
+mod orders;
+
+/// The bundled events, in the order they are sent.
+const EVENTS: [(&str, &str); 4] = [
+    ("01-create-order.json", include_str!("../events/01-create-order.json")),
+    ("02-create-order-again.json", include_str!("../events/02-create-order-again.json")),
+    ("03-create-another-order.json", include_str!("../events/03-create-another-order.json")),
+    ("04-malformed-body.json", include_str!("../events/04-malformed-body.json")),
+];
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        run_function().await
+    } else {
+        play_lambda().await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("quickstart: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The function, as deployed.
+async fn run_function() -> Result<(), lambda_runtime::Error> {
+    let service = ServiceBuilder::new()
+        .layer(InvocationLayer::from_env())
+        .service(service_fn(orders::handler));
+    lambda_runtime::run_concurrent(service).await
+}
+
+/// Plays Lambda locally: runs this binary as the function and sends it the bundled events.
+async fn play_lambda() -> Result<(), lambda_runtime::Error> {
+    let mut builder = LocalFunction::builder(std::env::current_exe()?)
+        .function_name("quickstart-orders")
+        .memory_size_mb(256)
+        .stdout(Output::Inherit)
+        .stderr(Output::Inherit);
+    if std::env::var_os("POWERTOOLS_SERVICE_NAME").is_none() {
+        builder = builder.env("POWERTOOLS_SERVICE_NAME", "orders");
+    }
+    let function = builder.start().await?;
+    eprintln!(
+        "quickstart: local Runtime API on {}, function `quickstart-orders` running the real lambda_runtime loop",
+        function.runtime_api().runtime_api_env()
+    );
+    let mut answered = 0;
+    for (name, event) in EVENTS {
+        let request = InvocationRequest::raw(event).sampled_trace();
+        let body = serde_json::from_str::<Value>(event)
+            .ok()
+            .and_then(|e| e["body"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        eprintln!("\n-> {name}  POST /orders {body}");
+        match function.invoke(request).await? {
+            Outcome::Response(bytes) => {
+                let response: Value = serde_json::from_slice(&bytes)?;
+                eprintln!(
+                    "<- {} {}",
+                    response["statusCode"],
+                    response["body"].as_str().unwrap_or_default()
+                );
+            }
+            Outcome::Error(error) => {
+                eprintln!("<- function error {}: {}", error.error_type, error.error_message);
+            }
+        }
+        answered += 1;
+    }
+    function.stop().await;
+    eprintln!("\nquickstart: {answered} events sent, {answered} answered");
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The quickstart, as a user runs it and as Lambda runs it.
+
+use std::process::Command;
+
+use powertools_testing::{HarnessError, InvocationRequest, LocalFunction};
+use serde_json::{Value, json};
+
+const QUICKSTART: &str = env!("CARGO_BIN_EXE_quickstart");
+
+fn bundled(name: &str) -> String {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| unreachable!("{path}: {e}"))
+}
+
+#[test]
+fn cargo_run_answers_every_bundled_event() {
+    let output = Command::new(QUICKSTART)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap_or_else(|e| unreachable!("could not run the quickstart: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "quickstart failed:\n{stderr}");
+    let answers: Vec<&str> = stderr.lines().filter(|l| l.starts_with("<- ")).collect();
+    assert_eq!(answers.len(), 4, "{stderr}");
+    assert!(answers[..3].iter().all(|a| a.starts_with("<- 201 ")), "{answers:?}");
+    assert!(answers[3].starts_with("<- 400 ") && answers[3].contains("not a valid order"), "{answers:?}");
+    assert!(stderr.contains("4 events sent, 4 answered"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
+    let function = LocalFunction::builder(QUICKSTART)
+        .function_name("orders")
+        .start()
+        .await?;
+    let mut answers = Vec::new();
+    for name in [
+        "01-create-order.json",
+        "02-create-order-again.json",
+        "03-create-another-order.json",
+        "04-malformed-body.json",
+    ] {
+        let response = function.invoke(InvocationRequest::raw(bundled(name))).await?.json()?;
+        let body: Value = response["body"]
+            .as_str()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        assert_eq!(response["headers"]["content-type"], "application/json");
+        answers.push((response["statusCode"].clone(), body));
+    }
+    assert_eq!(answers[0].0, 201);
+    assert_eq!(answers[0].1["order"]["sku"], "BOOK-1984");
+    assert_eq!(answers[0].1["order"]["quantity"], 2);
+    assert_eq!(answers[0].1["cold_start"], true);
+    assert_eq!(answers[1].1["cold_start"], false);
+    assert_eq!(answers[2].1["order"]["customer_id"], "c-7");
+    assert_eq!(answers[3].0, 400);
+    assert!(
+        answers[3].1["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("request body is not a valid order")),
+        "{:?}",
+        answers[3]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn other_methods_are_refused() -> Result<(), HarnessError> {
+    let function = LocalFunction::builder(QUICKSTART).start().await?;
+    let mut event: Value = serde_json::from_str(&bundled("01-create-order.json")).map_err(HarnessError::Serialize)?;
+    event["httpMethod"] = json!("DELETE");
+    let response = function.invoke(InvocationRequest::json(&event)?).await?.json()?;
+    assert_eq!(response["statusCode"], 405);
+    Ok(())
+}
