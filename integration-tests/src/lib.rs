@@ -34,3 +34,8 @@ pub async fn sdk_config() -> SdkConfig {
         .load()
         .await
 }
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

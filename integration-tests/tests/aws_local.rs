@@ -2,7 +2,8 @@
 //! own implementation) and moto's SSM. A missing endpoint fails the test with instructions.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
 };
 use aws_sdk_ssm::types::ParameterType;
 use integration_tests::{local_endpoint, sdk_config};
@@ -31,7 +32,12 @@ async fn dynamodb_local_round_trip_with_a_conditional_write() -> TestResult {
                 .attribute_type(ScalarAttributeType::S)
                 .build()?,
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build()?)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await?;
@@ -51,13 +57,19 @@ async fn dynamodb_local_round_trip_with_a_conditional_write() -> TestResult {
     put("INPROGRESS").send().await?;
 
     // The second claim fails its condition and brings the old item back with the error.
-    let err = put("COMPLETED").send().await.err().ok_or("second conditional put succeeded")?;
+    let err = put("COMPLETED")
+        .send()
+        .await
+        .err()
+        .ok_or("second conditional put succeeded")?;
     let service_error = err.into_service_error();
     let old_item = match &service_error {
         aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
             e.item().cloned()
         }
-        other => return Err(format!("expected ConditionalCheckFailedException, got {other:?}").into()),
+        other => {
+            return Err(format!("expected ConditionalCheckFailedException, got {other:?}").into());
+        }
     };
     assert_eq!(
         old_item.and_then(|i| i.get("status").cloned()),
@@ -113,6 +125,8 @@ async fn ssm_parameters_through_moto() -> TestResult {
 
 #[test]
 fn missing_endpoint_is_reported_with_instructions() {
-    let message = local_endpoint("AWS_ENDPOINT_URL_NOT_A_SERVICE").err().unwrap_or_default();
+    let message = local_endpoint("AWS_ENDPOINT_URL_NOT_A_SERVICE")
+        .err()
+        .unwrap_or_default();
     assert!(message.contains("scripts/test"), "{message}");
 }

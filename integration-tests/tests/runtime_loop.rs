@@ -31,9 +31,18 @@ async fn harness_delivers_events_with_real_headers() -> Result<(), HarnessError>
         .deadline_ms(deadline)
         .trace_header(header);
     let out = function.invoke(request).await?.json()?;
-    assert_eq!(out["context_request_id"], "c6af9ac6-7b61-11e6-9a41-93e812345678");
-    assert_eq!(out["scope_request_id"], "c6af9ac6-7b61-11e6-9a41-93e812345678");
-    assert_eq!(out["function_arn"], "arn:aws:lambda:eu-west-1:123456789012:function:probe:live");
+    assert_eq!(
+        out["context_request_id"],
+        "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    );
+    assert_eq!(
+        out["scope_request_id"],
+        "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    );
+    assert_eq!(
+        out["function_arn"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:probe:live"
+    );
     assert_eq!(out["deadline_ms"], deadline);
     assert_eq!(out["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
     assert_eq!(out["trace_parent"], "557abcec3ee5a047");
@@ -48,11 +57,24 @@ async fn harness_delivers_events_with_real_headers() -> Result<(), HarnessError>
 #[tokio::test]
 async fn first_invocation_is_cold_then_warm() -> Result<(), HarnessError> {
     let function = probe().await?;
-    let first = function.invoke(InvocationRequest::json(&json!({}))?).await?.json()?;
-    let second = function.invoke(InvocationRequest::json(&json!({}))?).await?.json()?;
-    let third = function.invoke(InvocationRequest::json(&json!({}))?).await?.json()?;
+    let first = function
+        .invoke(InvocationRequest::json(&json!({}))?)
+        .await?
+        .json()?;
+    let second = function
+        .invoke(InvocationRequest::json(&json!({}))?)
+        .await?
+        .json()?;
+    let third = function
+        .invoke(InvocationRequest::json(&json!({}))?)
+        .await?
+        .json()?;
     assert_eq!(
-        [&first["cold_start"], &second["cold_start"], &third["cold_start"]],
+        [
+            &first["cold_start"],
+            &second["cold_start"],
+            &third["cold_start"]
+        ],
         [&json!(true), &json!(false), &json!(false)]
     );
     Ok(())
@@ -66,7 +88,10 @@ async fn provisioned_concurrency_and_snapstart_are_never_cold() -> Result<(), Ha
             .start()
             .await?;
         for _ in 0..2 {
-            let out = function.invoke(InvocationRequest::json(&json!({}))?).await?.json()?;
+            let out = function
+                .invoke(InvocationRequest::json(&json!({}))?)
+                .await?
+                .json()?;
             assert_eq!(out["cold_start"], false, "{kind}");
         }
     }
@@ -80,11 +105,22 @@ async fn handler_errors_come_back_as_lambda_errors() -> Result<(), HarnessError>
         .invoke(InvocationRequest::json(&json!({"fail": "out of stock"}))?)
         .await?;
     let error = outcome.error().cloned();
-    assert_eq!(error.as_ref().map(|e| e.error_type.as_str()), Some("ProbeError"));
-    assert_eq!(error.as_ref().map(|e| e.error_message.as_str()), Some("out of stock"));
-    assert!(matches!(outcome.json(), Err(HarnessError::FunctionFailed(_))));
+    assert_eq!(
+        error.as_ref().map(|e| e.error_type.as_str()),
+        Some("ProbeError")
+    );
+    assert_eq!(
+        error.as_ref().map(|e| e.error_message.as_str()),
+        Some("out of stock")
+    );
+    assert!(matches!(
+        outcome.json(),
+        Err(HarnessError::FunctionFailed(_))
+    ));
     // The function keeps serving after an error.
-    let next = function.invoke(InvocationRequest::json(&json!({}))?).await?;
+    let next = function
+        .invoke(InvocationRequest::json(&json!({}))?)
+        .await?;
     assert!(matches!(next, Outcome::Response(_)));
     Ok(())
 }
@@ -94,7 +130,10 @@ async fn malformed_event_is_an_error_not_a_crash() -> Result<(), HarnessError> {
     let function = probe().await?;
     let outcome = function.invoke(InvocationRequest::raw("{not json")).await?;
     assert!(outcome.error().is_some(), "{outcome:?}");
-    let next = function.invoke(InvocationRequest::json(&json!({"ok": 1}))?).await?.json()?;
+    let next = function
+        .invoke(InvocationRequest::json(&json!({"ok": 1}))?)
+        .await?
+        .json()?;
     assert_eq!(next["payload"], json!({"ok": 1}));
     Ok(())
 }
@@ -134,7 +173,10 @@ async fn concurrent_invocations_keep_their_own_scope() -> Result<(), HarnessErro
         assert_eq!(out["scope_request_id"], id);
         assert_eq!(out["scope_request_id_after_await"], id);
         assert_eq!(out["scope_request_id_in_task"], id);
-        let root = trace.as_deref().and_then(|t| t.split(';').next()).and_then(|r| r.strip_prefix("Root="));
+        let root = trace
+            .as_deref()
+            .and_then(|t| t.split(';').next())
+            .and_then(|r| r.strip_prefix("Root="));
         assert_eq!(out["xray_trace_id"].as_str(), root);
         // Concurrent mode never passes the trace id through the process environment.
         assert_eq!(out["process_trace_env"], Value::Null);
@@ -143,8 +185,14 @@ async fn concurrent_invocations_keep_their_own_scope() -> Result<(), HarnessErro
         answered.push(id);
     }
     assert_eq!(answered.len(), 40);
-    assert_eq!(cold, 1, "exactly one of the concurrent invocations is the cold start");
-    assert!(peak_in_flight > 1, "invocations never overlapped (peak {peak_in_flight})");
+    assert_eq!(
+        cold, 1,
+        "exactly one of the concurrent invocations is the cold start"
+    );
+    assert!(
+        peak_in_flight > 1,
+        "invocations never overlapped (peak {peak_in_flight})"
+    );
     Ok(())
 }
 
@@ -153,15 +201,23 @@ async fn a_function_that_dies_is_reported_not_awaited_forever() -> Result<(), Ha
     // `false` exits at once with status 1 without ever polling the Runtime API.
     let function = LocalFunction::builder("false").start().await?;
     let result = function.invoke(InvocationRequest::json(&json!({}))?).await;
-    assert!(matches!(result, Err(HarnessError::FunctionExited { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(HarnessError::FunctionExited { .. })),
+        "{result:?}"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_missing_binary_is_a_clear_error() {
-    let result = LocalFunction::builder("/nonexistent/function").start().await;
+    let result = LocalFunction::builder("/nonexistent/function")
+        .start()
+        .await;
     let message = result.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("could not start function binary"), "{message}");
+    assert!(
+        message.contains("could not start function binary"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +231,10 @@ async fn stop_returns_what_the_function_printed() -> Result<(), HarnessError> {
     let expected_api = function.runtime_api().runtime_api_env();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopped = function.stop().await;
-    assert_eq!(stopped.stdout, [format!("runtime api at {expected_api} for printer")]);
+    assert_eq!(
+        stopped.stdout,
+        [format!("runtime api at {expected_api} for printer")]
+    );
     assert_eq!(stopped.stderr, ["oops"]);
     assert!(stopped.exited_by_itself.is_none());
     Ok(())

@@ -45,7 +45,9 @@ impl InitializationType {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The service name was set to an empty or blank string.
-    #[error("service name is empty: set a non-empty name or leave it unset for `{DEFAULT_SERVICE_NAME}`")]
+    #[error(
+        "service name is empty: set a non-empty name or leave it unset for `{DEFAULT_SERVICE_NAME}`"
+    )]
     EmptyServiceName,
     /// The memory size was set to zero.
     #[error("function memory size is 0 MB: set the configured memory in MB, or leave it unset")]
@@ -168,7 +170,6 @@ impl FunctionConfig {
     }
 
     /// A builder that starts from the process environment; its setters override it.
-    #[must_use]
     pub fn builder() -> FunctionConfigBuilder {
         FunctionConfigBuilder::default()
     }
@@ -442,7 +443,10 @@ mod tests {
     #[test]
     fn region_falls_back_to_default_region() {
         let (env, _) = env_with_reports(&[("AWS_DEFAULT_REGION", "us-east-2")]);
-        assert_eq!(FunctionConfig::from_source(&env).region(), Some("us-east-2"));
+        assert_eq!(
+            FunctionConfig::from_source(&env).region(),
+            Some("us-east-2")
+        );
     }
 
     #[test]

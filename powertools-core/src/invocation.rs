@@ -84,7 +84,10 @@ impl fmt::Debug for Extensions {
 }
 
 impl Extensions {
-    fn with_map<R>(&self, f: impl FnOnce(&mut HashMap<TypeId, Arc<dyn Any + Send + Sync>>) -> R) -> R {
+    fn with_map<R>(
+        &self,
+        f: impl FnOnce(&mut HashMap<TypeId, Arc<dyn Any + Send + Sync>>) -> R,
+    ) -> R {
         match self.map.lock() {
             Ok(mut map) => f(&mut map),
             Err(poisoned) => f(&mut poisoned.into_inner()),
@@ -108,7 +111,10 @@ impl Extensions {
                 return existing;
             }
             let value = Arc::new(init());
-            map.insert(TypeId::of::<T>(), Arc::clone(&value) as Arc<dyn Any + Send + Sync>);
+            map.insert(
+                TypeId::of::<T>(),
+                Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
+            );
             value
         })
     }
@@ -168,7 +174,6 @@ impl fmt::Debug for Invocation {
 impl Invocation {
     /// Starts building an invocation (the layer does this from the Lambda context; tests and
     /// custom runtimes may do it by hand).
-    #[must_use]
     pub fn builder(request_id: impl Into<String>) -> InvocationBuilder {
         InvocationBuilder {
             request_id: request_id.into(),
@@ -249,7 +254,9 @@ impl Invocation {
 
     /// Time left before the deadline at `now` (zero once passed). For injected clocks.
     pub fn remaining_time_at(&self, now: SystemTime) -> Duration {
-        self.deadline().duration_since(now).unwrap_or(Duration::ZERO)
+        self.deadline()
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
     }
 
     /// The tenant id, for functions with tenant isolation.
@@ -384,8 +391,14 @@ mod tests {
         let inv = Invocation::builder("r")
             .trace_header("Sampled=1;Root=1-5759e988-bd862e3fe1be46a994272793")
             .build();
-        assert_eq!(inv.xray_trace_id(), Some("1-5759e988-bd862e3fe1be46a994272793"));
-        assert_eq!(inv.trace_header().map(TraceHeader::sampling), Some(Sampling::Sampled));
+        assert_eq!(
+            inv.xray_trace_id(),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(
+            inv.trace_header().map(TraceHeader::sampling),
+            Some(Sampling::Sampled)
+        );
 
         let bad = Invocation::builder("r").trace_header("nonsense").build();
         assert!(matches!(bad.trace(), TraceContext::Malformed { raw, .. } if raw == "nonsense"));
@@ -418,8 +431,14 @@ mod tests {
         let b = inv.extensions().get_or_insert_with(|| Counter(2));
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(*b, Counter(1));
-        assert_eq!(inv.extensions().insert(Counter(3)).as_deref(), Some(&Counter(1)));
-        assert_eq!(inv.extensions().get::<Counter>().as_deref(), Some(&Counter(3)));
+        assert_eq!(
+            inv.extensions().insert(Counter(3)).as_deref(),
+            Some(&Counter(1))
+        );
+        assert_eq!(
+            inv.extensions().get::<Counter>().as_deref(),
+            Some(&Counter(3))
+        );
         assert!(inv.extensions().get::<String>().is_none());
     }
 
@@ -437,9 +456,11 @@ mod tests {
         let inv = Invocation::builder("parent").build();
         let (carried, plain) = inv
             .scope(async {
-                let carried = spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) });
-                let plain =
-                    tokio::spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) });
+                let carried =
+                    spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) });
+                let plain = tokio::spawn(async {
+                    Invocation::current().map(|i| i.request_id().to_owned())
+                });
                 (carried.await.ok().flatten(), plain.await.ok().flatten())
             })
             .await;

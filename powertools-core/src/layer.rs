@@ -135,7 +135,8 @@ mod tests {
         let mut context = Context::default();
         context.request_id = request_id.to_owned();
         context.deadline = 4_102_444_800_000;
-        context.invoked_function_arn = format!("arn:aws:lambda:eu-west-1:123456789012:function:{request_id}");
+        context.invoked_function_arn =
+            format!("arn:aws:lambda:eu-west-1:123456789012:function:{request_id}");
         context.xray_trace_id = trace.map(str::to_owned);
         LambdaEvent::new(json!({ "id": request_id }), context)
     }
@@ -160,13 +161,19 @@ mod tests {
         let flag = Arc::new(ColdStart::new());
         let svc = layer(&flag).layer(service_fn(describe));
         let out = svc
-            .oneshot(event("r1", Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")))
+            .oneshot(event(
+                "r1",
+                Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"),
+            ))
             .await;
         let out = out.unwrap_or_default();
         assert_eq!(out["request_id"], "r1");
         assert_eq!(out["cold_start"], true);
         assert_eq!(out["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
-        assert_eq!(out["arn"], "arn:aws:lambda:eu-west-1:123456789012:function:r1");
+        assert_eq!(
+            out["arn"],
+            "arn:aws:lambda:eu-west-1:123456789012:function:r1"
+        );
         assert!(Invocation::current().is_none());
     }
 
@@ -206,7 +213,10 @@ mod tests {
         assert!(inv.as_ref().is_some_and(Invocation::is_cold_start));
         // The inner layer reused the outer scope instead of taking the flag again.
         assert!(flag.is_taken());
-        let again = layer(&flag).layer(service_fn(describe)).oneshot(event("next", None)).await;
+        let again = layer(&flag)
+            .layer(service_fn(describe))
+            .oneshot(event("next", None))
+            .await;
         assert_eq!(again.unwrap_or_default()["cold_start"], false);
     }
 
@@ -217,18 +227,27 @@ mod tests {
             let expected = event.context.request_id.clone();
             let mut mismatches = 0u32;
             for step in 0..20u64 {
-                if Invocation::current().map(|i| i.request_id().to_owned()).as_deref() != Some(&expected) {
+                if Invocation::current()
+                    .map(|i| i.request_id().to_owned())
+                    .as_deref()
+                    != Some(&expected)
+                {
                     mismatches += 1;
                 }
                 // Interleave with the other invocations, on both worker threads.
                 tokio::time::sleep(Duration::from_micros((step * 37) % 300)).await;
                 tokio::task::yield_now().await;
             }
-            let child = crate::spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) });
+            let child =
+                crate::spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) });
             if child.await.ok().flatten().as_deref() != Some(&expected) {
                 mismatches += 1;
             }
-            Ok::<_, Error>((expected, mismatches, Invocation::current().is_some_and(|i| i.is_cold_start())))
+            Ok::<_, Error>((
+                expected,
+                mismatches,
+                Invocation::current().is_some_and(|i| i.is_cold_start()),
+            ))
         }));
         let calls: Vec<_> = (0..50)
             .map(|n| tokio::spawn(svc.clone().oneshot(event(&format!("req-{n}"), None))))
@@ -243,6 +262,9 @@ mod tests {
             assert_eq!(mismatches, 0, "invocation {id} saw another scope");
             cold += usize::from(was_cold);
         }
-        assert_eq!(cold, 1, "exactly one concurrent invocation is the cold start");
+        assert_eq!(
+            cold, 1,
+            "exactly one concurrent invocation is the cold start"
+        );
     }
 }

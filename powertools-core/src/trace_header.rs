@@ -200,15 +200,39 @@ mod tests {
             ("", TraceHeaderError::MissingRoot),
             ("garbage", TraceHeaderError::MissingRoot),
             (";;;===;", TraceHeaderError::MissingRoot),
-            ("Parent=557abcec3ee5a047;Sampled=1", TraceHeaderError::MissingRoot),
+            (
+                "Parent=557abcec3ee5a047;Sampled=1",
+                TraceHeaderError::MissingRoot,
+            ),
             ("Root=", TraceHeaderError::InvalidRoot(String::new())),
-            ("Root=1-zz59e988-bd862e3fe1be46a994272793", TraceHeaderError::InvalidRoot("1-zz59e988-bd862e3fe1be46a994272793".into())),
-            ("Root=2-5759e988-bd862e3fe1be46a994272793", TraceHeaderError::InvalidRoot("2-5759e988-bd862e3fe1be46a994272793".into())),
-            ("Root=1-5759e988-bd862e3fe1be46a99427279", TraceHeaderError::InvalidRoot("1-5759e988-bd862e3fe1be46a99427279".into())),
-            ("Root=1-5759e988-bd862e3fe1be46a994272793-00", TraceHeaderError::InvalidRoot("1-5759e988-bd862e3fe1be46a994272793-00".into())),
-            ("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz", TraceHeaderError::InvalidParent("xyz".into())),
-            ("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=yes", TraceHeaderError::InvalidSampled("yes".into())),
-            ("Root=1-5759e988-bd862e3fe1be46a994272793é;", TraceHeaderError::InvalidRoot("1-5759e988-bd862e3fe1be46a994272793é".into())),
+            (
+                "Root=1-zz59e988-bd862e3fe1be46a994272793",
+                TraceHeaderError::InvalidRoot("1-zz59e988-bd862e3fe1be46a994272793".into()),
+            ),
+            (
+                "Root=2-5759e988-bd862e3fe1be46a994272793",
+                TraceHeaderError::InvalidRoot("2-5759e988-bd862e3fe1be46a994272793".into()),
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a99427279",
+                TraceHeaderError::InvalidRoot("1-5759e988-bd862e3fe1be46a99427279".into()),
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793-00",
+                TraceHeaderError::InvalidRoot("1-5759e988-bd862e3fe1be46a994272793-00".into()),
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz",
+                TraceHeaderError::InvalidParent("xyz".into()),
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=yes",
+                TraceHeaderError::InvalidSampled("yes".into()),
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793é;",
+                TraceHeaderError::InvalidRoot("1-5759e988-bd862e3fe1be46a994272793é".into()),
+            ),
         ];
         for (raw, expected) in cases {
             assert_eq!(TraceHeader::parse(raw).as_ref(), Err(expected), "{raw:?}");
@@ -218,7 +242,9 @@ mod tests {
     #[test]
     fn never_panics_on_arbitrary_bytes() {
         // A cheap deterministic sweep over short strings built from the header's alphabet.
-        let alphabet = ["Root", "=", ";", "1", "-", "Parent", "Sampled", "0", "a", " ", "é", "?"];
+        let alphabet = [
+            "Root", "=", ";", "1", "-", "Parent", "Sampled", "0", "a", " ", "é", "?",
+        ];
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             let mut s = String::new();

@@ -117,7 +117,10 @@ impl LocalFunctionBuilder {
     pub async fn start(self) -> Result<LocalFunction, HarnessError> {
         let api = RuntimeApi::start(&self.function_name).await?;
         let mut command = Command::new(&self.program);
-        command.args(&self.args).kill_on_drop(true).stdin(Stdio::null());
+        command
+            .args(&self.args)
+            .kill_on_drop(true)
+            .stdin(Stdio::null());
         for (key, _) in std::env::vars_os() {
             let inherited_lambda_var = key
                 .to_str()
@@ -130,10 +133,16 @@ impl LocalFunctionBuilder {
         command
             .env("AWS_LAMBDA_RUNTIME_API", api.runtime_api_env())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.memory_size_mb.to_string())
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.memory_size_mb.to_string(),
+            )
             .env("AWS_LAMBDA_FUNCTION_VERSION", &self.version)
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/01/[$LATEST]0123456789abcdef")
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/01/01/[$LATEST]0123456789abcdef",
+            )
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", &self.initialization_type);
         if std::env::var_os("AWS_REGION").is_none() && !self.env.contains_key("AWS_REGION") {
             command.env("AWS_REGION", "us-east-1");
@@ -142,7 +151,9 @@ impl LocalFunctionBuilder {
             command.env("AWS_LAMBDA_MAX_CONCURRENCY", n.to_string());
         }
         command.envs(&self.env);
-        command.stdout(stdio(self.stdout)).stderr(stdio(self.stderr));
+        command
+            .stdout(stdio(self.stdout))
+            .stderr(stdio(self.stderr));
 
         let mut child = command.spawn().map_err(|source| HarnessError::Spawn {
             program: self.program.to_string_lossy().into_owned(),
@@ -308,7 +319,7 @@ impl LocalFunction {
         }
         let exited_by_itself = match self.supervisor.take() {
             Some(supervisor) => match supervisor.await {
-                Ok(true) => self.exit.borrow().clone().flatten(),
+                Ok(true) => (*self.exit.borrow()).flatten(),
                 _ => None,
             },
             None => None,

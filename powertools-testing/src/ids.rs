@@ -66,7 +66,11 @@ mod tests {
     #[test]
     fn trace_headers_are_well_formed() {
         let h = sampled_trace_header();
-        let root = h.split(';').next().and_then(|f| f.strip_prefix("Root=")).unwrap_or("");
+        let root = h
+            .split(';')
+            .next()
+            .and_then(|f| f.strip_prefix("Root="))
+            .unwrap_or("");
         let parts: Vec<usize> = root.split('-').map(str::len).collect();
         assert_eq!(parts, [1, 8, 24]);
         assert!(h.ends_with(";Sampled=1"));

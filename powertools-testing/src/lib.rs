@@ -52,7 +52,9 @@ pub enum HarnessError {
     #[error("local Runtime API I/O failed: {0}")]
     Io(#[source] std::io::Error),
     /// The function binary could not be started.
-    #[error("could not start function binary {program:?}: {source}; build it first (cargo build) and check the path")]
+    #[error(
+        "could not start function binary {program:?}: {source}; build it first (cargo build) and check the path"
+    )]
     Spawn {
         /// The program that was run.
         program: String,
@@ -61,7 +63,9 @@ pub enum HarnessError {
         source: std::io::Error,
     },
     /// The function did not answer before its deadline (plus a grace period).
-    #[error("invocation {request_id} got no answer within {waited:?}: the handler hung or the function never polled /next")]
+    #[error(
+        "invocation {request_id} got no answer within {waited:?}: the handler hung or the function never polled /next"
+    )]
     Timeout {
         /// The invocation's request id.
         request_id: String,
@@ -69,7 +73,9 @@ pub enum HarnessError {
         waited: std::time::Duration,
     },
     /// The function process exited before answering.
-    #[error("function process exited ({status}) before answering; last stderr lines: {stderr_tail:?}")]
+    #[error(
+        "function process exited ({status}) before answering; last stderr lines: {stderr_tail:?}"
+    )]
     FunctionExited {
         /// The exit status.
         status: String,

@@ -358,7 +358,16 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infal
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let response = match (req.method(), segments.as_slice()) {
         (&Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => next(&state).await,
-        (&Method::POST, ["2018-06-01", "runtime", "invocation", id, kind @ ("response" | "error")]) => {
+        (
+            &Method::POST,
+            [
+                "2018-06-01",
+                "runtime",
+                "invocation",
+                id,
+                kind @ ("response" | "error"),
+            ],
+        ) => {
             let id = (*id).to_owned();
             let is_error = *kind == "error";
             let header_type = req
@@ -388,16 +397,19 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infal
             }
         }
         // SnapStart: the runtime checkpoints, then asks to be restored before polling events.
-        (&Method::GET, ["2018-06-01", "runtime", "restore", "next"]) => {
-            reply(StatusCode::OK, "")
-        }
+        (&Method::GET, ["2018-06-01", "runtime", "restore", "next"]) => reply(StatusCode::OK, ""),
         (&Method::POST, ["2018-06-01", "runtime", "init" | "restore", "error"]) => {
             let header_type = req
                 .headers()
                 .get("Lambda-Runtime-Function-Error-Type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             if let Ok(mut slot) = state.init_error.lock() {
                 *slot = Some(FunctionError::from_post(header_type.as_deref(), body));
             }
@@ -413,7 +425,11 @@ async fn next(state: &State) -> Reply {
         let mut queue = state.queue_rx.lock().await;
         queue.recv().await
     };
-    let Some(Queued { request, reply: waiter }) = queued else {
+    let Some(Queued {
+        request,
+        reply: waiter,
+    }) = queued
+    else {
         return reply(StatusCode::INTERNAL_SERVER_ERROR, "runtime API stopped");
     };
     let deadline_ms = match request.deadline {
@@ -432,7 +448,10 @@ async fn next(state: &State) -> Reply {
         .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
         .header(
             "Lambda-Runtime-Invoked-Function-Arn",
-            request.function_arn.as_deref().unwrap_or(&state.default_arn),
+            request
+                .function_arn
+                .as_deref()
+                .unwrap_or(&state.default_arn),
         );
     if let Some(trace) = &request.trace_header {
         builder = builder.header("Lambda-Runtime-Trace-Id", trace);

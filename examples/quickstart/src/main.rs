@@ -20,10 +20,22 @@ mod orders;
 
 /// The bundled events, in the order they are sent.
 const EVENTS: [(&str, &str); 4] = [
-    ("01-create-order.json", include_str!("../events/01-create-order.json")),
-    ("02-create-order-again.json", include_str!("../events/02-create-order-again.json")),
-    ("03-create-another-order.json", include_str!("../events/03-create-another-order.json")),
-    ("04-malformed-body.json", include_str!("../events/04-malformed-body.json")),
+    (
+        "01-create-order.json",
+        include_str!("../events/01-create-order.json"),
+    ),
+    (
+        "02-create-order-again.json",
+        include_str!("../events/02-create-order-again.json"),
+    ),
+    (
+        "03-create-another-order.json",
+        include_str!("../events/03-create-another-order.json"),
+    ),
+    (
+        "04-malformed-body.json",
+        include_str!("../events/04-malformed-body.json"),
+    ),
 ];
 
 #[tokio::main]
@@ -83,7 +95,10 @@ async fn play_lambda() -> Result<(), lambda_runtime::Error> {
                 );
             }
             Outcome::Error(error) => {
-                eprintln!("<- function error {}: {}", error.error_type, error.error_message);
+                eprintln!(
+                    "<- function error {}: {}",
+                    error.error_type, error.error_message
+                );
             }
         }
         answered += 1;

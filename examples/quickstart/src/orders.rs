@@ -41,9 +41,7 @@ static NEXT_ORDER: AtomicU64 = AtomicU64::new(1001);
 fn respond(status: i64, body: &serde_json::Value) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = status;
-    response
-        .headers
-        .insert("content-type", http_json());
+    response.headers.insert("content-type", http_json());
     response.body = Some(Body::Text(body.to_string()));
     response
 }
@@ -64,7 +62,10 @@ pub(crate) fn parse_order(body: Option<&str>) -> Result<NewOrder, (i64, String)>
         return Err((422, "customer_id and sku must not be empty".to_owned()));
     }
     if !(1..=100).contains(&order.quantity) {
-        return Err((422, format!("quantity must be between 1 and 100, got {}", order.quantity)));
+        return Err((
+            422,
+            format!("quantity must be between 1 and 100, got {}", order.quantity),
+        ));
     }
     Ok(order)
 }
@@ -75,7 +76,10 @@ pub(crate) async fn handler(
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;
     if request.http_method != aws_lambda_events::http::Method::POST {
-        return Ok(respond(405, &json!({ "message": "only POST /orders is supported" })));
+        return Ok(respond(
+            405,
+            &json!({ "message": "only POST /orders is supported" }),
+        ));
     }
     let new_order = match parse_order(request.body.as_deref()) {
         Ok(order) => order,
@@ -115,9 +119,21 @@ mod tests {
             (None, 400, "request body is required"),
             (Some("   "), 400, "request body is required"),
             (Some("{\"sku\": "), 400, "not a valid order"),
-            (Some(r#"{"customer_id":"c","sku":"A","quantity":0}"#), 422, "between 1 and 100"),
-            (Some(r#"{"customer_id":"c","sku":" ","quantity":1}"#), 422, "must not be empty"),
-            (Some(r#"{"customer_id":"c","sku":"A","quantity":1,"x":1}"#), 400, "unknown field"),
+            (
+                Some(r#"{"customer_id":"c","sku":"A","quantity":0}"#),
+                422,
+                "between 1 and 100",
+            ),
+            (
+                Some(r#"{"customer_id":"c","sku":" ","quantity":1}"#),
+                422,
+                "must not be empty",
+            ),
+            (
+                Some(r#"{"customer_id":"c","sku":"A","quantity":1,"x":1}"#),
+                400,
+                "unknown field",
+            ),
         ];
         for (body, status, text) in cases {
             match parse_order(body) {

@@ -22,8 +22,14 @@ fn cargo_run_answers_every_bundled_event() {
     assert!(output.status.success(), "quickstart failed:\n{stderr}");
     let answers: Vec<&str> = stderr.lines().filter(|l| l.starts_with("<- ")).collect();
     assert_eq!(answers.len(), 4, "{stderr}");
-    assert!(answers[..3].iter().all(|a| a.starts_with("<- 201 ")), "{answers:?}");
-    assert!(answers[3].starts_with("<- 400 ") && answers[3].contains("not a valid order"), "{answers:?}");
+    assert!(
+        answers[..3].iter().all(|a| a.starts_with("<- 201 ")),
+        "{answers:?}"
+    );
+    assert!(
+        answers[3].starts_with("<- 400 ") && answers[3].contains("not a valid order"),
+        "{answers:?}"
+    );
     assert!(stderr.contains("4 events sent, 4 answered"), "{stderr}");
 }
 
@@ -40,7 +46,10 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
         "03-create-another-order.json",
         "04-malformed-body.json",
     ] {
-        let response = function.invoke(InvocationRequest::raw(bundled(name))).await?.json()?;
+        let response = function
+            .invoke(InvocationRequest::raw(bundled(name)))
+            .await?
+            .json()?;
         let body: Value = response["body"]
             .as_str()
             .and_then(|b| serde_json::from_str(b).ok())
@@ -68,9 +77,13 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
 #[tokio::test]
 async fn other_methods_are_refused() -> Result<(), HarnessError> {
     let function = LocalFunction::builder(QUICKSTART).start().await?;
-    let mut event: Value = serde_json::from_str(&bundled("01-create-order.json")).map_err(HarnessError::Serialize)?;
+    let mut event: Value =
+        serde_json::from_str(&bundled("01-create-order.json")).map_err(HarnessError::Serialize)?;
     event["httpMethod"] = json!("DELETE");
-    let response = function.invoke(InvocationRequest::json(&event)?).await?.json()?;
+    let response = function
+        .invoke(InvocationRequest::json(&event)?)
+        .await?
+        .json()?;
     assert_eq!(response["statusCode"], 405);
     Ok(())
 }

@@ -46,10 +46,11 @@ async fn describe(event: LambdaEvent<Value>) -> Result<Value, ProbeError> {
     // Read the scope again after the await, and from a spawned task, to show it followed the
     // invocation rather than the thread.
     let after_await = Invocation::current().map(|i| i.request_id().to_owned());
-    let in_task = powertools_core::spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) })
-        .await
-        .ok()
-        .flatten();
+    let in_task =
+        powertools_core::spawn(async { Invocation::current().map(|i| i.request_id().to_owned()) })
+            .await
+            .ok()
+            .flatten();
     Ok(json!({
         "context_request_id": event.context.request_id,
         "scope_request_id": at_start.request_id(),
