@@ -99,6 +99,36 @@ async fn provisioned_concurrency_and_snapstart_are_never_cold() -> Result<(), Ha
 }
 
 #[tokio::test]
+async fn malformed_environment_is_reported_once_and_never_fatal() -> Result<(), HarnessError> {
+    let function = LocalFunction::builder(PROBE)
+        .env("POWERTOOLS_DEV", "sometimes")
+        .env("POWERTOOLS_SERVICE_NAME", "   ")
+        .start()
+        .await?;
+    for _ in 0..3 {
+        let out = function
+            .invoke(InvocationRequest::json(&json!({}))?)
+            .await?
+            .json()?;
+        assert_eq!(out["dev_mode_fresh"], false);
+        assert_eq!(out["service"], "service_undefined");
+    }
+    let stopped = function.stop().await;
+    let reports: Vec<&String> = stopped
+        .stderr
+        .iter()
+        .filter(|l| l.contains("POWERTOOLS_DEV"))
+        .collect();
+    assert_eq!(
+        reports,
+        [&"[powertools] ignoring POWERTOOLS_DEV=\"sometimes\": expected true or false; using the default".to_owned()],
+        "{:?}",
+        stopped.stderr
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn handler_errors_come_back_as_lambda_errors() -> Result<(), HarnessError> {
     let function = probe().await?;
     let outcome = function

@@ -177,17 +177,20 @@ pub(crate) fn parse_bool(value: &str) -> Option<bool> {
 }
 
 fn report_once_on_stderr(problem: &Malformed) {
+    if first_report(problem) {
+        eprintln!("{problem}");
+    }
+}
+
+/// Whether this process has not reported this variable with this value before.
+fn first_report(problem: &Malformed) -> bool {
     static SEEN: OnceLock<Mutex<HashSet<(String, String)>>> = OnceLock::new();
     let seen = SEEN.get_or_init(|| Mutex::new(HashSet::new()));
-    let first = match seen.lock() {
-        Ok(mut set) => set.insert((problem.key.clone(), problem.value.clone())),
+    let key = (problem.key.clone(), problem.value.clone());
+    match seen.lock() {
+        Ok(mut set) => set.insert(key),
         // A poisoned set only means another thread panicked while reporting: still report.
-        Err(poisoned) => poisoned
-            .into_inner()
-            .insert((problem.key.clone(), problem.value.clone())),
-    };
-    if first {
-        eprintln!("{problem}");
+        Err(poisoned) => poisoned.into_inner().insert(key),
     }
 }
 
@@ -236,6 +239,20 @@ mod tests {
         let keys: Vec<&str> = seen.iter().map(|m| m.key.as_str()).collect();
         assert_eq!(keys, ["FLAG", "N", "BIG"]);
         assert!(seen[1].to_string().contains("N=\"12x\""));
+    }
+
+    #[test]
+    fn the_process_reports_each_variable_and_value_once() {
+        let problem = |value: &str| Malformed {
+            key: "POWERTOOLS_TEST_ONLY_ONCE".into(),
+            value: value.into(),
+            expected: "a number",
+        };
+        assert!(first_report(&problem("x")));
+        assert!(!first_report(&problem("x")));
+        assert!(!first_report(&problem("x")));
+        // A different bad value is news.
+        assert!(first_report(&problem("y")));
     }
 
     #[test]

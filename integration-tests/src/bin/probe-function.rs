@@ -63,6 +63,9 @@ async fn describe(event: LambdaEvent<Value>) -> Result<Value, ProbeError> {
         "trace_sampled": at_start.trace_header().map(|h| h.is_sampled()),
         "cold_start": at_start.is_cold_start(),
         "service": at_start.config().service_name(),
+        // Re-read the environment on every invocation: malformed values must still be
+        // reported only once per process.
+        "dev_mode_fresh": powertools_core::FunctionConfig::from_env().dev_mode(),
         "function_name": at_start.config().function_name(),
         "memory_size_mb": at_start.config().memory_size_mb(),
         "process_trace_env": std::env::var("_X_AMZN_TRACE_ID").ok(),
