@@ -344,23 +344,8 @@ impl FunctionConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Malformed;
+    use crate::env::{Malformed, collecting as env_with_reports};
     use std::sync::Mutex;
-
-    fn env_with_reports(pairs: &[(&str, &str)]) -> (Env, Arc<Mutex<Vec<Malformed>>>) {
-        let reports = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&reports);
-        let owned: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let env = Env::from_pairs(owned).with_reporter(move |m| {
-            if let Ok(mut v) = sink.lock() {
-                v.push(m.clone());
-            }
-        });
-        (env, reports)
-    }
 
     fn reported_keys(reports: &Mutex<Vec<Malformed>>) -> Vec<String> {
         reports

@@ -194,24 +194,26 @@ fn first_report(problem: &Malformed) -> bool {
     }
 }
 
+/// An `Env` over `pairs` whose reports are collected instead of printed (for tests).
+#[cfg(test)]
+pub(crate) fn collecting(pairs: &[(&str, &str)]) -> (Env, Arc<Mutex<Vec<Malformed>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let env = Env::from_pairs(pairs).with_reporter(move |m| {
+        if let Ok(mut v) = sink.lock() {
+            v.push(m.clone());
+        }
+    });
+    (env, seen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn collecting(pairs: &[(&str, &str)]) -> (Env, Arc<Mutex<Vec<Malformed>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let env = Env::from_pairs(pairs).with_reporter(move |m| {
-            if let Ok(mut v) = sink.lock() {
-                v.push(m.clone());
-            }
-        });
-        (env, seen)
-    }
 
     #[test]
     fn blank_values_count_as_unset() {
