@@ -174,6 +174,14 @@ impl FunctionConfig {
         FunctionConfigBuilder::default()
     }
 
+    /// A builder that starts from this configuration; its setters override it.
+    pub fn to_builder(&self) -> FunctionConfigBuilder {
+        FunctionConfigBuilder {
+            base: Some(self.clone()),
+            ..FunctionConfigBuilder::default()
+        }
+    }
+
     /// The service name (`POWERTOOLS_SERVICE_NAME`), `service_undefined` by default.
     pub fn service_name(&self) -> &str {
         &self.service_name
@@ -235,6 +243,7 @@ impl FunctionConfig {
 #[derive(Debug, Default)]
 #[must_use]
 pub struct FunctionConfigBuilder {
+    base: Option<FunctionConfig>,
     env: Option<Env>,
     service_name: Option<String>,
     function_name: Option<String>,
@@ -311,8 +320,10 @@ impl FunctionConfigBuilder {
         if self.memory_size_mb == Some(0) {
             return Err(ConfigError::ZeroMemory);
         }
-        let env = self.env.unwrap_or_else(Env::from_env);
-        let mut config = FunctionConfig::from_source(&env);
+        let mut config = match self.base {
+            Some(base) => base,
+            None => FunctionConfig::from_source(&self.env.unwrap_or_else(Env::from_env)),
+        };
         if let Some(v) = self.service_name {
             config.service_name = Arc::from(v.trim());
         }
@@ -474,6 +485,25 @@ mod tests {
         assert_eq!(c.memory_size_mb(), Some(1024));
         assert_eq!(c.function_name(), Some("env-fn"));
         assert_eq!(c.initialization_type(), &InitializationType::SnapStart);
+    }
+
+    #[test]
+    fn to_builder_keeps_every_other_value() {
+        let (env, _) = env_with_reports(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_REGION", "eu-west-1"),
+        ]);
+        let base = FunctionConfig::from_source(&env);
+        let changed = base
+            .to_builder()
+            .service_name("orders")
+            .build()
+            .unwrap_or_default();
+        assert_eq!(changed.service_name(), "orders");
+        assert_eq!(changed.function_name(), Some("orders-api"));
+        assert_eq!(changed.memory_size_mb(), Some(256));
+        assert_eq!(changed.region(), Some("eu-west-1"));
     }
 
     #[test]

@@ -1,0 +1,333 @@
+//! Capturing `tracing` field values as JSON-ready values.
+
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tracing::field::{Field, Visit};
+
+/// Longest string value written as is; longer ones are cut (on a character boundary) and say how
+/// much was cut, so that a line stays well under CloudWatch's 256 KB event limit.
+pub(crate) const MAX_STRING_BYTES: usize = 32 * 1024;
+/// Largest structured value written as JSON; a larger one is written as a cut string.
+pub(crate) const MAX_JSON_BYTES: usize = 128 * 1024;
+/// Deepest nesting written as structured JSON: common JSON readers (serde_json, Logs Insights)
+/// refuse much deeper documents, so a deeper value is written as a string.
+pub(crate) const MAX_JSON_DEPTH: usize = 64;
+
+/// The nesting depth of JSON text (brackets outside strings).
+pub(crate) fn raw_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Whether `value` nests deeper than `limit` (checked without recursion).
+pub(crate) fn deeper_than(value: &serde_json::Value, limit: usize) -> bool {
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth + 1 > limit {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
+}
+
+thread_local! {
+    /// Set by `Json`'s `Debug`/`Display` when it wrote valid JSON, read back by the visitor.
+    static WROTE_JSON: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Logs a value as structured JSON instead of a string.
+///
+/// ```
+/// use powertools_logger::Json;
+/// use serde_json::json;
+///
+/// let order = json!({"id": "o-1001", "items": 2});
+/// tracing::info!(order = ?Json(&order), "order accepted");
+/// // A structured message: the whole `message` is a JSON object.
+/// tracing::info!(message = ?Json(&json!({"operation": "PutItem", "consumed": 1.0})));
+/// ```
+///
+/// Outside this logger (another subscriber) it prints as compact JSON text.
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> Json<T> {
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match serde_json::to_string(&self.0) {
+            Ok(text) => {
+                WROTE_JSON.with(|flag| flag.set(true));
+                f.write_str(&text)
+            }
+            Err(error) => write!(f, "<value could not be serialized as JSON: {error}>"),
+        }
+    }
+}
+
+impl<T: Serialize> fmt::Debug for Json<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+impl<T: Serialize> fmt::Display for Json<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+/// An error field: its type, message and the messages of its sources.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ErrorValue {
+    pub(crate) name: String,
+    pub(crate) message: String,
+    pub(crate) chain: Vec<String>,
+}
+
+/// A captured field value.
+#[derive(Debug, Clone)]
+pub(crate) enum FieldValue {
+    Str(String),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Json(Box<RawValue>),
+    Error(ErrorValue),
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, saying how much was cut.
+pub(crate) fn cap_string(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = s.len() - end;
+    s.truncate(end);
+    let _ = write!(s, "…[truncated {cut} bytes]");
+    s
+}
+
+/// The type name of an error, from its `Debug` form (`Timeout { .. }` → `Timeout`,
+/// `ParseIntError { kind: .. }` → `ParseIntError`); `Error` when that gives nothing usable.
+fn error_name(error: &(dyn std::error::Error + 'static)) -> String {
+    let debug = format!("{error:?}");
+    let name: String = debug
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        "Error".to_owned()
+    } else {
+        name
+    }
+}
+
+pub(crate) fn error_value(error: &(dyn std::error::Error + 'static)) -> ErrorValue {
+    let mut chain = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if chain.len() >= 32 {
+            break;
+        }
+        chain.push(cap_string(cause.to_string(), MAX_STRING_BYTES));
+        source = cause.source();
+    }
+    ErrorValue {
+        name: error_name(error),
+        message: cap_string(error.to_string(), MAX_STRING_BYTES),
+        chain,
+    }
+}
+
+/// Formats a `Debug` value; a `Json` wrapper yields a JSON value instead of a string.
+pub(crate) fn capture_debug(value: &dyn fmt::Debug) -> FieldValue {
+    WROTE_JSON.with(|flag| flag.set(false));
+    let mut text = String::new();
+    let _ = write!(text, "{value:?}");
+    let wrote_json = WROTE_JSON.with(|flag| flag.replace(false));
+    if wrote_json
+        && text.len() <= MAX_JSON_BYTES
+        && raw_depth(&text) <= MAX_JSON_DEPTH
+        && let Ok(raw) = RawValue::from_string(text.clone())
+    {
+        return FieldValue::Json(raw);
+    }
+    FieldValue::Str(cap_string(text, MAX_STRING_BYTES))
+}
+
+/// Collects an event's or a span's fields; the event's `message` is kept apart.
+#[derive(Debug, Default)]
+pub(crate) struct FieldVisitor {
+    pub(crate) message: Option<FieldValue>,
+    pub(crate) fields: Vec<(&'static str, FieldValue)>,
+}
+
+impl FieldVisitor {
+    fn put(&mut self, field: &Field, value: FieldValue) {
+        let name = field.name();
+        if name == "message" {
+            self.message = Some(value);
+            return;
+        }
+        // `r#type` style raw identifiers arrive as "r#type".
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        match self.fields.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+}
+
+impl Visit for FieldVisitor {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, FieldValue::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, FieldValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, FieldValue::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field, FieldValue::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field, FieldValue::U128(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, FieldValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(
+            field,
+            FieldValue::Str(cap_string(value.to_owned(), MAX_STRING_BYTES)),
+        );
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        let text = String::from_utf8_lossy(value).into_owned();
+        self.put(field, FieldValue::Str(cap_string(text, MAX_STRING_BYTES)));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, FieldValue::Error(error_value(value)));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, capture_debug(value));
+    }
+}
+
+#[cfg(test)]
+impl PartialEq for FieldValue {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_of_json_text_and_values() {
+        assert_eq!(raw_depth("1"), 0);
+        assert_eq!(raw_depth(r#"{"a":[1,{"b":"[[[[\\"]]"}]}"#), 3);
+        let mut v = serde_json::Value::Null;
+        for _ in 0..10 {
+            v = serde_json::Value::Array(vec![v]);
+        }
+        assert!(!deeper_than(&v, 10));
+        assert!(deeper_than(&v, 9));
+    }
+
+    #[test]
+    fn caps_long_strings_on_char_boundaries() {
+        let s = "é".repeat(10); // 20 bytes
+        let capped = cap_string(s, 5);
+        assert!(capped.starts_with("éé"), "{capped}");
+        assert!(capped.ends_with("…[truncated 16 bytes]"), "{capped}");
+        assert_eq!(cap_string("short".into(), 5), "short");
+    }
+
+    #[test]
+    fn json_wrapper_is_captured_as_json() {
+        let value = serde_json::json!({"a": [1, 2], "b": "x"});
+        match capture_debug(&Json(&value)) {
+            FieldValue::Json(raw) => assert_eq!(raw.get(), r#"{"a":[1,2],"b":"x"}"#),
+            other => unreachable!("{other:?}"),
+        }
+        // A plain Debug value stays a string, even one that looks like JSON.
+        assert_eq!(
+            capture_debug(&"{\"a\":1}"),
+            FieldValue::Str("\"{\\\"a\\\":1}\"".into())
+        );
+    }
+
+    #[test]
+    fn unserializable_json_becomes_a_message_not_a_panic() {
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no way"))
+            }
+        }
+        match capture_debug(&Json(Bad)) {
+            FieldValue::Str(s) => {
+                assert!(s.contains("could not be serialized as JSON: no way"), "{s}")
+            }
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_keep_their_source_chain() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("saving the order failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = Outer(std::io::Error::other("connection reset"));
+        let value = error_value(&err);
+        assert_eq!(value.name, "Outer");
+        assert_eq!(value.message, "saving the order failed");
+        assert_eq!(value.chain, ["connection reset"]);
+    }
+}

@@ -1,0 +1,449 @@
+//! The `tracing_subscriber::Layer` that writes Powertools JSON lines.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use powertools_core::Invocation;
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record as SpanRecord};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::fields::{FieldValue, FieldVisitor};
+use crate::format::{Appended, AppendedValue, Key, level_name, write_field_value, write_str};
+use crate::logger::{Logger, Shared};
+use crate::state::{InvocationLog, lock};
+use crate::time::{epoch_millis, write_rfc3339_millis};
+
+/// Writes each `tracing` event as one Powertools JSON line (see the crate docs).
+///
+/// Made by [`Logger::layer`]; cheap to clone.
+#[derive(Clone)]
+pub struct LoggerLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LoggerLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggerLayer")
+            .field("level", &self.shared.level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Logger {
+    /// The `tracing` layer writing this logger's lines.
+    pub fn layer(&self) -> LoggerLayer {
+        LoggerLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Fields of a span, kept in the span's extensions.
+struct SpanFields(Vec<(&'static str, FieldValue)>);
+
+thread_local! {
+    /// Guards against a writer that logs: a nested event on the same thread is dropped rather
+    /// than recursing.
+    static WRITING: Cell<bool> = const { Cell::new(false) };
+    /// Scratch buffers reused between lines on this thread.
+    static SCRATCH: RefCell<(Vec<u8>, Appended)> = RefCell::new((Vec::with_capacity(512), Appended::default()));
+}
+
+/// Where a record comes from.
+pub(crate) struct Location<'a> {
+    module: &'a str,
+    line: Option<u32>,
+}
+
+/// One record to render.
+pub(crate) struct Record<'a> {
+    pub(crate) level: Level,
+    pub(crate) location: Location<'a>,
+    pub(crate) message: Option<&'a FieldValue>,
+    pub(crate) fields: &'a [(&'static str, FieldValue)],
+}
+
+impl LoggerLayer {
+    /// Whether events at `level` may be written (or buffered) in some invocation.
+    fn may_want(&self, level: Level) -> bool {
+        let shared = &self.shared;
+        level <= shared.level
+            || (shared.sample_rate > 0.0 && level <= Level::DEBUG)
+            || shared.buffer.as_ref().is_some_and(|b| level >= b.level())
+    }
+
+    /// The per-invocation part of `enabled`: sampling and buffering.
+    fn wanted_now(&self, level: Level) -> bool {
+        let shared = &self.shared;
+        Invocation::with_current(|invocation| {
+            if shared.buffer.as_ref().is_some_and(|b| level >= b.level()) {
+                return true;
+            }
+            level <= Level::DEBUG
+                && shared.sample_rate > 0.0
+                && InvocationLog::of(invocation)
+                    .sampled(shared.sample_rate, invocation.request_id())
+        })
+        .unwrap_or(false)
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for LoggerLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if metadata.is_span() {
+            // Spans only lend their fields; other layers decide whether they exist.
+            return Interest::always();
+        }
+        let level = *metadata.level();
+        if level <= self.shared.level {
+            Interest::always()
+        } else if self.may_want(level) {
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        if metadata.is_span() {
+            return true;
+        }
+        let level = *metadata.level();
+        level <= self.shared.level || (self.may_want(level) && self.wanted_now(level))
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        let shared = &self.shared;
+        let mut hint = shared.level;
+        if shared.sample_rate > 0.0 {
+            hint = hint.max(LevelFilter::DEBUG);
+        }
+        if let Some(buffer) = &shared.buffer {
+            hint = hint.max(LevelFilter::from_level(buffer.level()));
+        }
+        Some(hint)
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // The runtime's own span repeats the request id and trace id under other names.
+        if attrs.metadata().target().starts_with("lambda_runtime") || attrs.fields().is_empty() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut visitor = FieldVisitor::default();
+        attrs.record(&mut visitor);
+        let mut fields = visitor.fields;
+        if let Some(message) = visitor.message {
+            fields.push(("message", message));
+        }
+        span.extensions_mut().insert(SpanFields(fields));
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut visitor = FieldVisitor::default();
+        values.record(&mut visitor);
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<SpanFields>() {
+            Some(SpanFields(fields)) => {
+                for (name, value) in visitor.fields {
+                    match fields.iter_mut().find(|(k, _)| *k == name) {
+                        Some(slot) => slot.1 = value,
+                        None => fields.push((name, value)),
+                    }
+                }
+            }
+            None => extensions.insert(SpanFields(visitor.fields)),
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if WRITING.try_with(|w| w.replace(true)).unwrap_or(true) {
+            return;
+        }
+        self.handle_event(event, &ctx);
+        let _ = WRITING.try_with(|w| w.set(false));
+    }
+}
+
+impl LoggerLayer {
+    fn handle_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let shared = &*self.shared;
+        let metadata = event.metadata();
+        let level = *metadata.level();
+        let invocation = Invocation::current();
+        let state = invocation.as_ref().map(InvocationLog::of);
+        let sampled = match (&invocation, &state) {
+            (Some(invocation), Some(state)) if shared.sample_rate > 0.0 => {
+                state.sampled(shared.sample_rate, invocation.request_id())
+            }
+            _ => false,
+        };
+        let passes = level <= shared.level || (sampled && level <= Level::DEBUG);
+        // "At or below" the buffer's level means as verbose or more: in tracing, more verbose
+        // levels compare greater.
+        let buffer = shared.buffer.as_ref().filter(|b| level >= b.level());
+        let buffered = state.is_some() && buffer.is_some();
+        if !passes && !buffered {
+            return;
+        }
+        if level == Level::ERROR
+            && let (Some(invocation), Some(state)) = (&invocation, &state)
+            && shared
+                .buffer
+                .as_ref()
+                .is_some_and(|b| b.flushes_on_error_log())
+        {
+            flush(shared, state, invocation);
+        }
+
+        let mut visitor = FieldVisitor::default();
+        event.record(&mut visitor);
+        let record = Record {
+            level,
+            location: Location {
+                module: metadata.module_path().unwrap_or_else(|| metadata.target()),
+                line: metadata.line(),
+            },
+            message: visitor.message.as_ref(),
+            fields: &visitor.fields,
+        };
+        let spans = |appended: &mut Appended| {
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+                        for (key, value) in fields {
+                            appended.add(
+                                key,
+                                AppendedValue::Field(value),
+                                &shared.names,
+                                &shared.redaction,
+                            );
+                        }
+                    }
+                }
+            }
+        };
+        with_scratch(|out, appended| {
+            render(
+                shared,
+                &record,
+                spans,
+                invocation.as_ref(),
+                state.as_deref(),
+                out,
+                appended,
+            );
+            match (buffered, &state, buffer) {
+                (true, Some(state), Some(config)) => {
+                    lock(&state.buffer).push(out.clone(), config.capacity())
+                }
+                _ => shared.write(out),
+            }
+        });
+    }
+}
+
+/// Runs `f` with this thread's reusable buffers, or fresh ones if they are in use or gone.
+fn with_scratch(f: impl FnOnce(&mut Vec<u8>, &mut Appended)) {
+    let mut f = Some(f);
+    let _ = SCRATCH.try_with(|scratch| {
+        if let (Ok(mut guard), Some(f)) = (scratch.try_borrow_mut(), f.take()) {
+            let (out, appended) = &mut *guard;
+            out.clear();
+            appended.clear();
+            f(out, appended);
+            // Do not keep a buffer that one huge line made large.
+            if out.capacity() > 64 * 1024 {
+                out.shrink_to(4 * 1024);
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut Vec::with_capacity(512), &mut Appended::default());
+    }
+}
+
+/// Writes the lines the invocation holds (oldest first), preceded by a warning if some were
+/// evicted.
+pub(crate) fn flush(shared: &Shared, state: &InvocationLog, invocation: &Invocation) {
+    let (lines, evicted) = lock(&state.buffer).take();
+    if evicted > 0 {
+        let message = FieldValue::Str(format!(
+            "{evicted} buffered log line(s) were evicted from this invocation's log buffer: increase the buffer's max_bytes to keep more"
+        ));
+        let record = Record {
+            level: Level::WARN,
+            location: Location {
+                module: module_path!(),
+                line: Some(line!()),
+            },
+            message: Some(&message),
+            fields: &[],
+        };
+        let mut out = Vec::with_capacity(512);
+        let mut appended = Appended::default();
+        render(
+            shared,
+            &record,
+            |_| {},
+            Some(invocation),
+            Some(state),
+            &mut out,
+            &mut appended,
+        );
+        shared.write(&out);
+    }
+    for line in lines {
+        shared.write(&line);
+    }
+}
+
+/// Renders `record` as one line (with its trailing newline) into `out`.
+pub(crate) fn render(
+    shared: &Shared,
+    record: &Record<'_>,
+    spans: impl FnOnce(&mut Appended),
+    invocation: Option<&Invocation>,
+    state: Option<&InvocationLog>,
+    out: &mut Vec<u8>,
+    appended: &mut Appended,
+) {
+    let names = &shared.names;
+    let redaction = &shared.redaction;
+    // Appended keys first, most specific source first, so duplicates resolve to it.
+    for (key, value) in record.fields {
+        appended.add(key, AppendedValue::Field(value), names, redaction);
+    }
+    spans(appended);
+    if let Some(state) = state {
+        for (key, value) in lock(&state.keys).iter() {
+            appended.add(key, AppendedValue::Json(value), names, redaction);
+        }
+    }
+    if let Ok(persistent) = shared.persistent.read() {
+        for (key, value) in persistent.iter() {
+            appended.add(key, AppendedValue::Json(value), names, redaction);
+        }
+    }
+
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, key: Key, overridable: bool| -> bool {
+        let name = names.get(key);
+        if name.is_empty() || (overridable && appended.contains(name)) {
+            return false;
+        }
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_str(out, name);
+        out.push(b':');
+        true
+    };
+    if key(out, Key::Level, false) {
+        write_str(out, level_name(record.level));
+    }
+    if key(out, Key::Location, false) {
+        let mut location = String::with_capacity(record.location.module.len() + 6);
+        location.push_str(record.location.module);
+        if let Some(line) = record.location.line {
+            location.push(':');
+            location.push_str(&line.to_string());
+        }
+        write_str(out, &location);
+    }
+    if let Some(message) = record.message
+        && key(out, Key::Message, false)
+    {
+        write_field_value(out, message, redaction);
+    }
+    if key(out, Key::Timestamp, false) {
+        out.push(b'"');
+        write_rfc3339_millis(out, epoch_millis(shared.now()));
+        out.push(b'"');
+    }
+    let config = &shared.config;
+    if key(out, Key::Service, true) {
+        write_str(out, config.service_name());
+    }
+    if let Some(invocation) = invocation
+        && key(out, Key::ColdStart, true)
+    {
+        out.extend_from_slice(if invocation.is_cold_start() {
+            b"true"
+        } else {
+            b"false"
+        });
+    }
+    if let Some(name) = config.function_name()
+        && key(out, Key::FunctionName, true)
+    {
+        write_str(out, name);
+    }
+    if let Some(mb) = config.memory_size_mb()
+        && key(out, Key::FunctionMemorySize, true)
+    {
+        out.extend_from_slice(mb.to_string().as_bytes());
+    }
+    if let Some(invocation) = invocation {
+        if !invocation.function_arn().is_empty() && key(out, Key::FunctionArn, true) {
+            write_str(out, invocation.function_arn());
+        }
+        if key(out, Key::FunctionRequestId, true) {
+            write_str(out, invocation.request_id());
+        }
+        if let Some(trace_id) = invocation.xray_trace_id()
+            && key(out, Key::XrayTraceId, true)
+        {
+            write_str(out, trace_id);
+        }
+    }
+    if let Some(state) = state
+        && let Some(id) = lock(&state.correlation_id).as_deref()
+        && key(out, Key::CorrelationId, true)
+    {
+        write_str(out, id);
+    }
+    if shared.sample_rate > 0.0 && key(out, Key::SamplingRate, true) {
+        let _ = serde_json::to_writer(&mut *out, &shared.sample_rate);
+    }
+    if first {
+        out.push(b'{');
+    }
+    out.extend_from_slice(&appended.out);
+    out.push(b'}');
+
+    if shared.formatter.is_some() || shared.pretty {
+        reformat(shared, out);
+    }
+    out.push(b'\n');
+}
+
+/// The slow path: the formatter hook and pretty output work on the line as a JSON object.
+fn reformat(shared: &Shared, out: &mut Vec<u8>) {
+    let Ok(mut map) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(out)
+    else {
+        return;
+    };
+    if let Some(formatter) = &shared.formatter {
+        formatter(&mut map);
+    }
+    let mut rendered = Vec::with_capacity(out.len() + 64);
+    let written = if shared.pretty {
+        serde_json::to_writer_pretty(&mut rendered, &map)
+    } else {
+        serde_json::to_writer(&mut rendered, &map)
+    };
+    if written.is_ok() {
+        *out = rendered;
+    }
+}

@@ -1,0 +1,197 @@
+//! Structured JSON logging for AWS Lambda, as a `tracing` layer.
+//!
+//! Log with the ordinary `tracing` macros; every event becomes one JSON line on stdout with the
+//! keys Powertools for Python and TypeScript write, so Logs Insights queries such as
+//! `filter cold_start = 1` or `stats count(*) by service` work unchanged:
+//!
+//! ```json
+//! {"level":"INFO","location":"orders::handler:42","message":"order accepted","timestamp":"2026-11-21T13:42:27.123Z",
+//!  "service":"orders","cold_start":true,"function_name":"orders-api","function_memory_size":512,
+//!  "function_arn":"arn:aws:lambda:eu-west-1:123456789012:function:orders-api",
+//!  "function_request_id":"c6af9ac6-7b61-11e6-9a41-93e812345678","xray_trace_id":"1-5759e988-bd862e3fe1be46a994272793",
+//!  "correlation_id":"7f8e3c1a","order_id":"o-1001"}
+//! ```
+//!
+//! # Getting started
+//!
+//! ```no_run
+//! use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+//! use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! use powertools_logger::{CorrelationPath, Json, Logger};
+//! use tower::ServiceBuilder;
+//!
+//! async fn handler(event: LambdaEvent<ApiGatewayProxyRequest>) -> Result<ApiGatewayProxyResponse, Error> {
+//!     tracing::info!(order_id = "o-1001", quantity = 2, "order accepted");
+//!     powertools_logger::append_invocation_key("customer_id", "c-42".into()); // this invocation only
+//!     tracing::debug!(request = ?Json(&event.payload.body), "DEBUG: off unless sampled or buffered");
+//!     Ok(ApiGatewayProxyResponse::default())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     let logger = Logger::builder()
+//!         .correlation_id_path(CorrelationPath::ApiGatewayRest)
+//!         .redact_key("authorization")
+//!         .build()?;
+//!     logger.init()?; // or add logger.layer() to your own tracing_subscriber::registry()
+//!     let service = ServiceBuilder::new()
+//!         .layer(logger.context_layer()) // opens the invocation scope, correlation id, buffer
+//!         .service(service_fn(handler));
+//!     lambda_runtime::run(service).await
+//! }
+//! ```
+//!
+//! - **Fields**: event fields, then fields of the enclosing spans (innermost first), then
+//!   per-invocation keys ([`append_invocation_key`]), then process-wide keys
+//!   ([`Logger::append_keys`]) become top-level keys; the most specific wins on a clash. A field
+//!   named like `level`, `location`, `message` or `timestamp` is written as `extra_<name>`.
+//! - **Structured values**: wrap any `Serialize` value in [`Json`]; `message = ?Json(&v)` makes
+//!   the whole message a JSON object.
+//! - **Errors**: `error = &err as &dyn std::error::Error` becomes
+//!   `{"name": .., "message": .., "chain": [..sources]}`.
+//! - **Lambda context**: `cold_start`, `function_request_id`, `function_arn`, `xray_trace_id`
+//!   come from the invocation scope of `powertools-core`, so they are right even when
+//!   invocations run concurrently in one process. Lines written during INIT have none of them.
+//!
+//! # Environment variables
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `POWERTOOLS_SERVICE_NAME` | `service` key | `service_undefined` |
+//! | `AWS_LAMBDA_LOG_LEVEL` | Lambda's advanced logging controls: wins over everything (`FATAL` = `ERROR`) | unset |
+//! | `POWERTOOLS_LOG_LEVEL`, then `LOG_LEVEL` | the level, below the builder's | `INFO` |
+//! | `POWERTOOLS_LOGGER_SAMPLE_RATE` | share of invocations logged at DEBUG (0.0 to 1.0), decided per invocation | `0` |
+//! | `POWERTOOLS_LOGGER_LOG_EVENT` | log each incoming event at INFO | `false` |
+//! | `POWERTOOLS_DEV` | indented output (off when `AWS_LAMBDA_LOG_FORMAT=JSON`) | `false` |
+//! | `AWS_LAMBDA_LOG_FORMAT` | `JSON`: Lambda expects one JSON object per line | set by Lambda |
+//! | `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | `function_name`, `function_memory_size` | set by Lambda |
+//!
+//! Level precedence, first found wins: `AWS_LAMBDA_LOG_LEVEL`, the builder's
+//! [`LoggerBuilder::level`], `POWERTOOLS_LOG_LEVEL`, `LOG_LEVEL`, INFO. Asking in code for a level
+//! below the one Lambda enforces is said once on stderr. Malformed values are reported once on
+//! stderr and ignored; explicit builder values are validated by [`LoggerBuilder::build`].
+//!
+//! # Debug sampling and log buffering
+//!
+//! With a sample rate, each invocation is drawn once: a sampled one logs at DEBUG, and every
+//! line carries `sampling_rate`. With [`BufferConfig`], lines at or below its level are held per
+//! invocation (bounded bytes, oldest evicted first, with a warning on flush) and written, with
+//! their original timestamps and in order, only if the invocation logs an ERROR or fails;
+//! otherwise they are dropped. Nothing is buffered during INIT.
+//!
+//! # Layer order
+//!
+//! The logger's `tracing` layer is installed once, at INIT. Around the handler, outermost
+//! first: [`Logger::context_layer`] (it opens the invocation scope, so it can stand in for
+//! `powertools_core::InvocationLayer`), then metrics, tracer, idempotency, the handler. The
+//! context layer must be outside anything whose failure should flush the buffer.
+//!
+//! # Redaction and secrets
+//!
+//! [`LoggerBuilder::redact_key`] replaces the value of matching keys (any case, at any depth of
+//! structured values, in fields, keys and the logged event) with `*****`. The library itself
+//! never logs configuration values, secrets or environment variables.
+//!
+//! # Testing your code
+//!
+//! Give the builder a writer and a clock, then assert lines as parsed JSON:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use powertools_core::Env;
+//! use powertools_logger::Logger;
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! #[derive(Clone, Default)]
+//! struct Captured(Arc<Mutex<Vec<u8>>>);
+//! impl std::io::Write for Captured {
+//!     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+//!     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! }
+//!
+//! let captured = Captured::default();
+//! let sink = captured.clone();
+//! let logger = Logger::builder()
+//!     .env(Env::from_pairs([("POWERTOOLS_SERVICE_NAME", "orders")]))
+//!     .writer(move || sink.clone())
+//!     .build()
+//!     .unwrap();
+//! let subscriber = tracing_subscriber::registry().with(logger.layer());
+//! tracing::subscriber::with_default(subscriber, || tracing::info!(order_id = "o-1", "accepted"));
+//!
+//! let bytes = captured.0.lock().unwrap().clone();
+//! let line: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+//! assert_eq!(line["message"], "accepted");
+//! assert_eq!(line["service"], "orders");
+//! assert_eq!(line["order_id"], "o-1");
+//! ```
+//!
+//! To see the lines a deployed binary writes, run it under `powertools_testing::LocalFunction`
+//! and read its captured stdout.
+
+mod context;
+mod correlation;
+mod fields;
+mod format;
+mod layer;
+mod level;
+mod logger;
+mod state;
+mod time;
+
+pub use context::{LogContext, LogContextFuture, LogContextLayer};
+pub use correlation::CorrelationPath;
+pub use fields::Json;
+pub use layer::LoggerLayer;
+pub use logger::{BufferConfig, Logger, LoggerBuilder, LoggerError};
+
+use powertools_core::Invocation;
+use serde_json::Value;
+use state::{InvocationLog, lock};
+
+/// Builds a logger from the environment, writing to stdout, and installs it as the global
+/// subscriber. Returns the logger for `context_layer` and `append_keys`.
+pub fn init() -> Result<Logger, LoggerError> {
+    let logger = Logger::from_env();
+    logger.init()?;
+    Ok(logger)
+}
+
+/// Adds a key to every line of the current invocation (gone when it ends). Returns `false`
+/// outside an invocation.
+pub fn append_invocation_key(key: impl Into<String>, value: Value) -> bool {
+    Invocation::with_current(|invocation| {
+        let key = key.into();
+        let state = InvocationLog::of(invocation);
+        let mut keys = lock(&state.keys);
+        match keys.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => keys.push((key, value)),
+        }
+    })
+    .is_some()
+}
+
+/// Removes a key added with [`append_invocation_key`].
+pub fn remove_invocation_key(key: &str) {
+    Invocation::with_current(|invocation| {
+        lock(&InvocationLog::of(invocation).keys).retain(|(k, _)| k != key);
+    });
+}
+
+/// Sets the correlation id of the current invocation (overrides the one from the event).
+/// Returns `false` outside an invocation.
+pub fn set_correlation_id(id: impl Into<String>) -> bool {
+    Invocation::with_current(|invocation| {
+        *lock(&InvocationLog::of(invocation).correlation_id) = Some(id.into());
+    })
+    .is_some()
+}
+
+/// The correlation id of the current invocation, if any.
+pub fn correlation_id() -> Option<String> {
+    Invocation::with_current(|invocation| {
+        lock(&InvocationLog::of(invocation).correlation_id).clone()
+    })
+    .flatten()
+}

@@ -1,0 +1,836 @@
+//! The logger's lines, asserted as parsed JSON.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Context, Error, LambdaEvent, service_fn};
+use powertools_core::{ColdStart, Env, Invocation};
+use powertools_logger::{BufferConfig, CorrelationPath, Json, Logger, LoggerBuilder};
+use serde_json::{Value, json};
+use tower::{Layer, ServiceExt};
+use tracing::Dispatch;
+use tracing::instrument::WithSubscriber;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
+    }
+
+    /// Every line, parsed; a line that is not JSON fails the test.
+    fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| unreachable!("not JSON ({e}): {l}"))
+            })
+            .collect()
+    }
+}
+
+const LAMBDA_ENV: [(&str, &str); 5] = [
+    ("POWERTOOLS_SERVICE_NAME", "orders"),
+    ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    ("AWS_REGION", "eu-west-1"),
+];
+
+/// A clock that starts at a fixed instant and moves 1 ms per reading.
+fn stepping_clock() -> impl Fn() -> SystemTime + Send + Sync + 'static {
+    let ticks = AtomicU64::new(0);
+    move || {
+        UNIX_EPOCH + Duration::from_millis(1_795_268_547_000 + ticks.fetch_add(1, Ordering::SeqCst))
+    }
+}
+
+fn builder(extra_env: &[(&str, &str)]) -> (LoggerBuilder, Captured) {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let mut pairs: Vec<(String, String)> = LAMBDA_ENV
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    pairs.extend(extra_env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    let builder = Logger::builder()
+        .env(Env::from_pairs(pairs).with_reporter(|_| {}))
+        .writer(move || sink.clone())
+        .clock(stepping_clock());
+    (builder, captured)
+}
+
+fn dispatch(logger: &Logger) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(logger.layer()))
+}
+
+fn event(request_id: &str, payload: Value) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    context.deadline = 4_102_444_800_000;
+    context.invoked_function_arn =
+        "arn:aws:lambda:eu-west-1:123456789012:function:orders-api".to_owned();
+    context.xray_trace_id = Some(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1".to_owned(),
+    );
+    LambdaEvent::new(payload, context)
+}
+
+async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    tracing::info!(order_id = "o-1001", quantity = 2, "order accepted");
+    if let Some(message) = event.payload.get("fail").and_then(Value::as_str) {
+        return Err(message.into());
+    }
+    Ok(json!({"ok": true}))
+}
+
+/// Runs `events` one after the other through the logger's context layer.
+async fn run_invocations(logger: &Logger, events: Vec<LambdaEvent<Value>>) {
+    let flag = Arc::new(ColdStart::new());
+    for event in events {
+        let service = logger
+            .context_layer()
+            .with_cold_start_flag(Arc::clone(&flag))
+            .layer(service_fn(handle));
+        let _ = service
+            .oneshot(event)
+            .with_subscriber(dispatch(logger))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .correlation_id_path(CorrelationPath::ApiGatewayRest)
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let payload = json!({"requestContext": {"requestId": "7f8e3c1a"}});
+    run_invocations(
+        &logger,
+        vec![event("req-1", payload.clone()), event("req-2", payload)],
+    )
+    .await;
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 2, "{}", captured.text());
+
+    let keys: Vec<&str> = lines[0]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        [
+            "level",
+            "location",
+            "message",
+            "timestamp",
+            "service",
+            "cold_start",
+            "function_name",
+            "function_memory_size",
+            "function_arn",
+            "function_request_id",
+            "xray_trace_id",
+            "correlation_id",
+            "order_id",
+            "quantity"
+        ]
+    );
+    let first = &lines[0];
+    assert_eq!(first["level"], "INFO");
+    assert!(
+        first["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("lines::handle:") || l.starts_with("lines:")),
+        "{first}"
+    );
+    assert_eq!(first["message"], "order accepted");
+    assert_eq!(first["timestamp"], "2026-11-21T13:42:27.000Z");
+    assert_eq!(first["service"], "orders");
+    assert_eq!(first["cold_start"], true);
+    assert_eq!(first["function_name"], "orders-api");
+    assert_eq!(first["function_memory_size"], 512);
+    assert!(first["function_memory_size"].is_u64());
+    assert_eq!(
+        first["function_arn"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:orders-api"
+    );
+    assert_eq!(first["function_request_id"], "req-1");
+    assert_eq!(
+        first["xray_trace_id"],
+        "1-5759e988-bd862e3fe1be46a994272793"
+    );
+    assert_eq!(first["correlation_id"], "7f8e3c1a");
+    assert_eq!(first["order_id"], "o-1001");
+    assert_eq!(first["quantity"], 2);
+
+    let second = &lines[1];
+    assert_eq!(second["cold_start"], false);
+    assert!(second["cold_start"].is_boolean());
+    assert_eq!(second["function_request_id"], "req-2");
+    assert_eq!(second["timestamp"], "2026-11-21T13:42:27.001Z");
+}
+
+#[test]
+fn lines_during_init_omit_invocation_keys() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("initialising"));
+    let line = &captured.lines()[0];
+    for absent in [
+        "cold_start",
+        "function_request_id",
+        "function_arn",
+        "xray_trace_id",
+        "correlation_id",
+        "sampling_rate",
+    ] {
+        assert!(line.get(absent).is_none(), "{absent} in {line}");
+    }
+    assert_eq!(line["function_name"], "orders-api");
+}
+
+#[tokio::test]
+async fn correlation_ids_for_each_built_in_event_type() {
+    let cases = [
+        (
+            "apigw-rest.json",
+            CorrelationPath::ApiGatewayRest,
+            "77375676-xmpl-4b79-853a-f982474efe18",
+        ),
+        (
+            "apigw-http.json",
+            CorrelationPath::ApiGatewayHttp,
+            "JKJaXmPLvHcESHA=",
+        ),
+        (
+            "function-url.json",
+            CorrelationPath::FunctionUrl,
+            "id-from-function-url",
+        ),
+        (
+            "alb.json",
+            CorrelationPath::ApplicationLoadBalancer,
+            "Root=1-5c536348-3d683b8b04734faae651f476",
+        ),
+        (
+            "appsync-resolver.json",
+            CorrelationPath::AppSyncResolver,
+            "Root=1-5f512f51-fac632066c5e848ae714ac8b",
+        ),
+        (
+            "eventbridge.json",
+            CorrelationPath::EventBridge,
+            "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        ),
+        (
+            "eventbridge.json",
+            CorrelationPath::Custom("detail.state".into()),
+            "terminated",
+        ),
+    ];
+    for (file, path, expected) in cases {
+        let raw = std::fs::read_to_string(format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| unreachable!("{file}: {e}"));
+        let payload: Value =
+            serde_json::from_str(&raw).unwrap_or_else(|e| unreachable!("{file}: {e}"));
+        let (builder, captured) = builder(&[]);
+        let logger = builder
+            .correlation_id_path(path.clone())
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        run_invocations(&logger, vec![event("r", payload)]).await;
+        assert_eq!(
+            captured.lines()[0]["correlation_id"],
+            expected,
+            "{file} with {path:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn correlation_id_setter_and_missing_path() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .correlation_id_path(CorrelationPath::EventBridge)
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let flag = Arc::new(ColdStart::new());
+    let service = logger
+        .context_layer()
+        .with_cold_start_flag(flag)
+        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+            tracing::info!("before");
+            powertools_logger::set_correlation_id("set-by-code");
+            assert_eq!(
+                powertools_logger::correlation_id().as_deref(),
+                Some("set-by-code")
+            );
+            tracing::info!("after");
+            Ok::<_, Error>(())
+        }));
+    let _ = service
+        .oneshot(event("r", json!({"no_id": true})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let lines = captured.lines();
+    assert!(lines[0].get("correlation_id").is_none(), "{}", lines[0]);
+    assert_eq!(lines[1]["correlation_id"], "set-by-code");
+    assert!(
+        !powertools_logger::set_correlation_id("outside"),
+        "no invocation, nothing set"
+    );
+}
+
+#[test]
+fn invalid_builder_values_are_errors_that_say_what_to_do() {
+    let (b, _) = builder(&[]);
+    let err = b
+        .sample_rate(1.5)
+        .build()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("outside 0.0..=1.0"), "{err}");
+    let (b, _) = builder(&[]);
+    let err = b
+        .correlation_id_path(CorrelationPath::Custom("a.[".into()))
+        .build()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("not valid JMESPath"), "{err}");
+    let (b, _) = builder(&[]);
+    let err = b
+        .rename_key("lambda_request_id", "x")
+        .build()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("not a standard key"), "{err}");
+    let (b, _) = builder(&[]);
+    assert!(
+        b.buffer(BufferConfig::default().max_bytes(0))
+            .build()
+            .is_err()
+    );
+}
+
+#[test]
+fn malformed_environment_falls_back_without_failing() {
+    let (builder, captured) = builder(&[
+        ("POWERTOOLS_LOGGER_SAMPLE_RATE", "7"),
+        ("POWERTOOLS_LOG_LEVEL", "loud"),
+    ]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(logger.level(), tracing::level_filters::LevelFilter::INFO);
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        tracing::debug!("hidden");
+        tracing::info!("shown");
+    });
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].get("sampling_rate").is_none());
+}
+
+#[tokio::test]
+async fn levels_follow_lambda_advanced_logging_controls() {
+    let (builder, captured) = builder(&[
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ("POWERTOOLS_LOG_LEVEL", "DEBUG"),
+    ]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        tracing::debug!("d");
+        tracing::info!("i");
+        tracing::warn!("w");
+        tracing::error!("e");
+    });
+    let levels: Vec<Value> = captured
+        .lines()
+        .iter()
+        .map(|l| l["level"].clone())
+        .collect();
+    assert_eq!(levels, [json!("WARN"), json!("ERROR")]);
+}
+
+async fn debug_and_info(_e: LambdaEvent<Value>) -> Result<(), Error> {
+    tracing::debug!(step = 1, "checking stock");
+    tracing::info!("order accepted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sampling_at_one_logs_debug_with_the_rate_and_at_zero_does_not() {
+    for (rate, expected_levels) in [(1.0, vec!["DEBUG", "INFO"]), (0.0, vec!["INFO"])] {
+        let (builder, captured) = builder(&[]);
+        let logger = builder
+            .sample_rate(rate)
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let service = logger.context_layer().layer(service_fn(debug_and_info));
+        let _ = service
+            .oneshot(event("r", json!({})))
+            .with_subscriber(dispatch(&logger))
+            .await;
+        let lines = captured.lines();
+        let levels: Vec<&str> = lines.iter().filter_map(|l| l["level"].as_str()).collect();
+        assert_eq!(levels, expected_levels, "rate {rate}");
+        for line in &lines {
+            if rate > 0.0 {
+                assert_eq!(line["sampling_rate"], rate, "{line}");
+            } else {
+                assert!(line.get("sampling_rate").is_none(), "{line}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sampling_rate_from_the_environment() {
+    let (builder, captured) = builder(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "1")]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger.context_layer().layer(service_fn(debug_and_info));
+    let _ = service
+        .oneshot(event("r", json!({})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    assert_eq!(captured.lines()[0]["level"], "DEBUG");
+}
+
+async fn buffered_then(event: LambdaEvent<Value>) -> Result<(), Error> {
+    tracing::debug!(step = 1, "first detail");
+    tracing::info!("visible");
+    tracing::debug!(step = 2, "second detail");
+    match event.payload["then"].as_str() {
+        Some("error_log") => {
+            tracing::error!("payment failed");
+            Ok(())
+        }
+        Some("fail") => Err("handler failed".into()),
+        _ => Ok(()),
+    }
+}
+
+async fn run_buffered(then: &str, config: BufferConfig) -> Vec<Value> {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .buffer(config)
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger.context_layer().layer(service_fn(buffered_then));
+    let _ = service
+        .oneshot(event("r", json!({"then": then})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    captured.lines()
+}
+
+fn summary(lines: &[Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["level"].as_str().unwrap_or("").to_owned(),
+                l["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn buffer_is_dropped_when_the_invocation_succeeds() {
+    let lines = run_buffered("succeed", BufferConfig::default()).await;
+    assert_eq!(summary(&lines), [("INFO".to_owned(), "visible".to_owned())]);
+}
+
+#[tokio::test]
+async fn buffer_is_flushed_in_order_with_original_timestamps_on_an_error_log() {
+    let lines = run_buffered("error_log", BufferConfig::default()).await;
+    let s: Vec<(&str, &str)> = summary(&lines)
+        .iter()
+        .map(|(a, b)| (leak(a), leak(b)))
+        .collect();
+    assert_eq!(
+        s,
+        [
+            ("INFO", "visible"),
+            ("DEBUG", "first detail"),
+            ("DEBUG", "second detail"),
+            ("ERROR", "payment failed")
+        ]
+    );
+    // Timestamps are those of the original calls: first detail before visible.
+    let ts = |i: usize| lines[i]["timestamp"].as_str().unwrap_or("").to_owned();
+    assert!(ts(1) < ts(0) && ts(0) < ts(2) && ts(2) < ts(3), "{lines:?}");
+    assert_eq!(lines[1]["step"], 1);
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+#[tokio::test]
+async fn buffer_is_flushed_when_the_handler_fails() {
+    let lines = run_buffered("fail", BufferConfig::default()).await;
+    let messages: Vec<String> = summary(&lines).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(messages, ["visible", "first detail", "second detail"]);
+}
+
+#[tokio::test]
+async fn buffer_evicts_oldest_first_and_warns_on_flush() {
+    // Room for about one line: the first detail is evicted.
+    let lines = run_buffered("fail", BufferConfig::default().max_bytes(450)).await;
+    let s = summary(&lines);
+    assert_eq!(s.len(), 3, "{lines:?}");
+    assert_eq!(s[0].1, "visible");
+    assert_eq!(s[1].0, "WARN");
+    assert!(
+        s[1].1.contains("1 buffered log line(s) were evicted"),
+        "{}",
+        s[1].1
+    );
+    assert_eq!(s[2].1, "second detail");
+}
+
+#[test]
+fn nothing_is_buffered_during_init() {
+    let (builder, captured) = builder(&[("POWERTOOLS_LOG_LEVEL", "DEBUG")]);
+    let logger = builder
+        .buffer(BufferConfig::default())
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::debug!("init detail"));
+    assert_eq!(captured.lines()[0]["message"], "init detail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_do_not_mix_keys() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let flag = Arc::new(ColdStart::new());
+    let service = logger
+        .context_layer()
+        .with_cold_start_flag(flag)
+        .layer(service_fn(|e: LambdaEvent<Value>| async move {
+            let n = e.payload["n"].as_u64().unwrap_or(0);
+            powertools_logger::append_invocation_key("customer", json!(format!("c-{n}")));
+            powertools_logger::set_correlation_id(format!("corr-{n}"));
+            for step in 0..5u64 {
+                tracing::info!(step, "working");
+                tokio::time::sleep(Duration::from_micros((n * 31 + step * 17) % 200)).await;
+            }
+            Ok::<_, Error>(())
+        }));
+    let tasks: Vec<_> = (0..40u64)
+        .map(|n| {
+            let call = service
+                .clone()
+                .oneshot(event(&format!("req-{n}"), json!({"n": n})));
+            tokio::spawn(call.with_subscriber(dispatch(&logger)))
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 200);
+    for line in &lines {
+        let n = line["function_request_id"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("req-"))
+            .unwrap_or("?");
+        assert_eq!(line["customer"], format!("c-{n}"), "{line}");
+        assert_eq!(line["correlation_id"], format!("corr-{n}"), "{line}");
+    }
+    let cold = lines
+        .iter()
+        .filter(|l| l["cold_start"] == true)
+        .map(|l| l["function_request_id"].clone());
+    let cold: std::collections::BTreeSet<String> = cold.map(|v| v.to_string()).collect();
+    assert_eq!(cold.len(), 1, "one invocation is the cold start");
+}
+
+#[tokio::test]
+async fn invocation_keys_vanish_when_the_invocation_ends_and_persistent_keys_stay() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .append_key("team", json!("checkout"))
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    logger.append_keys([("region_group", json!({"primary": "eu"}))]);
+    let flag = Arc::new(ColdStart::new());
+    for n in 0..2 {
+        let service = logger
+            .context_layer()
+            .with_cold_start_flag(Arc::clone(&flag))
+            .layer(service_fn(move |_e: LambdaEvent<Value>| async move {
+                if n == 0 {
+                    powertools_logger::append_invocation_key("order_id", json!("o-1"));
+                }
+                tracing::info!("line");
+                Ok::<_, Error>(())
+            }));
+        let _ = service
+            .oneshot(event(&format!("r{n}"), json!({})))
+            .with_subscriber(dispatch(&logger))
+            .await;
+    }
+    logger.remove_keys(["team"]);
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("after"));
+    let lines = captured.lines();
+    assert_eq!(lines[0]["order_id"], "o-1");
+    assert!(lines[1].get("order_id").is_none(), "{}", lines[1]);
+    assert_eq!(lines[0]["team"], "checkout");
+    assert_eq!(lines[1]["region_group"], json!({"primary": "eu"}));
+    assert!(lines[2].get("team").is_none());
+}
+
+#[test]
+fn structured_messages_span_fields_and_precedence() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .append_key("order_id", json!("from-logger"))
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        let outer = tracing::info_span!("checkout", cart = 3, order_id = "from-outer-span");
+        let _o = outer.enter();
+        let inner = tracing::info_span!(
+            "payment",
+            provider = "acme",
+            order_id = tracing::field::Empty
+        );
+        let _i = inner.enter();
+        tracing::info!(message = ?Json(json!({"operation": "PutItem", "consumed": 1.5})));
+        inner.record("order_id", "from-inner-span");
+        tracing::info!(order_id = "from-event", amount = 12.5, paid = true, "paid");
+        tracing::info!("inherits");
+    });
+    let lines = captured.lines();
+    assert_eq!(
+        lines[0]["message"],
+        json!({"operation": "PutItem", "consumed": 1.5})
+    );
+    assert_eq!(lines[0]["order_id"], "from-outer-span");
+    assert_eq!(lines[0]["cart"], 3);
+    assert_eq!(lines[0]["provider"], "acme");
+    assert_eq!(lines[1]["order_id"], "from-event");
+    assert_eq!(lines[1]["amount"], 12.5);
+    assert_eq!(lines[1]["paid"], true);
+    assert_eq!(lines[2]["order_id"], "from-inner-span");
+}
+
+#[test]
+fn errors_become_an_error_object_with_the_source_chain() {
+    #[derive(Debug)]
+    struct SaveFailed(std::io::Error);
+    impl std::fmt::Display for SaveFailed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("saving order o-1 failed")
+        }
+    }
+    impl std::error::Error for SaveFailed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let error = SaveFailed(std::io::Error::other("throttled"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        tracing::error!(error = &error as &dyn std::error::Error, "order not saved");
+    });
+    let line = &captured.lines()[0];
+    assert_eq!(
+        line["error"],
+        json!({"name": "SaveFailed", "message": "saving order o-1 failed", "chain": ["throttled"]})
+    );
+}
+
+#[tokio::test]
+async fn redaction_anywhere_in_a_line_and_in_the_logged_event() {
+    let (builder, captured) = builder(&[("POWERTOOLS_LOGGER_LOG_EVENT", "true")]);
+    let logger = builder
+        .redact_key("password")
+        .redact_key("Authorization")
+        .append_key("authorization", json!("Bearer persistent"))
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger.context_layer().layer(service_fn(|_e: LambdaEvent<Value>| async {
+        tracing::info!(password = "hunter2", user = ?Json(json!({"name": "ann", "auth": {"PASSWORD": "x"}})), "login");
+        Ok::<_, Error>(())
+    }));
+    let payload = json!({"headers": {"authorization": "Bearer secret-token"}, "body": "{}"});
+    let _ = service
+        .oneshot(event("r", payload))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let text = captured.text();
+    for secret in ["hunter2", "secret-token", "Bearer persistent", "\"x\""] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let lines = captured.lines();
+    assert_eq!(
+        lines[0]["message"]["headers"]["authorization"], "*****",
+        "the logged event"
+    );
+    assert_eq!(lines[1]["password"], "*****");
+    assert_eq!(
+        lines[1]["user"],
+        json!({"name": "ann", "auth": {"PASSWORD": "*****"}})
+    );
+    assert_eq!(lines[1]["authorization"], "*****");
+}
+
+#[test]
+fn renamed_keys_and_formatter_hook() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .rename_key("function_name", "lambda_function_name")
+        .rename_key("location", "")
+        .formatter(|line| {
+            line.insert("formatted".into(), json!(true));
+        })
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("x"));
+    let line = &captured.lines()[0];
+    assert_eq!(line["lambda_function_name"], "orders-api");
+    assert!(line.get("function_name").is_none());
+    assert!(line.get("location").is_none());
+    assert_eq!(line["formatted"], true);
+}
+
+#[test]
+fn dev_mode_pretty_prints_unless_lambda_wants_json_lines() {
+    let (dev_builder, captured) = builder(&[("POWERTOOLS_DEV", "true")]);
+    let logger = dev_builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("pretty"));
+    let text = captured.text();
+    assert!(text.starts_with("{\n  \"level\": \"INFO\""), "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text)
+            .map(|v| v["message"].clone())
+            .ok(),
+        Some(json!("pretty"))
+    );
+
+    let (json_builder, captured) = builder(&[
+        ("POWERTOOLS_DEV", "true"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+    ]);
+    let logger = json_builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("compact"));
+    assert_eq!(captured.text().lines().count(), 1);
+}
+
+#[test]
+fn a_failing_writer_never_fails_or_panics_the_caller() {
+    struct Broken;
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("disk full"))
+        }
+    }
+    let logger = Logger::builder()
+        .env(Env::from_lookup(|_| None))
+        .writer(|| Broken)
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        for n in 0..3 {
+            tracing::info!(n, "into the void");
+        }
+    });
+}
+
+#[test]
+fn huge_deep_and_unserializable_values_still_give_valid_lines() {
+    struct Unserializable;
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("cyclic"))
+        }
+    }
+    let mut deep = Value::Null;
+    for _ in 0..500 {
+        deep = Value::Array(vec![deep]);
+    }
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let huge = "x".repeat(1_000_000);
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        tracing::info!(blob = huge.as_str(), "huge");
+        tracing::info!(deep = ?Json(&deep), "deep");
+        tracing::info!(bad = ?Json(Unserializable), "unserializable");
+        tracing::info!(
+            bytes = tracing::field::display(String::from_utf8_lossy(&[0xff, 0xfe, b'a'])),
+            "invalid utf-8"
+        );
+    });
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 4);
+    let blob = lines[0]["blob"].as_str().unwrap_or("");
+    assert!(
+        blob.len() < 40_000 && blob.ends_with("bytes]"),
+        "{}",
+        blob.len()
+    );
+    assert!(lines[1]["deep"].is_string() || lines[1]["deep"].is_array());
+    assert!(
+        lines[2]["bad"]
+            .as_str()
+            .is_some_and(|s| s.contains("cyclic"))
+    );
+    assert_eq!(lines[3]["bytes"], "\u{fffd}\u{fffd}a");
+    assert!(captured.text().lines().all(|l| l.len() < 256 * 1024));
+    assert_eq!(deep_drop(deep), 501);
+}
+
+/// Drops a deep value iteratively.
+fn deep_drop(value: Value) -> usize {
+    let mut stack = vec![value];
+    let mut n = 0;
+    while let Some(mut v) = stack.pop() {
+        n += 1;
+        if let Value::Array(items) = &mut v {
+            stack.append(items);
+        }
+    }
+    n
+}
+
+#[test]
+fn filtered_out_lines_are_not_written() {
+    let (builder, captured) = builder(&[("POWERTOOLS_LOG_LEVEL", "ERROR")]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        tracing::info!("no");
+        tracing::warn!("no");
+    });
+    assert!(captured.text().is_empty());
+    let _ = Invocation::current();
+}
