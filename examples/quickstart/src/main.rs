@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 
 use lambda_runtime::service_fn;
-use powertools_core::InvocationLayer;
+use powertools_logger::{CorrelationPath, Logger};
 use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output};
 use serde_json::Value;
 use tower::ServiceBuilder;
@@ -56,8 +56,14 @@ async fn main() -> ExitCode {
 
 /// The function, as deployed.
 async fn run_function() -> Result<(), lambda_runtime::Error> {
+    // INIT: configuration from the environment; nothing slow, nothing networked.
+    let logger = Logger::builder()
+        .correlation_id_path(CorrelationPath::ApiGatewayRest)
+        .redact_key("authorization")
+        .build()?;
+    logger.init()?;
     let service = ServiceBuilder::new()
-        .layer(InvocationLayer::from_env())
+        .layer(logger.context_layer()) // the invocation scope, correlation id, log buffer
         .service(service_fn(orders::handler));
     lambda_runtime::run_concurrent(service).await
 }

@@ -83,7 +83,10 @@ pub(crate) async fn handler(
     }
     let new_order = match parse_order(request.body.as_deref()) {
         Ok(order) => order,
-        Err((status, message)) => return Ok(respond(status, &json!({ "message": message }))),
+        Err((status, message)) => {
+            tracing::warn!(status, reason = message.as_str(), "order rejected");
+            return Ok(respond(status, &json!({ "message": message })));
+        }
     };
     let order = Order {
         order_id: format!("o-{}", NEXT_ORDER.fetch_add(1, Ordering::Relaxed)),
@@ -92,6 +95,14 @@ pub(crate) async fn handler(
         quantity: new_order.quantity,
         status: "accepted",
     };
+    powertools_logger::append_invocation_key("customer_id", json!(order.customer_id));
+    tracing::debug!(sku = order.sku.as_str(), "checking stock");
+    tracing::info!(
+        order_id = order.order_id.as_str(),
+        sku = order.sku.as_str(),
+        quantity = order.quantity,
+        "order accepted"
+    );
     let invocation = Invocation::current();
     Ok(respond(
         201,

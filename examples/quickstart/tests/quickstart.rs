@@ -31,6 +31,35 @@ fn cargo_run_answers_every_bundled_event() {
         "{answers:?}"
     );
     assert!(stderr.contains("4 events sent, 4 answered"), "{stderr}");
+
+    // stdout is what CloudWatch would capture: one JSON object per line.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| unreachable!("not a JSON line ({e}): {l}"))
+        })
+        .collect();
+    let accepted: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "order accepted")
+        .collect();
+    let rejected: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "order rejected")
+        .collect();
+    assert_eq!((accepted.len(), rejected.len()), (3, 1), "{stdout}");
+    assert_eq!(accepted[0]["cold_start"], true);
+    assert_eq!(accepted[1]["cold_start"], false);
+    assert_eq!(
+        accepted[0]["correlation_id"],
+        "7f8e3c1a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
+    );
+    assert_eq!(accepted[0]["service"], "orders");
+    assert_eq!(accepted[0]["customer_id"], "c-42");
+    assert_eq!(accepted[0]["quantity"], 2);
+    assert_eq!(rejected[0]["level"], "WARN");
+    assert_eq!(rejected[0]["status"], 400);
 }
 
 #[tokio::test]
@@ -71,6 +100,29 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
         "{:?}",
         answers[3]
     );
+
+    let stopped = function.stop().await;
+    let lines: Vec<Value> = stopped
+        .stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        stopped.stdout.len(),
+        "every stdout line is JSON: {:?}",
+        stopped.stdout
+    );
+    let accepted: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "order accepted")
+        .collect();
+    assert_eq!(accepted.len(), 3);
+    assert_eq!(accepted[0]["function_name"], "orders");
+    assert_eq!(accepted[0]["function_memory_size"], 128);
+    assert_eq!(accepted[0]["sku"], "BOOK-1984");
+    // No DEBUG at the default level.
+    assert!(lines.iter().all(|l| l["level"] != "DEBUG"));
     Ok(())
 }
 
