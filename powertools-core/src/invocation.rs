@@ -10,7 +10,6 @@
 //! [`Invocation::scope`]) to carry it over.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -73,7 +72,8 @@ impl TraceContext {
 /// a concurrent one.
 #[derive(Default)]
 pub struct Extensions {
-    map: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    // A handful of entries (one per utility): a vector scan beats hashing a TypeId.
+    map: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
 }
 
 impl fmt::Debug for Extensions {
@@ -86,7 +86,7 @@ impl fmt::Debug for Extensions {
 impl Extensions {
     fn with_map<R>(
         &self,
-        f: impl FnOnce(&mut HashMap<TypeId, Arc<dyn Any + Send + Sync>>) -> R,
+        f: impl FnOnce(&mut Vec<(TypeId, Arc<dyn Any + Send + Sync>)>) -> R,
     ) -> R {
         match self.map.lock() {
             Ok(mut map) => f(&mut map),
@@ -96,33 +96,45 @@ impl Extensions {
 
     /// The value of type `T`, if one was stored.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.with_map(|map| map.get(&TypeId::of::<T>()).cloned())
-            .and_then(|any| any.downcast::<T>().ok())
+        let id = TypeId::of::<T>();
+        self.with_map(|map| {
+            map.iter()
+                .find(|(k, _)| *k == id)
+                .map(|(_, v)| Arc::clone(v))
+        })
+        .and_then(|any| any.downcast::<T>().ok())
     }
 
     /// The value of type `T`, storing `init()` first if there is none. `init` runs under the
     /// map's lock: it must not touch these extensions itself.
     pub fn get_or_insert_with<T: Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let id = TypeId::of::<T>();
         self.with_map(|map| {
             if let Some(existing) = map
-                .get(&TypeId::of::<T>())
-                .and_then(|any| Arc::clone(any).downcast::<T>().ok())
+                .iter()
+                .find(|(k, _)| *k == id)
+                .and_then(|(_, any)| Arc::clone(any).downcast::<T>().ok())
             {
                 return existing;
             }
             let value = Arc::new(init());
-            map.insert(
-                TypeId::of::<T>(),
-                Arc::clone(&value) as Arc<dyn Any + Send + Sync>,
-            );
+            map.push((id, Arc::clone(&value) as Arc<dyn Any + Send + Sync>));
             value
         })
     }
 
     /// Stores `value`, replacing any value of the same type; returns the old one.
     pub fn insert<T: Send + Sync + 'static>(&self, value: T) -> Option<Arc<T>> {
-        self.with_map(|map| map.insert(TypeId::of::<T>(), Arc::new(value)))
-            .and_then(|any| any.downcast::<T>().ok())
+        let id = TypeId::of::<T>();
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
+        self.with_map(|map| match map.iter_mut().find(|(k, _)| *k == id) {
+            Some(slot) => Some(std::mem::replace(&mut slot.1, value)),
+            None => {
+                map.push((id, value));
+                None
+            }
+        })
+        .and_then(|any| any.downcast::<T>().ok())
     }
 }
 

@@ -172,6 +172,98 @@ pub(crate) fn error_value(error: &(dyn std::error::Error + 'static)) -> ErrorVal
     }
 }
 
+/// Formats a `Debug` value into `text`; `true` when it is JSON written by a [`Json`] wrapper
+/// (valid, not too large, not too deep), to be written as is.
+pub(crate) fn format_debug(value: &dyn fmt::Debug, text: &mut String) -> bool {
+    text.clear();
+    WROTE_JSON.with(|flag| flag.set(false));
+    let _ = write!(text, "{value:?}");
+    WROTE_JSON.with(|flag| flag.replace(false))
+        && text.len() <= MAX_JSON_BYTES
+        && raw_depth(text) <= MAX_JSON_DEPTH
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// Writes an event's fields straight into the line's appended keys, and its message into
+/// `message` (as encoded JSON), without keeping them.
+pub(crate) struct EventVisitor<'a> {
+    pub(crate) appended: &'a mut crate::format::Appended,
+    pub(crate) message: &'a mut Vec<u8>,
+    pub(crate) text: &'a mut String,
+    pub(crate) names: &'a crate::format::KeyNames,
+    pub(crate) redaction: &'a crate::format::Redaction,
+}
+
+impl EventVisitor<'_> {
+    fn put(&mut self, field: &Field, value: crate::format::AppendedValue<'_>) {
+        if field.name() == "message" {
+            self.message.clear();
+            crate::format::write_value(self.message, value, self.redaction);
+            return;
+        }
+        let name = field.name();
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.appended.add(name, value, self.names, self.redaction);
+    }
+
+    fn put_text(&mut self, field: &Field, json: bool) {
+        let text = std::mem::take(self.text);
+        if json {
+            self.put(field, crate::format::AppendedValue::Raw(&text));
+        } else if text.len() > MAX_STRING_BYTES {
+            let capped = cap_string(text.clone(), MAX_STRING_BYTES);
+            self.put(field, crate::format::AppendedValue::Str(&capped));
+        } else {
+            self.put(field, crate::format::AppendedValue::Str(&text));
+        }
+        *self.text = text;
+    }
+}
+
+impl Visit for EventVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, crate::format::AppendedValue::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, crate::format::AppendedValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, crate::format::AppendedValue::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field, crate::format::AppendedValue::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field, crate::format::AppendedValue::U128(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, crate::format::AppendedValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if value.len() > MAX_STRING_BYTES {
+            let capped = cap_string(value.to_owned(), MAX_STRING_BYTES);
+            self.put(field, crate::format::AppendedValue::Str(&capped));
+        } else {
+            self.put(field, crate::format::AppendedValue::Str(value));
+        }
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        let text = cap_string(
+            String::from_utf8_lossy(value).into_owned(),
+            MAX_STRING_BYTES,
+        );
+        self.put(field, crate::format::AppendedValue::Str(&text));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let error = error_value(value);
+        self.put(field, crate::format::AppendedValue::Error(&error));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let json = format_debug(value, self.text);
+        self.put_text(field, json);
+    }
+}
+
 /// Formats a `Debug` value; a `Json` wrapper yields a JSON value instead of a string.
 pub(crate) fn capture_debug(value: &dyn fmt::Debug) -> FieldValue {
     WROTE_JSON.with(|flag| flag.set(false));

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use tracing::Level;
 
-use crate::fields::{FieldValue, MAX_JSON_DEPTH, MAX_STRING_BYTES, cap_string};
+use crate::fields::{ErrorValue, FieldValue, MAX_JSON_DEPTH, MAX_STRING_BYTES, cap_string};
 
 /// The standard keys, in line order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,37 +166,70 @@ pub(crate) fn write_json_value(out: &mut Vec<u8>, value: &Value, redaction: &Red
     }
 }
 
-pub(crate) fn write_field_value(out: &mut Vec<u8>, value: &FieldValue, redaction: &Redaction) {
+/// A value to write, borrowed from wherever it was captured.
+#[derive(Clone, Copy)]
+pub(crate) enum AppendedValue<'a> {
+    Str(&'a str),
+    /// Text already checked to be valid JSON.
+    Raw(&'a str),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Error(&'a ErrorValue),
+    Json(&'a Value),
+}
+
+impl<'a> AppendedValue<'a> {
+    pub(crate) fn from_field(value: &'a FieldValue) -> Self {
+        match value {
+            FieldValue::Str(s) => Self::Str(s),
+            FieldValue::I64(n) => Self::I64(*n),
+            FieldValue::U64(n) => Self::U64(*n),
+            FieldValue::I128(n) => Self::I128(*n),
+            FieldValue::U128(n) => Self::U128(*n),
+            FieldValue::F64(f) => Self::F64(*f),
+            FieldValue::Bool(b) => Self::Bool(*b),
+            FieldValue::Json(raw) => Self::Raw(raw.get()),
+            FieldValue::Error(e) => Self::Error(e),
+        }
+    }
+}
+
+fn write_number(out: &mut Vec<u8>, n: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = write!(out, "{n}");
+}
+
+pub(crate) fn write_value(out: &mut Vec<u8>, value: AppendedValue<'_>, redaction: &Redaction) {
     match value {
-        FieldValue::Str(s) => write_str(out, s),
-        FieldValue::I64(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        FieldValue::U64(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        // Beyond 2^53 a JSON number loses precision in most readers: write those as strings.
-        FieldValue::I128(n) if i64::try_from(*n).is_ok() => {
-            out.extend_from_slice(n.to_string().as_bytes())
-        }
-        FieldValue::U128(n) if u64::try_from(*n).is_ok() => {
-            out.extend_from_slice(n.to_string().as_bytes())
-        }
-        FieldValue::I128(n) => write_str(out, &n.to_string()),
-        FieldValue::U128(n) => write_str(out, &n.to_string()),
-        FieldValue::F64(f) if f.is_finite() => {
-            let _ = serde_json::to_writer(&mut *out, f);
+        AppendedValue::Str(s) => write_str(out, s),
+        AppendedValue::I64(n) => write_number(out, n),
+        AppendedValue::U64(n) => write_number(out, n),
+        // Beyond 64 bits a JSON number loses precision in most readers: write those as strings.
+        AppendedValue::I128(n) if i64::try_from(n).is_ok() => write_number(out, n),
+        AppendedValue::U128(n) if u64::try_from(n).is_ok() => write_number(out, n),
+        AppendedValue::I128(n) => write_str(out, &n.to_string()),
+        AppendedValue::U128(n) => write_str(out, &n.to_string()),
+        AppendedValue::F64(f) if f.is_finite() => {
+            let _ = serde_json::to_writer(&mut *out, &f);
         }
         // NaN and infinities are not JSON numbers.
-        FieldValue::F64(f) => write_str(out, &f.to_string()),
-        FieldValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        FieldValue::Json(raw) => {
+        AppendedValue::F64(f) => write_str(out, &f.to_string()),
+        AppendedValue::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        AppendedValue::Raw(raw) => {
             if redaction.is_active() {
-                match serde_json::from_str::<Value>(raw.get()) {
+                match serde_json::from_str::<Value>(raw) {
                     Ok(value) => write_json_value(out, &value, redaction),
-                    Err(_) => write_str(out, &cap_string(raw.get().to_owned(), MAX_STRING_BYTES)),
+                    Err(_) => write_str(out, &cap_string(raw.to_owned(), MAX_STRING_BYTES)),
                 }
             } else {
-                out.extend_from_slice(raw.get().as_bytes());
+                out.extend_from_slice(raw.as_bytes());
             }
         }
-        FieldValue::Error(e) => {
+        AppendedValue::Error(e) => {
             out.extend_from_slice(b"{\"name\":");
             write_str(out, &e.name);
             out.extend_from_slice(b",\"message\":");
@@ -210,7 +243,13 @@ pub(crate) fn write_field_value(out: &mut Vec<u8>, value: &FieldValue, redaction
             }
             out.extend_from_slice(b"]}");
         }
+        AppendedValue::Json(v) => write_json_value(out, v, redaction),
     }
+}
+
+#[cfg(test)]
+pub(crate) fn write_field_value(out: &mut Vec<u8>, value: &FieldValue, redaction: &Redaction) {
+    write_value(out, AppendedValue::from_field(value), redaction);
 }
 
 /// Collects the appended keys (most specific source first), skipping keys already written.
@@ -218,13 +257,6 @@ pub(crate) fn write_field_value(out: &mut Vec<u8>, value: &FieldValue, redaction
 pub(crate) struct Appended {
     pub(crate) out: Vec<u8>,
     seen: Vec<u64>,
-}
-
-pub(crate) enum AppendedValue<'a> {
-    Field(&'a FieldValue),
-    Json(&'a Value),
-    #[cfg(test)]
-    Str(&'a str),
 }
 
 impl Appended {
@@ -262,12 +294,7 @@ impl Appended {
             write_str(&mut self.out, REDACTED);
             return;
         }
-        match value {
-            AppendedValue::Field(v) => write_field_value(&mut self.out, v, redaction),
-            AppendedValue::Json(v) => write_json_value(&mut self.out, v, redaction),
-            #[cfg(test)]
-            AppendedValue::Str(s) => write_str(&mut self.out, s),
-        }
+        write_value(&mut self.out, value, redaction);
     }
 }
 

@@ -11,8 +11,8 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::fields::{FieldValue, FieldVisitor};
-use crate::format::{Appended, AppendedValue, Key, level_name, write_field_value, write_str};
+use crate::fields::{EventVisitor, FieldValue, FieldVisitor};
+use crate::format::{Appended, AppendedValue, Key, level_name, write_str, write_value};
 use crate::logger::{Logger, Shared};
 use crate::state::{InvocationLog, lock};
 use crate::time::{epoch_millis, write_rfc3339_millis};
@@ -50,7 +50,26 @@ thread_local! {
     /// than recursing.
     static WRITING: Cell<bool> = const { Cell::new(false) };
     /// Scratch buffers reused between lines on this thread.
-    static SCRATCH: RefCell<(Vec<u8>, Appended)> = RefCell::new((Vec::with_capacity(512), Appended::default()));
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Buffers for building one line.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub(crate) out: Vec<u8>,
+    pub(crate) appended: Appended,
+    /// The message, already encoded as a JSON value; empty when there is none.
+    pub(crate) message: Vec<u8>,
+    pub(crate) text: String,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.out.clear();
+        self.appended.clear();
+        self.message.clear();
+        self.text.clear();
+    }
 }
 
 /// Where a record comes from.
@@ -59,12 +78,10 @@ pub(crate) struct Location<'a> {
     line: Option<u32>,
 }
 
-/// One record to render.
+/// One record to render; its fields are already in the scratch's appended keys.
 pub(crate) struct Record<'a> {
     pub(crate) level: Level,
     pub(crate) location: Location<'a>,
-    pub(crate) message: Option<&'a FieldValue>,
-    pub(crate) fields: &'a [(&'static str, FieldValue)],
 }
 
 impl LoggerLayer {
@@ -207,25 +224,35 @@ impl LoggerLayer {
             flush(shared, state, invocation);
         }
 
-        let mut visitor = FieldVisitor::default();
-        event.record(&mut visitor);
         let record = Record {
             level,
             location: Location {
                 module: metadata.module_path().unwrap_or_else(|| metadata.target()),
                 line: metadata.line(),
             },
-            message: visitor.message.as_ref(),
-            fields: &visitor.fields,
         };
-        let spans = |appended: &mut Appended| {
+        with_scratch(|scratch| {
+            let Scratch {
+                appended,
+                message,
+                text,
+                ..
+            } = scratch;
+            // Event fields first: they win over span and logger keys of the same name.
+            event.record(&mut EventVisitor {
+                appended,
+                message,
+                text,
+                names: &shared.names,
+                redaction: &shared.redaction,
+            });
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
                     if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
                         for (key, value) in fields {
                             appended.add(
                                 key,
-                                AppendedValue::Field(value),
+                                AppendedValue::from_field(value),
                                 &shared.names,
                                 &shared.redaction,
                             );
@@ -233,44 +260,38 @@ impl LoggerLayer {
                     }
                 }
             }
-        };
-        with_scratch(|out, appended| {
             render(
                 shared,
                 &record,
-                spans,
                 invocation.as_ref(),
                 state.as_deref(),
-                out,
-                appended,
+                scratch,
             );
             match (buffered, &state, buffer) {
                 (true, Some(state), Some(config)) => {
-                    lock(&state.buffer).push(out.clone(), config.capacity())
+                    lock(&state.buffer).push(scratch.out.clone(), config.capacity());
                 }
-                _ => shared.write(out),
+                _ => shared.write(&scratch.out),
             }
         });
     }
 }
 
 /// Runs `f` with this thread's reusable buffers, or fresh ones if they are in use or gone.
-fn with_scratch(f: impl FnOnce(&mut Vec<u8>, &mut Appended)) {
+fn with_scratch(f: impl FnOnce(&mut Scratch)) {
     let mut f = Some(f);
     let _ = SCRATCH.try_with(|scratch| {
-        if let (Ok(mut guard), Some(f)) = (scratch.try_borrow_mut(), f.take()) {
-            let (out, appended) = &mut *guard;
-            out.clear();
-            appended.clear();
-            f(out, appended);
-            // Do not keep a buffer that one huge line made large.
-            if out.capacity() > 64 * 1024 {
-                out.shrink_to(4 * 1024);
+        if let (Ok(mut scratch), Some(f)) = (scratch.try_borrow_mut(), f.take()) {
+            scratch.clear();
+            f(&mut scratch);
+            // Do not keep buffers that one huge line made large.
+            if scratch.out.capacity() > 64 * 1024 || scratch.text.capacity() > 64 * 1024 {
+                *scratch = Scratch::default();
             }
         }
     });
     if let Some(f) = f {
-        f(&mut Vec::with_capacity(512), &mut Appended::default());
+        f(&mut Scratch::default());
     }
 }
 
@@ -279,53 +300,46 @@ fn with_scratch(f: impl FnOnce(&mut Vec<u8>, &mut Appended)) {
 pub(crate) fn flush(shared: &Shared, state: &InvocationLog, invocation: &Invocation) {
     let (lines, evicted) = lock(&state.buffer).take();
     if evicted > 0 {
-        let message = FieldValue::Str(format!(
-            "{evicted} buffered log line(s) were evicted from this invocation's log buffer: increase the buffer's max_bytes to keep more"
-        ));
         let record = Record {
             level: Level::WARN,
             location: Location {
                 module: module_path!(),
                 line: Some(line!()),
             },
-            message: Some(&message),
-            fields: &[],
         };
-        let mut out = Vec::with_capacity(512);
-        let mut appended = Appended::default();
-        render(
-            shared,
-            &record,
-            |_| {},
-            Some(invocation),
-            Some(state),
-            &mut out,
-            &mut appended,
+        let mut scratch = Scratch::default();
+        write_str(
+            &mut scratch.message,
+            &format!(
+                "{evicted} buffered log line(s) were evicted from this invocation's log buffer: increase the buffer's max_bytes to keep more"
+            ),
         );
-        shared.write(&out);
+        render(shared, &record, Some(invocation), Some(state), &mut scratch);
+        shared.write(&scratch.out);
     }
     for line in lines {
         shared.write(&line);
     }
 }
 
-/// Renders `record` as one line (with its trailing newline) into `out`.
+/// Renders `record` as one line (with its trailing newline) into `scratch.out`. The event's
+/// fields (and its spans') are already in `scratch.appended`.
 pub(crate) fn render(
     shared: &Shared,
     record: &Record<'_>,
-    spans: impl FnOnce(&mut Appended),
     invocation: Option<&Invocation>,
     state: Option<&InvocationLog>,
-    out: &mut Vec<u8>,
-    appended: &mut Appended,
+    scratch: &mut Scratch,
 ) {
     let names = &shared.names;
     let redaction = &shared.redaction;
-    // Appended keys first, most specific source first, so duplicates resolve to it.
-    for (key, value) in record.fields {
-        appended.add(key, AppendedValue::Field(value), names, redaction);
-    }
-    spans(appended);
+    let Scratch {
+        out,
+        appended,
+        message,
+        ..
+    } = scratch;
+    // Then the invocation's keys, then the logger's: the most specific source wins.
     if let Some(state) = state {
         for (key, value) in lock(&state.keys).iter() {
             appended.add(key, AppendedValue::Json(value), names, redaction);
@@ -353,18 +367,10 @@ pub(crate) fn render(
         write_str(out, level_name(record.level));
     }
     if key(out, Key::Location, false) {
-        let mut location = String::with_capacity(record.location.module.len() + 6);
-        location.push_str(record.location.module);
-        if let Some(line) = record.location.line {
-            location.push(':');
-            location.push_str(&line.to_string());
-        }
-        write_str(out, &location);
+        write_location(out, &record.location);
     }
-    if let Some(message) = record.message
-        && key(out, Key::Message, false)
-    {
-        write_field_value(out, message, redaction);
+    if !message.is_empty() && key(out, Key::Message, false) {
+        out.extend_from_slice(message);
     }
     if key(out, Key::Timestamp, false) {
         out.push(b'"');
@@ -392,7 +398,7 @@ pub(crate) fn render(
     if let Some(mb) = config.memory_size_mb()
         && key(out, Key::FunctionMemorySize, true)
     {
-        out.extend_from_slice(mb.to_string().as_bytes());
+        write_value(out, AppendedValue::U64(u64::from(mb)), redaction);
     }
     if let Some(invocation) = invocation {
         if !invocation.function_arn().is_empty() && key(out, Key::FunctionArn, true) {
@@ -414,7 +420,7 @@ pub(crate) fn render(
         write_str(out, id);
     }
     if shared.sample_rate > 0.0 && key(out, Key::SamplingRate, true) {
-        let _ = serde_json::to_writer(&mut *out, &shared.sample_rate);
+        write_value(out, AppendedValue::F64(shared.sample_rate), redaction);
     }
     if first {
         out.push(b'{');
@@ -426,6 +432,26 @@ pub(crate) fn render(
         reformat(shared, out);
     }
     out.push(b'\n');
+}
+
+/// Writes `"module::path:line"`, escaping only when the path needs it.
+fn write_location(out: &mut Vec<u8>, location: &Location<'_>) {
+    let plain = location
+        .module
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(location.module.as_bytes());
+    } else {
+        write_str(out, location.module);
+        out.pop();
+    }
+    if let Some(line) = location.line {
+        use std::io::Write as _;
+        let _ = write!(out, ":{line}");
+    }
+    out.push(b'"');
 }
 
 /// The slow path: the formatter hook and pretty output work on the line as a JSON object.

@@ -92,10 +92,20 @@ mod tests {
 
     /// The precedence table: (AWS_LAMBDA_LOG_LEVEL, builder, POWERTOOLS_LOG_LEVEL, LOG_LEVEL)
     /// → level in force, warned.
+    /// (AWS_LAMBDA_LOG_LEVEL, builder, POWERTOOLS_LOG_LEVEL, LOG_LEVEL, in force, warned)
+    type Row = (
+        Option<&'static str>,
+        Option<LevelFilter>,
+        Option<&'static str>,
+        Option<&'static str>,
+        LevelFilter,
+        bool,
+    );
+
     #[test]
     fn precedence_table() {
         use LevelFilter as L;
-        let rows: &[(Option<&str>, Option<L>, Option<&str>, Option<&str>, L, bool)] = &[
+        let rows: &[Row] = &[
             (None, None, None, None, L::INFO, false),
             (None, None, None, Some("ERROR"), L::ERROR, false),
             (None, None, Some("WARN"), Some("ERROR"), L::WARN, false),
