@@ -1,7 +1,8 @@
 //! Cold start: time from process start to the first response, through the local Runtime API.
 //!
 //! Compares the bare `lambda_runtime` echo handler (the floor) with the same handler wrapped in
-//! `powertools_core::InvocationLayer`. Later utilities add their own variants here. Run with
+//! `powertools_core::InvocationLayer`, and with the logger (which writes one line to a discarded
+//! stdout). Later utilities add their own variants here. Run with
 //! `cargo bench -p powertools-benches --bench cold_start`.
 
 use std::time::{Duration, Instant};
@@ -9,11 +10,15 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use powertools_testing::{InvocationRequest, LocalFunction, Output};
 
-const VARIANTS: [(&str, &str); 2] = [
+const VARIANTS: [(&str, &str); 3] = [
     ("bare lambda_runtime", env!("CARGO_BIN_EXE_bare-handler")),
     (
         "powertools-core InvocationLayer",
         env!("CARGO_BIN_EXE_core-handler"),
+    ),
+    (
+        "powertools-logger (one line)",
+        env!("CARGO_BIN_EXE_logger-handler"),
     ),
 ];
 
@@ -66,7 +71,7 @@ fn cold_start(c: &mut Criterion) {
             b.to_async(&runtime).iter_custom(|iters| async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    total += first_response(binary).await;
+                    total = total.saturating_add(first_response(binary).await);
                 }
                 total
             });

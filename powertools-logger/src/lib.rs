@@ -86,6 +86,9 @@
 //! `powertools_core::InvocationLayer`), then metrics, tracer, idempotency, the handler. The
 //! context layer must be outside anything whose failure should flush the buffer.
 //!
+//! The layer's level filter applies to the whole subscriber it is part of (as `EnvFilter`
+//! does): other layers in the same subscriber see only the events it lets through.
+//!
 //! # Redaction and secrets
 //!
 //! [`LoggerBuilder::redact_key`] replaces the value of matching keys (any case, at any depth of
