@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tracing::field::{Field, Visit};
 
+use crate::format::{Appended, AppendedValue, KeyNames, Redaction, write_value};
+
 /// Longest string value written as is; longer ones are cut (on a character boundary) and say how
 /// much was cut, so that a line stays well under CloudWatch's 256 KB event limit.
 pub(crate) const MAX_STRING_BYTES: usize = 32 * 1024;
@@ -184,159 +186,129 @@ pub(crate) fn format_debug(value: &dyn fmt::Debug, text: &mut String) -> bool {
         && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
-/// Writes an event's fields straight into the line's appended keys, and its message into
-/// `message` (as encoded JSON), without keeping them.
-pub(crate) struct EventVisitor<'a> {
-    pub(crate) appended: &'a mut crate::format::Appended,
-    pub(crate) message: &'a mut Vec<u8>,
-    pub(crate) text: &'a mut String,
-    pub(crate) names: &'a crate::format::KeyNames,
-    pub(crate) redaction: &'a crate::format::Redaction,
+/// Where a visited field goes: written into the line, or kept (span fields).
+pub(crate) trait FieldSink {
+    /// Receives one field (`message` included) as a borrowed value.
+    fn put(&mut self, name: &'static str, value: AppendedValue<'_>);
+    /// A reusable buffer for formatting `Debug` values.
+    fn text(&mut self) -> &mut String;
 }
 
-impl EventVisitor<'_> {
-    fn put(&mut self, field: &Field, value: crate::format::AppendedValue<'_>) {
-        if field.name() == "message" {
-            self.message.clear();
-            crate::format::write_value(self.message, value, self.redaction);
-            return;
-        }
+/// Visits fields into a [`FieldSink`]: one place that turns every `tracing` value into JSON.
+pub(crate) struct Visitor<S>(pub(crate) S);
+
+impl<S: FieldSink> Visitor<S> {
+    fn put(&mut self, field: &Field, value: AppendedValue<'_>) {
         let name = field.name();
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        self.appended.add(name, value, self.names, self.redaction);
+        // `r#type` style raw identifiers arrive as "r#type".
+        self.0.put(name.strip_prefix("r#").unwrap_or(name), value);
     }
 
-    fn put_text(&mut self, field: &Field, json: bool) {
-        let text = std::mem::take(self.text);
-        if json {
-            self.put(field, crate::format::AppendedValue::Raw(&text));
-        } else if text.len() > MAX_STRING_BYTES {
-            let capped = cap_string(text.clone(), MAX_STRING_BYTES);
-            self.put(field, crate::format::AppendedValue::Str(&capped));
-        } else {
-            self.put(field, crate::format::AppendedValue::Str(&text));
-        }
-        *self.text = text;
-    }
-}
-
-impl Visit for EventVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, crate::format::AppendedValue::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, crate::format::AppendedValue::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, crate::format::AppendedValue::U64(value));
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.put(field, crate::format::AppendedValue::I128(value));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.put(field, crate::format::AppendedValue::U128(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, crate::format::AppendedValue::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
+    fn put_str(&mut self, field: &Field, value: &str) {
         if value.len() > MAX_STRING_BYTES {
             let capped = cap_string(value.to_owned(), MAX_STRING_BYTES);
-            self.put(field, crate::format::AppendedValue::Str(&capped));
+            self.put(field, AppendedValue::Str(&capped));
         } else {
-            self.put(field, crate::format::AppendedValue::Str(value));
+            self.put(field, AppendedValue::Str(value));
         }
     }
+}
+
+impl<S: FieldSink> Visit for Visitor<S> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, AppendedValue::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, AppendedValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, AppendedValue::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field, AppendedValue::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field, AppendedValue::U128(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, AppendedValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put_str(field, value);
+    }
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        let text = cap_string(
-            String::from_utf8_lossy(value).into_owned(),
-            MAX_STRING_BYTES,
-        );
-        self.put(field, crate::format::AppendedValue::Str(&text));
+        self.put_str(field, &String::from_utf8_lossy(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let error = error_value(value);
-        self.put(field, crate::format::AppendedValue::Error(&error));
+        self.put(field, AppendedValue::Error(&error));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let json = format_debug(value, self.text);
-        self.put_text(field, json);
+        let mut text = std::mem::take(self.0.text());
+        if format_debug(value, &mut text) {
+            self.put(field, AppendedValue::Raw(&text));
+        } else {
+            self.put_str(field, &text);
+        }
+        *self.0.text() = text;
     }
 }
 
-/// Formats a `Debug` value; a `Json` wrapper yields a JSON value instead of a string.
-pub(crate) fn capture_debug(value: &dyn fmt::Debug) -> FieldValue {
-    WROTE_JSON.with(|flag| flag.set(false));
-    let mut text = String::new();
-    let _ = write!(text, "{value:?}");
-    let wrote_json = WROTE_JSON.with(|flag| flag.replace(false));
-    if wrote_json
-        && text.len() <= MAX_JSON_BYTES
-        && raw_depth(&text) <= MAX_JSON_DEPTH
-        && let Ok(raw) = RawValue::from_string(text.clone())
-    {
-        return FieldValue::Json(raw);
-    }
-    FieldValue::Str(cap_string(text, MAX_STRING_BYTES))
+/// Writes an event's fields straight into the line's appended keys, and its message into
+/// `message` (as encoded JSON), without keeping them.
+pub(crate) struct EventSink<'a> {
+    pub(crate) appended: &'a mut Appended,
+    pub(crate) message: &'a mut Vec<u8>,
+    pub(crate) text: &'a mut String,
+    pub(crate) names: &'a KeyNames,
+    pub(crate) redaction: &'a Redaction,
 }
 
-/// Collects an event's or a span's fields; the event's `message` is kept apart.
-#[derive(Debug, Default)]
-pub(crate) struct FieldVisitor {
-    pub(crate) message: Option<FieldValue>,
-    pub(crate) fields: Vec<(&'static str, FieldValue)>,
-}
-
-impl FieldVisitor {
-    fn put(&mut self, field: &Field, value: FieldValue) {
-        let name = field.name();
+impl FieldSink for EventSink<'_> {
+    fn put(&mut self, name: &'static str, value: AppendedValue<'_>) {
         if name == "message" {
-            self.message = Some(value);
-            return;
+            self.message.clear();
+            write_value(self.message, value, self.redaction);
+        } else {
+            self.appended.add(name, value, self.names, self.redaction);
         }
-        // `r#type` style raw identifiers arrive as "r#type".
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        match self.fields.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((name, value)),
-        }
+    }
+    fn text(&mut self) -> &mut String {
+        self.text
     }
 }
 
-impl Visit for FieldVisitor {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, FieldValue::F64(value));
+/// Keeps a span's fields (its `message`, if any, as a plain field).
+#[derive(Debug, Default)]
+pub(crate) struct KeptFields {
+    pub(crate) fields: Vec<(&'static str, FieldValue)>,
+    text: String,
+}
+
+impl FieldSink for KeptFields {
+    fn put(&mut self, name: &'static str, value: AppendedValue<'_>) {
+        let owned = match value {
+            AppendedValue::Str(s) => FieldValue::Str(s.to_owned()),
+            AppendedValue::Raw(raw) => match RawValue::from_string(raw.to_owned()) {
+                Ok(raw) => FieldValue::Json(raw),
+                Err(_) => FieldValue::Str(raw.to_owned()),
+            },
+            AppendedValue::I64(n) => FieldValue::I64(n),
+            AppendedValue::U64(n) => FieldValue::U64(n),
+            AppendedValue::I128(n) => FieldValue::I128(n),
+            AppendedValue::U128(n) => FieldValue::U128(n),
+            AppendedValue::F64(f) => FieldValue::F64(f),
+            AppendedValue::Bool(b) => FieldValue::Bool(b),
+            AppendedValue::Error(e) => FieldValue::Error(e.clone()),
+            AppendedValue::Json(v) => FieldValue::Str(v.to_string()),
+        };
+        match self.fields.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = owned,
+            None => self.fields.push((name, owned)),
+        }
     }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, FieldValue::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, FieldValue::U64(value));
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.put(field, FieldValue::I128(value));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.put(field, FieldValue::U128(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, FieldValue::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(
-            field,
-            FieldValue::Str(cap_string(value.to_owned(), MAX_STRING_BYTES)),
-        );
-    }
-    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        let text = String::from_utf8_lossy(value).into_owned();
-        self.put(field, FieldValue::Str(cap_string(text, MAX_STRING_BYTES)));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, FieldValue::Error(error_value(value)));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, capture_debug(value));
+    fn text(&mut self) -> &mut String {
+        &mut self.text
     }
 }
 
@@ -374,16 +346,13 @@ mod tests {
 
     #[test]
     fn json_wrapper_is_captured_as_json() {
+        let mut text = String::new();
         let value = serde_json::json!({"a": [1, 2], "b": "x"});
-        match capture_debug(&Json(&value)) {
-            FieldValue::Json(raw) => assert_eq!(raw.get(), r#"{"a":[1,2],"b":"x"}"#),
-            other => unreachable!("{other:?}"),
-        }
+        assert!(format_debug(&Json(&value), &mut text));
+        assert_eq!(text, r#"{"a":[1,2],"b":"x"}"#);
         // A plain Debug value stays a string, even one that looks like JSON.
-        assert_eq!(
-            capture_debug(&"{\"a\":1}"),
-            FieldValue::Str("\"{\\\"a\\\":1}\"".into())
-        );
+        assert!(!format_debug(&"{\"a\":1}", &mut text));
+        assert_eq!(text, "\"{\\\"a\\\":1}\"");
     }
 
     #[test]
@@ -394,12 +363,25 @@ mod tests {
                 Err(serde::ser::Error::custom("no way"))
             }
         }
-        match capture_debug(&Json(Bad)) {
-            FieldValue::Str(s) => {
-                assert!(s.contains("could not be serialized as JSON: no way"), "{s}")
-            }
-            other => unreachable!("{other:?}"),
-        }
+        let mut text = String::new();
+        assert!(!format_debug(&Json(Bad), &mut text));
+        assert!(
+            text.contains("could not be serialized as JSON: no way"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn kept_span_fields_own_their_values() {
+        let mut kept = KeptFields::default();
+        kept.put("order_id", AppendedValue::Str("o-1"));
+        kept.put("doc", AppendedValue::Raw(r#"{"a":1}"#));
+        kept.put("order_id", AppendedValue::U64(7));
+        assert_eq!(kept.fields.len(), 2);
+        assert!(matches!(kept.fields[0], ("order_id", FieldValue::U64(7))));
+        assert!(
+            matches!(&kept.fields[1], ("doc", FieldValue::Json(raw)) if raw.get() == r#"{"a":1}"#)
+        );
     }
 
     #[test]

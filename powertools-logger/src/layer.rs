@@ -11,7 +11,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::fields::{EventVisitor, FieldValue, FieldVisitor};
+use crate::fields::{EventSink, FieldValue, KeptFields, Visitor};
 use crate::format::{Appended, AppendedValue, Key, level_name, write_str, write_value};
 use crate::logger::{Logger, Shared};
 use crate::state::{InvocationLog, lock};
@@ -154,30 +154,26 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut visitor = FieldVisitor::default();
+        let mut visitor = Visitor(KeptFields::default());
         attrs.record(&mut visitor);
-        let mut fields = visitor.fields;
-        if let Some(message) = visitor.message {
-            fields.push(("message", message));
-        }
-        span.extensions_mut().insert(SpanFields(fields));
+        span.extensions_mut().insert(SpanFields(visitor.0.fields));
     }
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut visitor = FieldVisitor::default();
+        let mut visitor = Visitor(KeptFields::default());
         values.record(&mut visitor);
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<SpanFields>() {
             Some(SpanFields(fields)) => {
-                for (name, value) in visitor.fields {
+                for (name, value) in visitor.0.fields {
                     match fields.iter_mut().find(|(k, _)| *k == name) {
                         Some(slot) => slot.1 = value,
                         None => fields.push((name, value)),
                     }
                 }
             }
-            None => extensions.insert(SpanFields(visitor.fields)),
+            None => extensions.insert(SpanFields(visitor.0.fields)),
         }
     }
 
@@ -239,13 +235,13 @@ impl LoggerLayer {
                 ..
             } = scratch;
             // Event fields first: they win over span and logger keys of the same name.
-            event.record(&mut EventVisitor {
+            event.record(&mut Visitor(EventSink {
                 appended,
                 message,
                 text,
                 names: &shared.names,
                 redaction: &shared.redaction,
-            });
+            }));
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
                     if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {

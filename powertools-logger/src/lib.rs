@@ -97,22 +97,16 @@
 //!
 //! # Testing your code
 //!
-//! Give the builder a writer and a clock, then assert lines as parsed JSON:
+//! Give the builder a writer (and a clock, if timestamps matter), then assert lines as parsed
+//! JSON. `powertools_testing::CapturedOutput` is such a writer:
 //!
 //! ```
-//! use std::sync::{Arc, Mutex};
 //! use powertools_core::Env;
 //! use powertools_logger::Logger;
+//! use powertools_testing::CapturedOutput;
 //! use tracing_subscriber::layer::SubscriberExt;
 //!
-//! #[derive(Clone, Default)]
-//! struct Captured(Arc<Mutex<Vec<u8>>>);
-//! impl std::io::Write for Captured {
-//!     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
-//!     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
-//! }
-//!
-//! let captured = Captured::default();
+//! let captured = CapturedOutput::new();
 //! let sink = captured.clone();
 //! let logger = Logger::builder()
 //!     .env(Env::from_pairs([("POWERTOOLS_SERVICE_NAME", "orders")]))
@@ -122,8 +116,7 @@
 //! let subscriber = tracing_subscriber::registry().with(logger.layer());
 //! tracing::subscriber::with_default(subscriber, || tracing::info!(order_id = "o-1", "accepted"));
 //!
-//! let bytes = captured.0.lock().unwrap().clone();
-//! let line: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+//! let line = &captured.json_lines().unwrap()[0];
 //! assert_eq!(line["message"], "accepted");
 //! assert_eq!(line["service"], "orders");
 //! assert_eq!(line["order_id"], "o-1");

@@ -1,49 +1,25 @@
 //! The logger's lines, asserted as parsed JSON.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Context, Error, LambdaEvent, service_fn};
 use powertools_core::{ColdStart, Env, Invocation};
 use powertools_logger::{BufferConfig, CorrelationPath, Json, Logger, LoggerBuilder};
+use powertools_testing::CapturedOutput;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Dispatch;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
-    }
-
-    /// Every line, parsed; a line that is not JSON fails the test.
-    fn lines(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| unreachable!("not JSON ({e}): {l}"))
-            })
-            .collect()
-    }
+/// Every line, parsed; a line that is not JSON fails the test.
+fn json(captured: &CapturedOutput) -> Vec<Value> {
+    captured
+        .json_lines()
+        .unwrap_or_else(|e| unreachable!("{e}: {}", captured.text()))
 }
 
 const LAMBDA_ENV: [(&str, &str); 5] = [
@@ -62,8 +38,8 @@ fn stepping_clock() -> impl Fn() -> SystemTime + Send + Sync + 'static {
     }
 }
 
-fn builder(extra_env: &[(&str, &str)]) -> (LoggerBuilder, Captured) {
-    let captured = Captured::default();
+fn builder(extra_env: &[(&str, &str)]) -> (LoggerBuilder, CapturedOutput) {
+    let captured = CapturedOutput::new();
     let sink = captured.clone();
     let mut pairs: Vec<(String, String)> = LAMBDA_ENV
         .iter()
@@ -129,7 +105,7 @@ async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
         vec![event("req-1", payload.clone()), event("req-2", payload)],
     )
     .await;
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(lines.len(), 2, "{}", captured.text());
 
     let keys: Vec<&str> = lines[0]
@@ -195,7 +171,7 @@ fn lines_during_init_omit_invocation_keys() {
     let (builder, captured) = builder(&[]);
     let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("initialising"));
-    let line = &captured.lines()[0];
+    let line = &json(&captured)[0];
     for absent in [
         "cold_start",
         "function_request_id",
@@ -260,7 +236,7 @@ async fn correlation_ids_for_each_built_in_event_type() {
             .unwrap_or_else(|e| unreachable!("{e}"));
         run_invocations(&logger, vec![event("r", payload)]).await;
         assert_eq!(
-            captured.lines()[0]["correlation_id"],
+            json(&captured)[0]["correlation_id"],
             expected,
             "{file} with {path:?}"
         );
@@ -292,7 +268,7 @@ async fn correlation_id_setter_and_missing_path() {
         .oneshot(event("r", json!({"no_id": true})))
         .with_subscriber(dispatch(&logger))
         .await;
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert!(lines[0].get("correlation_id").is_none(), "{}", lines[0]);
     assert_eq!(lines[1]["correlation_id"], "set-by-code");
     assert!(
@@ -347,7 +323,7 @@ fn malformed_environment_falls_back_without_failing() {
         tracing::debug!("hidden");
         tracing::info!("shown");
     });
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(lines.len(), 1);
     assert!(lines[0].get("sampling_rate").is_none());
 }
@@ -365,11 +341,7 @@ async fn levels_follow_lambda_advanced_logging_controls() {
         tracing::warn!("w");
         tracing::error!("e");
     });
-    let levels: Vec<Value> = captured
-        .lines()
-        .iter()
-        .map(|l| l["level"].clone())
-        .collect();
+    let levels: Vec<Value> = json(&captured).iter().map(|l| l["level"].clone()).collect();
     assert_eq!(levels, [json!("WARN"), json!("ERROR")]);
 }
 
@@ -392,7 +364,7 @@ async fn sampling_at_one_logs_debug_with_the_rate_and_at_zero_does_not() {
             .oneshot(event("r", json!({})))
             .with_subscriber(dispatch(&logger))
             .await;
-        let lines = captured.lines();
+        let lines = json(&captured);
         let levels: Vec<&str> = lines.iter().filter_map(|l| l["level"].as_str()).collect();
         assert_eq!(levels, expected_levels, "rate {rate}");
         for line in &lines {
@@ -414,7 +386,7 @@ async fn sampling_rate_from_the_environment() {
         .oneshot(event("r", json!({})))
         .with_subscriber(dispatch(&logger))
         .await;
-    assert_eq!(captured.lines()[0]["level"], "DEBUG");
+    assert_eq!(json(&captured)[0]["level"], "DEBUG");
 }
 
 async fn buffered_then(event: LambdaEvent<Value>) -> Result<(), Error> {
@@ -442,7 +414,7 @@ async fn run_buffered(then: &str, config: BufferConfig) -> Vec<Value> {
         .oneshot(event("r", json!({"then": then})))
         .with_subscriber(dispatch(&logger))
         .await;
-    captured.lines()
+    json(&captured)
 }
 
 fn summary(lines: &[Value]) -> Vec<(String, String)> {
@@ -520,7 +492,7 @@ fn nothing_is_buffered_during_init() {
         .build()
         .unwrap_or_else(|e| unreachable!("{e}"));
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::debug!("init detail"));
-    assert_eq!(captured.lines()[0]["message"], "init detail");
+    assert_eq!(json(&captured)[0]["message"], "init detail");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -552,7 +524,7 @@ async fn concurrent_invocations_do_not_mix_keys() {
     for task in tasks {
         let _ = task.await;
     }
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(lines.len(), 200);
     for line in &lines {
         let n = line["function_request_id"]
@@ -597,7 +569,7 @@ async fn invocation_keys_vanish_when_the_invocation_ends_and_persistent_keys_sta
     }
     logger.remove_keys(["team"]);
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("after"));
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(lines[0]["order_id"], "o-1");
     assert!(lines[1].get("order_id").is_none(), "{}", lines[1]);
     assert_eq!(lines[0]["team"], "checkout");
@@ -626,7 +598,7 @@ fn structured_messages_span_fields_and_precedence() {
         tracing::info!(order_id = "from-event", amount = 12.5, paid = true, "paid");
         tracing::info!("inherits");
     });
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(
         lines[0]["message"],
         json!({"operation": "PutItem", "consumed": 1.5})
@@ -660,7 +632,7 @@ fn errors_become_an_error_object_with_the_source_chain() {
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         tracing::error!(error = &error as &dyn std::error::Error, "order not saved");
     });
-    let line = &captured.lines()[0];
+    let line = &json(&captured)[0];
     assert_eq!(
         line["error"],
         json!({"name": "SaveFailed", "message": "saving order o-1 failed", "chain": ["throttled"]})
@@ -689,7 +661,7 @@ async fn redaction_anywhere_in_a_line_and_in_the_logged_event() {
     for secret in ["hunter2", "secret-token", "Bearer persistent", "\"x\""] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(
         lines[0]["message"]["headers"]["authorization"], "*****",
         "the logged event"
@@ -714,7 +686,7 @@ fn renamed_keys_and_formatter_hook() {
         .build()
         .unwrap_or_else(|e| unreachable!("{e}"));
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("x"));
-    let line = &captured.lines()[0];
+    let line = &json(&captured)[0];
     assert_eq!(line["lambda_function_name"], "orders-api");
     assert!(line.get("function_name").is_none());
     assert!(line.get("location").is_none());
@@ -741,7 +713,7 @@ fn dev_mode_pretty_prints_unless_lambda_wants_json_lines() {
     ]);
     let logger = json_builder.build().unwrap_or_else(|e| unreachable!("{e}"));
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("compact"));
-    assert_eq!(captured.text().lines().count(), 1);
+    assert_eq!(captured.lines().len(), 1);
 }
 
 #[test]
@@ -791,7 +763,7 @@ fn huge_deep_and_unserializable_values_still_give_valid_lines() {
             "invalid utf-8"
         );
     });
-    let lines = captured.lines();
+    let lines = json(&captured);
     assert_eq!(lines.len(), 4);
     let blob = lines[0]["blob"].as_str().unwrap_or("");
     assert!(
@@ -806,7 +778,7 @@ fn huge_deep_and_unserializable_values_still_give_valid_lines() {
             .is_some_and(|s| s.contains("cyclic"))
     );
     assert_eq!(lines[3]["bytes"], "\u{fffd}\u{fffd}a");
-    assert!(captured.text().lines().all(|l| l.len() < 256 * 1024));
+    assert!(captured.lines().iter().all(|l| l.len() < 256 * 1024));
     assert_eq!(deep_drop(deep), 501);
 }
 

@@ -1,29 +1,11 @@
 //! Whatever the keys and values, every line is one valid JSON object that keeps them.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use powertools_core::{Env, Invocation};
 use powertools_logger::{Json, Logger};
+use powertools_testing::CapturedOutput;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -57,7 +39,7 @@ proptest! {
         structured in json_value(),
         redact in any::<bool>(),
     ) {
-        let captured = Captured::default();
+        let captured = CapturedOutput::new();
         let sink = captured.clone();
         let mut builder = Logger::builder()
             .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "fuzz")]))
@@ -79,8 +61,7 @@ proptest! {
             });
         });
 
-        let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
-        let text_out = String::from_utf8(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let text_out = captured.text();
         let lines: Vec<&str> = text_out.lines().collect();
         prop_assert_eq!(lines.len(), 2);
         for line in &lines {

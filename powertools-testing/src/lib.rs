@@ -33,14 +33,19 @@
 //! }
 //! ```
 //!
+//! [`CapturedOutput`] collects the lines that code under test writes in-process (pass it as
+//! the writer of a logger or metrics client).
+//!
 //! Invocations may be queued with [`LocalFunction::enqueue`] to have several in flight at once
 //! (with `max_concurrency` and `lambda_runtime::run_concurrent`, as on Lambda Managed
 //! Instances).
 
+mod captured;
 mod function;
 mod ids;
 mod runtime_api;
 
+pub use captured::CapturedOutput;
 pub use function::{LocalFunction, LocalFunctionBuilder, Output, Stopped};
 pub use runtime_api::{FunctionError, InvocationRequest, Outcome, Pending, RuntimeApi};
 
