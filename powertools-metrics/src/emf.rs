@@ -1,0 +1,163 @@
+//! Serializing a metric set as one or more EMF blobs, each within every EMF limit.
+
+use serde_json::Value;
+
+use crate::unit::{Resolution, Unit};
+
+/// Metrics per blob.
+pub(crate) const MAX_METRICS: usize = 100;
+/// Values per metric per blob.
+pub(crate) const MAX_VALUES: usize = 100;
+/// Dimension keys per dimension set (including `service`).
+pub(crate) const MAX_DIMENSIONS: usize = 30;
+/// A CloudWatch log event's size limit.
+pub(crate) const MAX_BLOB_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Metric {
+    pub(crate) name: String,
+    pub(crate) unit: Unit,
+    pub(crate) resolution: Resolution,
+    pub(crate) values: Vec<f64>,
+}
+
+/// What one blob carries besides its metrics.
+#[derive(Debug)]
+pub(crate) struct BlobContext<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) timestamp_ms: u64,
+    /// The dimension sets, each a list of keys.
+    pub(crate) dimension_sets: &'a [Vec<String>],
+    /// Every dimension's value, once.
+    pub(crate) dimension_values: &'a [(String, String)],
+    pub(crate) metadata: &'a [(String, Value)],
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Writes one blob (with its trailing newline) for `metrics`.
+pub(crate) fn write_blob(
+    out: &mut Vec<u8>,
+    ctx: &BlobContext<'_>,
+    metrics: &[&Metric],
+    with_metadata: bool,
+) {
+    use std::io::Write as _;
+    out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
+    let _ = write!(out, "{}", ctx.timestamp_ms);
+    out.extend_from_slice(b",\"CloudWatchMetrics\":[{\"Namespace\":");
+    write_str(out, ctx.namespace);
+    out.extend_from_slice(b",\"Dimensions\":[");
+    for (i, set) in ctx.dimension_sets.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        for (j, key) in set.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_str(out, key);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"],\"Metrics\":[");
+    for (i, metric) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"Name\":");
+        write_str(out, &metric.name);
+        out.extend_from_slice(b",\"Unit\":");
+        write_str(out, metric.unit.as_str());
+        if metric.resolution == Resolution::High {
+            out.extend_from_slice(b",\"StorageResolution\":1");
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}]}");
+    for (key, value) in ctx.dimension_values {
+        out.push(b',');
+        write_str(out, key);
+        out.push(b':');
+        write_str(out, value);
+    }
+    for metric in metrics {
+        out.push(b',');
+        write_str(out, &metric.name);
+        out.extend_from_slice(b":[");
+        for (i, value) in metric.values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Values are validated finite; write them as JSON numbers (1.0, not 1).
+            let _ = serde_json::to_writer(&mut *out, value);
+        }
+        out.push(b']');
+    }
+    if with_metadata {
+        for (key, value) in ctx.metadata {
+            out.push(b',');
+            write_str(out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, value);
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// Writes `metrics` as as many blobs as the limits require, each to `emit`: at most
+/// [`MAX_METRICS`] metrics and [`MAX_VALUES`] values per metric per blob, and under
+/// [`MAX_BLOB_BYTES`] (halving the metrics of a blob that would be larger; a blob whose metadata
+/// alone is too large is written without it, with a warning).
+pub(crate) fn write_blobs(ctx: &BlobContext<'_>, metrics: &[Metric], emit: &mut dyn FnMut(&[u8])) {
+    // Split metrics with more than MAX_VALUES values into chunks, one chunk per blob round.
+    let mut rounds: Vec<Vec<Metric>> = Vec::new();
+    for metric in metrics {
+        for (round, chunk) in metric.values.chunks(MAX_VALUES).enumerate() {
+            if rounds.len() <= round {
+                rounds.push(Vec::new());
+            }
+            rounds[round].push(Metric {
+                values: chunk.to_vec(),
+                ..metric.clone()
+            });
+        }
+    }
+    let mut out = Vec::with_capacity(1024);
+    for round in &rounds {
+        for group in round.chunks(MAX_METRICS) {
+            let refs: Vec<&Metric> = group.iter().collect();
+            write_within_size(ctx, &refs, &mut out, emit);
+        }
+    }
+}
+
+fn write_within_size(
+    ctx: &BlobContext<'_>,
+    metrics: &[&Metric],
+    out: &mut Vec<u8>,
+    emit: &mut dyn FnMut(&[u8]),
+) {
+    out.clear();
+    write_blob(out, ctx, metrics, true);
+    if out.len() <= MAX_BLOB_BYTES {
+        emit(out);
+        return;
+    }
+    if metrics.len() > 1 {
+        let (left, right) = metrics.split_at(metrics.len() / 2);
+        write_within_size(ctx, left, out, emit);
+        write_within_size(ctx, right, out, emit);
+        return;
+    }
+    out.clear();
+    write_blob(out, ctx, metrics, false);
+    eprintln!(
+        "[powertools] metadata left out of an EMF blob for metric {:?}: with it the blob would exceed CloudWatch's 256 KB event limit",
+        metrics.first().map(|m| m.name.as_str()).unwrap_or_default()
+    );
+    emit(out);
+}

@@ -1,0 +1,134 @@
+//! CloudWatch Embedded Metric Format (EMF) for AWS Lambda: custom metrics written to stdout as
+//! JSON, extracted by CloudWatch asynchronously, with no API call from the handler.
+//!
+//! CloudWatch **silently drops** a blob that breaks any EMF rule. This client enforces every
+//! rule before anything is written: what cannot be fixed is refused with an error that says
+//! what to do; what only exceeds a count limit is split into several blobs, never dropped.
+//!
+//! # Getting started
+//!
+//! ```no_run
+//! use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! use powertools_metrics::{Metrics, Resolution, Unit};
+//! use serde_json::{Value, json};
+//! use tower::ServiceBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     // POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME, or the builder.
+//!     let metrics = Metrics::builder().namespace("Orders").default_dimension("environment", "prod").build()?;
+//!     let handler_metrics = metrics.clone();
+//!     let service = ServiceBuilder::new()
+//!         .layer(metrics.layer()) // ColdStart metric; flush after every invocation, failed ones too
+//!         .service(service_fn(move |event: LambdaEvent<Value>| {
+//!             let metrics = handler_metrics.clone();
+//!             async move {
+//!                 metrics.add_metric("OrderAccepted", Unit::Count, 1.0)?;
+//!                 metrics.add_metric_with_resolution("Latency", Unit::Milliseconds, Resolution::High, 12.5)?;
+//!                 metrics.add_metadata("order_id", json!("o-1001"))?;
+//!                 Ok::<_, Error>(event.payload)
+//!             }
+//!         }));
+//!     lambda_runtime::run(service).await
+//! }
+//! ```
+//!
+//! One line per blob on stdout:
+//!
+//! ```json
+//! {"_aws":{"Timestamp":1763732547123,"CloudWatchMetrics":[{"Namespace":"Orders","Dimensions":[["service","environment"]],
+//!  "Metrics":[{"Name":"OrderAccepted","Unit":"Count"},{"Name":"Latency","Unit":"Milliseconds","StorageResolution":1}]}]},
+//!  "service":"orders","environment":"prod","OrderAccepted":[1.0],"Latency":[12.5],"order_id":"o-1001"}
+//! ```
+//!
+//! The `metrics` crate's macros feed the same output through [`MetricsRecorder`].
+//!
+//! # Environment variables
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `POWERTOOLS_METRICS_NAMESPACE` | the namespace (required: missing is a build error) | none |
+//! | `POWERTOOLS_SERVICE_NAME` | the `service` dimension | `service_undefined` |
+//! | `POWERTOOLS_METRICS_FUNCTION_NAME` | `function_name` of the `ColdStart` metric | the function name |
+//! | `POWERTOOLS_METRICS_DISABLED` | write nothing | `false` |
+//!
+//! Builder values beat the environment.
+//!
+//! # Limits enforced
+//!
+//! | rule (CloudWatch drops the blob otherwise) | here |
+//! |---|---|
+//! | at most 100 metrics per blob | split into several blobs |
+//! | at most 100 values per metric | split into several blobs |
+//! | at most 30 dimensions per dimension set | `service` + 29: more is [`MetricsError::TooManyDimensions`] |
+//! | metric names 1 to 255 characters | [`MetricsError::InvalidMetricName`] |
+//! | dimension names 1 to 250 ASCII characters, not starting with `:` | [`MetricsError::InvalidDimensionName`] |
+//! | dimension values 1 to 1024 ASCII characters, not blank | [`MetricsError::InvalidDimensionValue`] |
+//! | values finite, within ±2^360 and not closer to 0 than 2^-360 | [`MetricsError::InvalidValue`] |
+//! | timestamp within 14 days past and 2 hours future | [`MetricsError::InvalidTimestamp`] |
+//! | every dimension and metric is a distinct root member | [`MetricsError::NameClash`], [`MetricsError::ConflictingDimension`] |
+//! | one unit and resolution per metric | [`MetricsError::ConflictingMetric`] |
+//! | a log event is at most 256 KB | blobs split further (metadata left out, with a warning, only if it alone is too large) |
+//! | the namespace: 1 to 255 ASCII characters, not `AWS/...` | [`MetricsError::InvalidNamespace`] |
+//!
+//! `StorageResolution` is written only for high resolution (`1`); values are always arrays.
+//!
+//! # Cold start
+//!
+//! On the cold start invocation the layer writes a separate blob: `ColdStart` (Count, 1) with
+//! dimensions `function_name` and `service` plus the default dimensions. Never on a warm
+//! invocation, never under provisioned concurrency or SnapStart, never with value 0.
+//!
+//! # Empty invocations
+//!
+//! An invocation that added no metric writes nothing and warns once on stderr; with
+//! [`MetricsBuilder::raise_on_empty_metrics`] the invocation fails instead, with Lambda
+//! `errorType` `SchemaValidationError`.
+//!
+//! # Layer order
+//!
+//! Outermost first: the logger's context layer (or `powertools_core::InvocationLayer`), then
+//! [`Metrics::layer`], then the tracer, idempotency, the handler. The metrics layer opens the
+//! invocation scope itself when it is outermost. Its error type wraps the handler's
+//! ([`MetricsLayerError`]); the handler's `errorType` reaches Lambda unchanged.
+//!
+//! # Concurrency
+//!
+//! Each invocation has its own metric set (in its invocation scope), so concurrent invocations
+//! in one process (Lambda Managed Instances) never mix metrics. Outside an invocation, metrics
+//! go to a process-wide set written by [`Metrics::flush`].
+//!
+//! # Testing your code
+//!
+//! ```
+//! use powertools_metrics::{Metrics, Unit};
+//! use powertools_testing::CapturedOutput;
+//!
+//! let captured = CapturedOutput::new();
+//! let sink = captured.clone();
+//! let metrics = Metrics::builder()
+//!     .namespace("Orders")
+//!     .service_name("orders")
+//!     .writer(move || sink.clone())
+//!     .build()
+//!     .unwrap();
+//! metrics.add_metric("OrderAccepted", Unit::Count, 1.0).unwrap();
+//! metrics.flush().unwrap();
+//!
+//! let blob = &captured.json_lines().unwrap()[0];
+//! assert_eq!(blob["OrderAccepted"], serde_json::json!([1.0]));
+//! assert_eq!(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Orders");
+//! ```
+
+mod emf;
+mod error;
+mod layer;
+mod metrics;
+mod recorder;
+mod unit;
+
+pub use error::MetricsError;
+pub use layer::{MetricsFuture, MetricsLayer, MetricsLayerError, MetricsService};
+pub use metrics::{Metrics, MetricsBuilder};
+pub use recorder::MetricsRecorder;
+pub use unit::{Resolution, Unit};

@@ -1,0 +1,239 @@
+//! A `metrics` crate recorder: `counter!`, `gauge!` and `histogram!` land in the same EMF.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
+    SharedString,
+};
+
+use crate::metrics::{Metrics, validate_dimension, validate_metric_name, validate_value};
+use crate::unit::{Resolution, Unit};
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+struct Shared {
+    metrics: Metrics,
+    units: RwLock<HashMap<String, (Unit, f64)>>,
+    reported: Mutex<Vec<String>>,
+}
+
+/// Feeds the `metrics` facade into a [`Metrics`] client.
+///
+/// Units come from `describe_counter!`/`describe_gauge!`/`describe_histogram!` (counters
+/// default to `Count`, the others to `None`; nanoseconds and binary byte units are converted);
+/// labels become dimensions, one blob per label set. Values recorded inside an invocation go
+/// to that invocation's metrics. A value or label EMF would refuse is left out and reported once
+/// per metric on stderr (the facade has no error path).
+///
+/// ```
+/// use powertools_metrics::{Metrics, MetricsRecorder};
+///
+/// let metrics = Metrics::builder().namespace("Orders").build().unwrap();
+/// let recorder = MetricsRecorder::new(metrics.clone());
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::describe_histogram!("latency", metrics::Unit::Milliseconds, "order latency");
+///     metrics::counter!("orders_accepted").increment(1);
+///     metrics::histogram!("latency", "route" => "/orders").record(12.5);
+/// });
+/// // In Lambda: recorder.install() once at INIT, and metrics.layer() around the handler.
+/// ```
+#[derive(Clone)]
+pub struct MetricsRecorder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MetricsRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsRecorder")
+            .field("metrics", &self.shared.metrics)
+            .finish()
+    }
+}
+
+impl MetricsRecorder {
+    /// A recorder writing into `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                metrics,
+                units: RwLock::new(HashMap::new()),
+                reported: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Installs this recorder as the `metrics` facade's global recorder.
+    pub fn install(self) -> Result<(), metrics::SetRecorderError<Self>> {
+        metrics::set_global_recorder(self)
+    }
+
+    fn describe(&self, key: &KeyName, unit: Option<metrics::Unit>) {
+        if let (Some(unit), Ok(mut units)) = (unit, self.shared.units.write()) {
+            units.insert(key.as_str().to_owned(), Unit::from_metrics(unit));
+        }
+    }
+
+    fn handle(&self, key: &Key, kind: Kind) -> Arc<Handle> {
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for label in key.labels() {
+            match validate_dimension(label.key(), label.value()) {
+                Ok(()) => labels.push((label.key().to_owned(), label.value().to_owned())),
+                Err(e) => report_once(&self.shared, key.name(), &e.to_string()),
+            }
+        }
+        labels.sort();
+        Arc::new(Handle {
+            shared: Arc::clone(&self.shared),
+            name: key.name().to_owned(),
+            labels,
+            kind,
+            gauge: Mutex::new(0.0),
+        })
+    }
+}
+
+fn report_once(shared: &Shared, name: &str, problem: &str) {
+    let mut reported = shared
+        .reported
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !reported.iter().any(|n| n == name) {
+        reported.push(name.to_owned());
+        eprintln!("[powertools] metric {name:?}: {problem}; left out (reported once per metric)");
+    }
+}
+
+static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
+
+struct Handle {
+    shared: Arc<Shared>,
+    name: String,
+    labels: Vec<(String, String)>,
+    kind: Kind,
+    gauge: Mutex<f64>,
+}
+
+impl Handle {
+    fn record(&self, value: f64) {
+        let (unit, factor) = self
+            .shared
+            .units
+            .read()
+            .ok()
+            .and_then(|u| u.get(&self.name).copied())
+            .unwrap_or(match self.kind {
+                Kind::Counter => (Unit::Count, 1.0),
+                Kind::Gauge | Kind::Histogram => (Unit::None, 1.0),
+            });
+        let value = value * factor;
+        let checked =
+            validate_metric_name(&self.name).and_then(|()| validate_value(&self.name, value));
+        if let Err(e) = checked {
+            report_once(&self.shared, &self.name, &e.to_string());
+            return;
+        }
+        if powertools_core::Invocation::current().is_none()
+            && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed)
+        {
+            eprintln!(
+                "[powertools] a metric was recorded outside an invocation: it is kept until Metrics::flush()"
+            );
+        }
+        let metrics = &self.shared.metrics;
+        let labels = (!self.labels.is_empty()).then_some(self.labels.as_slice());
+        let added = metrics.with_state(|state| {
+            let result =
+                metrics.add_to_set_in(state, labels, &self.name, unit, Resolution::Standard, value);
+            if result.is_ok() {
+                crate::metrics::mark_added(state);
+            }
+            result
+        });
+        if let Err(e) = added {
+            report_once(&self.shared, &self.name, &e.to_string());
+        }
+    }
+}
+
+impl CounterFn for Handle {
+    fn increment(&self, value: u64) {
+        self.record(value as f64);
+    }
+    fn absolute(&self, value: u64) {
+        self.record(value as f64);
+    }
+}
+
+impl GaugeFn for Handle {
+    fn increment(&self, value: f64) {
+        let now = {
+            let mut g = self
+                .gauge
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *g += value;
+            *g
+        };
+        self.record(now);
+    }
+    fn decrement(&self, value: f64) {
+        GaugeFn::increment(self, -value);
+    }
+    fn set(&self, value: f64) {
+        *self
+            .gauge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+        self.record(value);
+    }
+}
+
+impl HistogramFn for Handle {
+    fn record(&self, value: f64) {
+        Handle::record(self, value);
+    }
+}
+
+impl metrics::Recorder for MetricsRecorder {
+    fn describe_counter(
+        &self,
+        key: KeyName,
+        unit: Option<metrics::Unit>,
+        _description: SharedString,
+    ) {
+        self.describe(&key, unit);
+    }
+    fn describe_gauge(
+        &self,
+        key: KeyName,
+        unit: Option<metrics::Unit>,
+        _description: SharedString,
+    ) {
+        self.describe(&key, unit);
+    }
+    fn describe_histogram(
+        &self,
+        key: KeyName,
+        unit: Option<metrics::Unit>,
+        _description: SharedString,
+    ) {
+        self.describe(&key, unit);
+    }
+    fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
+        Counter::from_arc(self.handle(key, Kind::Counter))
+    }
+    fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(self.handle(key, Kind::Gauge))
+    }
+    fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(self.handle(key, Kind::Histogram))
+    }
+}
