@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use powertools_core::{Env, FunctionConfig, Invocation};
 use serde_json::Value;
 
-use crate::emf::{BlobContext, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, write_blobs};
+use crate::emf::{
+    BlobContext, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, name_key, write_blobs,
+};
 use crate::error::MetricsError;
 use crate::unit::{Resolution, Unit};
 
@@ -272,7 +274,12 @@ impl Metrics {
         let describe = |unit: Unit, resolution: Resolution| {
             format!("{} at {:?} resolution", unit.as_str(), resolution)
         };
-        match set.metrics.iter().position(|m| m.name == name) {
+        let key = name_key(name);
+        match set
+            .metrics
+            .iter()
+            .position(|m| m.key == key && m.name == name)
+        {
             Some(index) => {
                 let metric = &set.metrics[index];
                 if metric.unit != unit || metric.resolution != resolution {
@@ -285,6 +292,7 @@ impl Metrics {
                 if metric.values.len() >= MAX_VALUES {
                     self.write_set(set, false);
                     set.metrics.push(Metric {
+                        key,
                         name: name.to_owned(),
                         unit,
                         resolution,
@@ -299,6 +307,7 @@ impl Metrics {
                     self.write_set(set, false);
                 }
                 set.metrics.push(Metric {
+                    key,
                     name: name.to_owned(),
                     unit,
                     resolution,
@@ -474,6 +483,7 @@ impl Metrics {
             });
         }
         set.metrics.push(Metric {
+            key: name_key(name),
             name: name.to_owned(),
             unit,
             resolution: Resolution::Standard,
@@ -539,15 +549,15 @@ impl Metrics {
             );
             return;
         };
-        let mut keys = vec!["function_name".to_owned(), SERVICE.to_owned()];
-        let mut values = vec![
-            ("function_name".to_owned(), function_name),
-            (SERVICE.to_owned(), self.inner.service.clone()),
+        let mut keys: Vec<&str> = vec!["function_name", SERVICE];
+        let mut values: Vec<(&str, &str)> = vec![
+            ("function_name", &function_name),
+            (SERVICE, &self.inner.service),
         ];
         for (k, v) in &self.inner.default_dimensions {
             if k != "function_name" {
-                keys.push(k.clone());
-                values.push((k.clone(), v.clone()));
+                keys.push(k);
+                values.push((k, v));
             }
         }
         let ctx = BlobContext {
@@ -558,6 +568,7 @@ impl Metrics {
             metadata: &[],
         };
         let metric = Metric {
+            key: name_key("ColdStart"),
             name: "ColdStart".to_owned(),
             unit: Unit::Count,
             resolution: Resolution::Standard,
@@ -571,23 +582,31 @@ impl Metrics {
     fn write_set(&self, set: &mut MetricSet, clear_all: bool) {
         let metrics = std::mem::take(&mut set.metrics);
         if !metrics.is_empty() && !self.inner.disabled {
-            let mut base: Vec<(String, String)> =
-                vec![(SERVICE.to_owned(), self.inner.service.clone())];
-            base.extend(self.inner.default_dimensions.iter().cloned());
-            let base_keys: Vec<String> = base.iter().map(|(k, _)| k.clone()).collect();
-            let mut sets: Vec<Vec<String>> = Vec::with_capacity(1 + set.extra_sets.len());
-            let mut main_keys = base_keys.clone();
-            main_keys.extend(set.dimensions.iter().map(|(k, _)| k.clone()));
-            sets.push(main_keys);
-            for extra in &set.extra_sets {
-                let mut keys = base_keys.clone();
-                keys.extend(extra.iter().map(|(k, _)| k.clone()));
-                sets.push(keys);
+            let mut base: Vec<(&str, &str)> =
+                Vec::with_capacity(1 + self.inner.default_dimensions.len());
+            base.push((SERVICE, &self.inner.service));
+            base.extend(
+                self.inner
+                    .default_dimensions
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            fn keys_of<'a>(
+                base: &[(&'a str, &'a str)],
+                extra: &'a [(String, String)],
+            ) -> Vec<&'a str> {
+                base.iter()
+                    .map(|(k, _)| *k)
+                    .chain(extra.iter().map(|(k, _)| k.as_str()))
+                    .collect()
             }
-            let mut values = base;
+            let mut sets: Vec<Vec<&str>> = Vec::with_capacity(1 + set.extra_sets.len());
+            sets.push(keys_of(&base, &set.dimensions));
+            sets.extend(set.extra_sets.iter().map(|extra| keys_of(&base, extra)));
+            let mut values = base.clone();
             for (k, v) in set.dimensions.iter().chain(set.extra_sets.iter().flatten()) {
                 if !values.iter().any(|(existing, _)| existing == k) {
-                    values.push((k.clone(), v.clone()));
+                    values.push((k, v));
                 }
             }
             let ctx = BlobContext {

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use lambda_runtime::service_fn;
 use powertools_logger::{CorrelationPath, Logger};
+use powertools_metrics::Metrics;
 use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output};
 use serde_json::Value;
 use tower::ServiceBuilder;
@@ -62,9 +63,16 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
         .redact_key("authorization")
         .build()?;
     logger.init()?;
+    let namespace =
+        std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "Quickstart".to_owned());
+    let metrics = Metrics::builder().namespace(namespace).build()?;
+    let handler_metrics = metrics.clone();
     let service = ServiceBuilder::new()
         .layer(logger.context_layer()) // the invocation scope, correlation id, log buffer
-        .service(service_fn(orders::handler));
+        .layer(metrics.layer()) // ColdStart metric; EMF flushed after every invocation
+        .service(service_fn(move |event| {
+            orders::handler(handler_metrics.clone(), event)
+        }));
     lambda_runtime::run_concurrent(service).await
 }
 

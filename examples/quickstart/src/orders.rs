@@ -6,6 +6,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use lambda_runtime::{Error, LambdaEvent};
 use powertools_core::Invocation;
+use powertools_metrics::{Metrics, Resolution, Unit};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -72,8 +73,10 @@ pub(crate) fn parse_order(body: Option<&str>) -> Result<NewOrder, (i64, String)>
 
 /// The Lambda handler.
 pub(crate) async fn handler(
+    metrics: Metrics,
     event: LambdaEvent<ApiGatewayProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
+    let started = std::time::Instant::now();
     let request = event.payload;
     if request.http_method != aws_lambda_events::http::Method::POST {
         return Ok(respond(
@@ -85,6 +88,7 @@ pub(crate) async fn handler(
         Ok(order) => order,
         Err((status, message)) => {
             tracing::warn!(status, reason = message.as_str(), "order rejected");
+            metrics.add_metric("OrderRejected", Unit::Count, 1.0)?;
             return Ok(respond(status, &json!({ "message": message })));
         }
     };
@@ -103,6 +107,14 @@ pub(crate) async fn handler(
         quantity = order.quantity,
         "order accepted"
     );
+    metrics.add_metric("OrderAccepted", Unit::Count, 1.0)?;
+    metrics.add_metric_with_resolution(
+        "OrderLatency",
+        Unit::Milliseconds,
+        Resolution::High,
+        started.elapsed().as_secs_f64() * 1_000.0,
+    )?;
+    metrics.add_metadata("order_id", json!(order.order_id))?;
     let invocation = Invocation::current();
     Ok(respond(
         201,
