@@ -1,8 +1,8 @@
 //! Cold start: time from process start to the first response, through the local Runtime API.
 //!
 //! Compares the bare `lambda_runtime` echo handler (the floor) with the same handler wrapped in
-//! `powertools_core::InvocationLayer`, and with the logger (which writes one line to a discarded
-//! stdout). Later utilities add their own variants here. Run with
+//! `powertools_core::InvocationLayer`, with the logger (one line to a discarded stdout), and with
+//! the metrics client (the ColdStart blob and one metric). Later utilities add their own variants here. Run with
 //! `cargo bench -p powertools-benches --bench cold_start`.
 
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use powertools_testing::{InvocationRequest, LocalFunction, Output};
 
-const VARIANTS: [(&str, &str); 3] = [
+const VARIANTS: [(&str, &str); 4] = [
     ("bare lambda_runtime", env!("CARGO_BIN_EXE_bare-handler")),
     (
         "powertools-core InvocationLayer",
@@ -19,6 +19,10 @@ const VARIANTS: [(&str, &str); 3] = [
     (
         "powertools-logger (one line)",
         env!("CARGO_BIN_EXE_logger-handler"),
+    ),
+    (
+        "powertools-metrics (one metric)",
+        env!("CARGO_BIN_EXE_metrics-handler"),
     ),
 ];
 
