@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{Context, Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::{ColdStart, Env, Invocation};
 use powertools_logger::{BufferConfig, CorrelationPath, Json, Logger, LoggerBuilder};
 use powertools_testing::CapturedOutput;
@@ -58,15 +58,13 @@ fn dispatch(logger: &Logger) -> Dispatch {
 }
 
 fn event(request_id: &str, payload: Value) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    context.request_id = request_id.to_owned();
-    context.deadline = 4_102_444_800_000;
-    context.invoked_function_arn =
+    let mut event = powertools_testing::test_event(request_id, payload);
+    event.context.invoked_function_arn =
         "arn:aws:lambda:eu-west-1:123456789012:function:orders-api".to_owned();
-    context.xray_trace_id = Some(
+    event.context.xray_trace_id = Some(
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1".to_owned(),
     );
-    LambdaEvent::new(payload, context)
+    event
 }
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {

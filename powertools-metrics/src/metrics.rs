@@ -89,6 +89,13 @@ fn validate_namespace(namespace: &str) -> Result<(), MetricsError> {
     Ok(())
 }
 
+fn clash(name: &str, used_as: &'static str) -> MetricsError {
+    MetricsError::NameClash {
+        name: name.to_owned(),
+        used_as,
+    }
+}
+
 /// Metrics, dimensions and metadata that go into the same blobs.
 #[derive(Debug, Default)]
 pub(crate) struct MetricSet {
@@ -260,16 +267,10 @@ impl Metrics {
             }
         };
         if self.is_dimension(set, name) {
-            return Err(MetricsError::NameClash {
-                name: name.to_owned(),
-                used_as: "dimension",
-            });
+            return Err(clash(name, "dimension"));
         }
         if set.metadata.iter().any(|(k, _)| k == name) {
-            return Err(MetricsError::NameClash {
-                name: name.to_owned(),
-                used_as: "metadata key",
-            });
+            return Err(clash(name, "metadata key"));
         }
         let describe = |unit: Unit, resolution: Resolution| {
             format!("{} at {:?} resolution", unit.as_str(), resolution)
@@ -332,16 +333,10 @@ impl Metrics {
     ) -> Result<bool, MetricsError> {
         validate_dimension(name, value)?;
         if set.metrics.iter().any(|m| m.name == name) {
-            return Err(MetricsError::NameClash {
-                name: name.to_owned(),
-                used_as: "metric",
-            });
+            return Err(clash(name, "metric"));
         }
         if set.metadata.iter().any(|(k, _)| k == name) {
-            return Err(MetricsError::NameClash {
-                name: name.to_owned(),
-                used_as: "metadata key",
-            });
+            return Err(clash(name, "metadata key"));
         }
         let existing = if name == SERVICE {
             Some(self.inner.service.as_str())
@@ -411,22 +406,13 @@ impl Metrics {
         self.with_state(|state| {
             let set = &mut state.main;
             if key == "_aws" || key.is_empty() {
-                return Err(MetricsError::NameClash {
-                    name: key.to_owned(),
-                    used_as: "reserved key",
-                });
+                return Err(clash(key, "reserved key"));
             }
             if set.metrics.iter().any(|m| m.name == key) {
-                return Err(MetricsError::NameClash {
-                    name: key.to_owned(),
-                    used_as: "metric",
-                });
+                return Err(clash(key, "metric"));
             }
             if self.is_dimension(set, key) {
-                return Err(MetricsError::NameClash {
-                    name: key.to_owned(),
-                    used_as: "dimension",
-                });
+                return Err(clash(key, "dimension"));
             }
             match set.metadata.iter_mut().find(|(k, _)| k == key) {
                 Some(slot) => slot.1 = value,
@@ -477,10 +463,7 @@ impl Metrics {
             return Err(MetricsError::TooManyDimensions(count));
         }
         if self.is_dimension(&set, name) {
-            return Err(MetricsError::NameClash {
-                name: name.to_owned(),
-                used_as: "dimension",
-            });
+            return Err(clash(name, "dimension"));
         }
         set.metrics.push(Metric {
             key: name_key(name),

@@ -6,19 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{NOW_MS, blobs, builder, check_blob, metrics, now};
-use lambda_runtime::{Context, Diagnostic, Error, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use powertools_core::ColdStart;
 use powertools_metrics::{Metrics, MetricsError, MetricsRecorder, Resolution, Unit};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 
 fn event(request_id: &str, payload: Value) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    context.request_id = request_id.to_owned();
-    context.deadline = 4_102_444_800_000;
-    context.invoked_function_arn =
+    let mut event = powertools_testing::test_event(request_id, payload);
+    event.context.invoked_function_arn =
         "arn:aws:lambda:eu-west-1:123456789012:function:orders-api".to_owned();
-    LambdaEvent::new(payload, context)
+    event
 }
 
 #[test]

@@ -33,7 +33,8 @@
 //! }
 //! ```
 //!
-//! [`CapturedOutput`] collects the lines that code under test writes in-process (pass it as
+//! [`test_event`] and [`test_context`] build what the runtime would pass, to call a handler or
+//! a tower stack directly. [`CapturedOutput`] collects the lines that code under test writes in-process (pass it as
 //! the writer of a logger or metrics client).
 //!
 //! Invocations may be queued with [`LocalFunction::enqueue`] to have several in flight at once
@@ -41,11 +42,13 @@
 //! Instances).
 
 mod captured;
+mod event;
 mod function;
 mod ids;
 mod runtime_api;
 
 pub use captured::CapturedOutput;
+pub use event::{TEST_FUNCTION_ARN, test_context, test_event};
 pub use function::{LocalFunction, LocalFunctionBuilder, Output, Stopped};
 pub use runtime_api::{FunctionError, InvocationRequest, Outcome, Pending, RuntimeApi};
 
