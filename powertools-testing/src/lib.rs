@@ -33,6 +33,9 @@
 //! }
 //! ```
 //!
+//! With the `schemas` feature, `emf` checks CloudWatch Embedded Metric Format blobs against a
+//! JSON Schema of the EMF specification and its cross-field rules.
+//!
 //! [`test_event`] and [`test_context`] build what the runtime would pass, to call a handler or
 //! a tower stack directly. [`CapturedOutput`] collects the lines that code under test writes in-process (pass it as
 //! the writer of a logger or metrics client).
@@ -42,6 +45,8 @@
 //! Instances).
 
 mod captured;
+#[cfg(feature = "schemas")]
+pub mod emf;
 mod event;
 mod function;
 mod ids;
@@ -96,6 +101,9 @@ pub enum HarnessError {
     /// An event or a response was not the JSON expected.
     #[error("JSON (de)serialization failed: {0}")]
     Serialize(#[source] serde_json::Error),
+    /// A document the code under test wrote breaks its format's rules.
+    #[error("invalid document: {0}")]
+    InvalidDocument(String),
     /// The function answered with an error where a response was expected.
     #[error("the function reported {}: {}", .0.error_type, .0.error_message)]
     FunctionFailed(FunctionError),

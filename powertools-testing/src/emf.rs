@@ -1,0 +1,102 @@
+//! Checks CloudWatch Embedded Metric Format blobs: against a JSON Schema of the EMF
+//! specification kept in this crate (`schemas/emf.json`), and against the cross-field rules a
+//! schema cannot express (every referenced dimension and metric is a root member, dimension
+//! values are non-empty strings, at most 100 values per metric, 256 KB per event).
+//!
+//! ```
+//! use powertools_testing::emf;
+//!
+//! let blob = r#"{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"Orders","Dimensions":[["service"]],"Metrics":[{"Name":"OrderAccepted","Unit":"Count"}]}]},"service":"orders","OrderAccepted":[1.0]}"#;
+//! assert!(emf::check_blob(blob).is_ok());
+//! assert!(emf::check_blob(&blob.replace(r#","service":"orders""#, "")).is_err());
+//! ```
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::{CapturedOutput, HarnessError};
+
+/// The schema, as kept in `schemas/emf.json`.
+pub const SCHEMA: &str = include_str!("../schemas/emf.json");
+
+fn validator() -> Result<&'static jsonschema::Validator, HarnessError> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| {
+            let schema: Value = serde_json::from_str(SCHEMA).map_err(|e| e.to_string())?;
+            jsonschema::validator_for(&schema).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| {
+            HarnessError::InvalidDocument(format!("the EMF schema itself is invalid: {e}"))
+        })
+}
+
+fn invalid(message: String) -> HarnessError {
+    HarnessError::InvalidDocument(message)
+}
+
+/// Checks one blob (one log line); returns it parsed.
+pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
+    if line.len() > 256 * 1024 {
+        return Err(invalid(format!(
+            "EMF blob of {} bytes exceeds the 256 KB event limit",
+            line.len()
+        )));
+    }
+    let blob: Value =
+        serde_json::from_str(line).map_err(|e| invalid(format!("not JSON ({e}): {line}")))?;
+    let errors: Vec<String> = validator()?
+        .iter_errors(&blob)
+        .map(|e| e.to_string())
+        .collect();
+    if !errors.is_empty() {
+        return Err(invalid(format!("EMF schema: {errors:?} in {line}")));
+    }
+    for directive in blob["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for set in directive["Dimensions"].as_array().into_iter().flatten() {
+            for key in set.as_array().into_iter().flatten() {
+                let key = key.as_str().unwrap_or_default();
+                match blob.get(key) {
+                    Some(Value::String(v)) if !v.trim().is_empty() && v.len() <= 1024 => {}
+                    other => {
+                        return Err(invalid(format!(
+                            "dimension {key:?} is not a non-empty string root member: {other:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        for metric in directive["Metrics"].as_array().into_iter().flatten() {
+            let name = metric["Name"].as_str().unwrap_or_default();
+            match blob.get(name) {
+                Some(Value::Array(values))
+                    if !values.is_empty()
+                        && values.len() <= 100
+                        && values.iter().all(Value::is_number) => {}
+                Some(Value::Number(_)) => {}
+                other => {
+                    return Err(invalid(format!(
+                        "metric {name:?} is not a root member holding a number or 1 to 100 numbers: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(blob)
+}
+
+/// Every line of `captured` that is an EMF blob (has an `_aws` key), each checked.
+pub fn blobs(captured: &CapturedOutput) -> Result<Vec<Value>, HarnessError> {
+    captured
+        .lines()
+        .iter()
+        .filter(|line| line.contains("\"_aws\""))
+        .map(|line| check_blob(line))
+        .collect()
+}
