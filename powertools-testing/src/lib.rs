@@ -33,7 +33,8 @@
 //! }
 //! ```
 //!
-//! With the `schemas` feature, `emf` checks CloudWatch Embedded Metric Format blobs against a
+//! [`UdpCollector`] receives X-Ray datagrams on a real UDP socket. With the `schemas` feature,
+//! `xray` checks them against a JSON Schema of the X-Ray subsegment document, and `emf` checks CloudWatch Embedded Metric Format blobs against a
 //! JSON Schema of the EMF specification and its cross-field rules.
 //!
 //! [`test_event`] and [`test_context`] build what the runtime would pass, to call a handler or
@@ -45,14 +46,18 @@
 //! Instances).
 
 mod captured;
+mod collector;
 #[cfg(feature = "schemas")]
 pub mod emf;
 mod event;
 mod function;
 mod ids;
 mod runtime_api;
+#[cfg(feature = "schemas")]
+pub mod xray;
 
 pub use captured::CapturedOutput;
+pub use collector::UdpCollector;
 pub use event::{TEST_FUNCTION_ARN, test_context, test_event};
 pub use function::{LocalFunction, LocalFunctionBuilder, Output, Stopped};
 pub use runtime_api::{FunctionError, InvocationRequest, Outcome, Pending, RuntimeApi};

@@ -1,0 +1,62 @@
+//! Checks X-Ray daemon datagrams: the `{"format":"json","version":1}` header line, then a
+//! subsegment document valid against `schemas/xray-subsegment.json` (a sent subsegment must
+//! carry `type`, `trace_id` and, in Lambda, `parent_id`).
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::HarnessError;
+
+/// The schema, as kept in `schemas/xray-subsegment.json`.
+pub const SCHEMA: &str = include_str!("../schemas/xray-subsegment.json");
+
+fn validator() -> Result<&'static jsonschema::Validator, HarnessError> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| {
+            let schema: Value = serde_json::from_str(SCHEMA).map_err(|e| e.to_string())?;
+            jsonschema::validator_for(&schema).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| {
+            HarnessError::InvalidDocument(format!("the X-Ray schema itself is invalid: {e}"))
+        })
+}
+
+/// Checks one datagram as the daemon receives it; returns the document.
+pub fn check_datagram(datagram: &[u8]) -> Result<Value, HarnessError> {
+    let invalid = HarnessError::InvalidDocument;
+    if datagram.len() >= 64 * 1024 {
+        return Err(invalid(format!(
+            "datagram of {} bytes is not under 64 KB",
+            datagram.len()
+        )));
+    }
+    let text = std::str::from_utf8(datagram).map_err(|e| invalid(format!("not UTF-8: {e}")))?;
+    let (header, body) = text
+        .split_once('\n')
+        .ok_or_else(|| invalid(format!("no header line: {text}")))?;
+    let header: Value =
+        serde_json::from_str(header).map_err(|e| invalid(format!("header is not JSON: {e}")))?;
+    if header != serde_json::json!({"format": "json", "version": 1}) {
+        return Err(invalid(format!("unexpected header {header}")));
+    }
+    let document: Value = serde_json::from_str(body)
+        .map_err(|e| invalid(format!("document is not JSON ({e}): {body}")))?;
+    let errors: Vec<String> = validator()?
+        .iter_errors(&document)
+        .map(|e| e.to_string())
+        .collect();
+    if !errors.is_empty() {
+        return Err(invalid(format!("X-Ray schema: {errors:?} in {body}")));
+    }
+    for required in ["type", "trace_id", "parent_id"] {
+        if document.get(required).is_none() {
+            return Err(invalid(format!(
+                "a sent subsegment needs {required:?}: {body}"
+            )));
+        }
+    }
+    Ok(document)
+}

@@ -1,0 +1,114 @@
+//! AWS X-Ray tracing for AWS Lambda: subsegments from the handler, from ordinary `tracing`
+//! spans, and from every AWS SDK call, sent over UDP to the X-Ray daemon.
+//!
+//! In Lambda the function's segment belongs to the Lambda service; this crate sends only
+//! **subsegments**, each as one datagram when it ends, chained to the invocation's trace header
+//! (`Context::xray_trace_id`, never the process environment).
+//!
+//! # Getting started
+//!
+//! ```no_run
+//! use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! use powertools_tracer::Tracer;
+//! use serde_json::{Value, json};
+//! use tower::ServiceBuilder;
+//! use tracing::Instrument;
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! async fn handler(tracer: Tracer, event: LambdaEvent<Value>) -> Result<Value, Error> {
+//!     tracer.put_annotation("order_id", "o-1001"); // on the ## handler subsegment
+//!     async {
+//!         // ... save the order: a nested `## save_order` subsegment with an annotation
+//!     }
+//!     .instrument(tracing::info_span!("## save_order", annotation.customer = "c-42", items = 2))
+//!     .await;
+//!     Ok(json!({"ok": true}))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     let tracer = Tracer::from_env();
+//!     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(tracer.span_layer()))?;
+//!     let handler_tracer = tracer.clone();
+//!     let service = ServiceBuilder::new()
+//!         .layer(tracer.layer()) // ## handler, ColdStart and Service annotations
+//!         .service(service_fn(move |event| handler(handler_tracer.clone(), event)));
+//!     lambda_runtime::run(service).await
+//! }
+//! ```
+//!
+//! - **Spans**: a span whose name starts with `## ` is a subsegment; its fields named
+//!   `annotation.<key>` become annotations (indexed, searchable), the others metadata under the
+//!   service namespace. An ERROR event inside it marks it `fault` with a `cause`.
+//! - **Handler**: [`Tracer::layer`] opens `## <handler>` (name from `_HANDLER`, or the builder)
+//!   with `ColdStart` and `Service`, keeps the response (`<handler> response`) or the error
+//!   (`<handler> error`) as metadata, and marks `fault` with a `cause` on error.
+//! - **AWS SDK** (feature `aws-sdk`): `Tracer::interceptor()` on a client's config records each
+//!   call as a subsegment with `namespace: "aws"` and the `aws` block, and propagates the trace
+//!   header on the request.
+//! - Annotation keys are 1 to 500 of `[A-Za-z0-9_]`, values strings, numbers or booleans, at
+//!   most 50 per trace; anything else is kept as metadata, never dropped.
+//!
+//! # When nothing is recorded
+//!
+//! Zero work (no subsegment, no datagram) when the header says `Sampled=0`, when there is no
+//! header, when it is malformed (one warning), with `POWERTOOLS_TRACE_DISABLED=true`, with
+//! `POWERTOOLS_DEV=true`, or outside Lambda (`AWS_LAMBDA_FUNCTION_NAME` unset) unless
+//! [`TracerBuilder::enabled`] says otherwise.
+//!
+//! # Environment variables
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `POWERTOOLS_SERVICE_NAME` | `Service` annotation, metadata namespace | `service_undefined` |
+//! | `POWERTOOLS_TRACE_DISABLED` | record nothing | `false` |
+//! | `POWERTOOLS_TRACER_CAPTURE_RESPONSE` | keep the handler's response as metadata | `true` |
+//! | `POWERTOOLS_TRACER_CAPTURE_ERROR` | keep the handler's error as metadata | `true` |
+//! | `AWS_XRAY_DAEMON_ADDRESS` | `host:port`, or `tcp:h:p udp:h:p` | `127.0.0.1:2000` |
+//! | `_HANDLER` | the handler subsegment's name | `handler` |
+//!
+//! # IAM
+//!
+//! The function sends to the X-Ray daemon over UDP; the daemon (run by Lambda when active
+//! tracing is on) calls `xray:PutTraceSegments` and `xray:PutTelemetryRecords`. Give the
+//! function's role those two actions (the managed policy `AWSXRayDaemonWriteAccess`) and turn
+//! on active tracing (`Tracing: Active`).
+//!
+//! # Sending
+//!
+//! Each finished subsegment is one datagram: `{"format":"json","version":1}`, a newline, the
+//! document; documents over 64 KB are trimmed (metadata first). Sending never blocks and never
+//! fails the handler; errors are reported once on stderr. Sinks are a trait
+//! ([`SegmentSink`]), so other exporters can be added; [`MemorySink`] keeps them for tests.
+//!
+//! # Layer order
+//!
+//! Outermost first: the logger's context layer (or `powertools_core::InvocationLayer`), the
+//! metrics layer, [`Tracer::layer`], idempotency, the handler. [`Tracer::span_layer`] goes into
+//! the `tracing` subscriber beside the logger's layer.
+//!
+//! # Testing your code
+//!
+//! Give the builder a [`MemorySink`] (and `enabled(true)`), run the handler inside an
+//! invocation with a sampled trace header, and assert the subsegments. End to end,
+//! `powertools_testing::UdpCollector` receives the real datagrams, and (feature `schemas`)
+//! `powertools_testing::xray::check_datagram` validates them.
+
+mod layer;
+mod segment;
+mod sink;
+mod spans;
+mod tracer;
+
+#[cfg(feature = "aws-sdk")]
+mod sdk;
+
+pub use layer::{TracerFuture, TracerLayer, TracerService};
+#[cfg(feature = "aws-sdk")]
+pub use sdk::XrayInterceptor;
+pub use segment::{Annotation, Cause, Exception, Subsegment};
+pub use sink::{
+    DEFAULT_DAEMON_ADDRESS, MemorySink, SegmentSink, UdpDaemonSink, parse_daemon_address,
+};
+pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, XrayLayer};
+pub use tracer::{Tracer, TracerBuilder};

@@ -1,0 +1,165 @@
+//! Each AWS SDK call as an `aws` subsegment, with the trace header propagated.
+
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use serde_json::{Map, Value};
+
+use crate::segment::Subsegment;
+use crate::spans::innermost_span;
+use crate::tracer::{TraceState, Tracer};
+
+/// Records every call of an SDK client as a subsegment named after the service (`DynamoDB`)
+/// with `namespace: "aws"` and the `aws` block (`operation`, `region`, `request_id`,
+/// `table_name` where the request names one), and sends the trace header on the request.
+///
+/// ```no_run
+/// # async fn example(sdk_config: aws_types::SdkConfig) {
+/// # mod aws_sdk_dynamodb { pub mod config { pub struct Builder; impl Builder {
+/// #   pub fn from(_: &aws_types::SdkConfig) -> Self { Builder }
+/// #   pub fn interceptor(self, _: impl aws_smithy_runtime_api::client::interceptors::Intercept + 'static) -> Self { self }
+/// # } } }
+/// let tracer = powertools_tracer::Tracer::from_env();
+/// let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+///     .interceptor(tracer.interceptor());
+/// // let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct XrayInterceptor {
+    tracer: Tracer,
+}
+
+impl Tracer {
+    /// The AWS SDK interceptor (see [`XrayInterceptor`]).
+    pub fn interceptor(&self) -> XrayInterceptor {
+        XrayInterceptor {
+            tracer: self.clone(),
+        }
+    }
+}
+
+/// The subsegment of one SDK call, kept in the call's config bag.
+#[derive(Debug, Clone)]
+struct Call(Arc<Mutex<Option<(Subsegment, Arc<TraceState>)>>>);
+
+impl Storable for Call {
+    type Storer = StoreReplace<Self>;
+}
+
+fn table_name(body: &[u8]) -> Option<String> {
+    // JSON protocols (DynamoDB) name the table in the body.
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("TableName")?.as_str().map(str::to_owned)
+}
+
+impl Intercept for XrayInterceptor {
+    fn name(&self) -> &'static str {
+        "PowertoolsXrayInterceptor"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(state) = self.tracer.current_state() else {
+            return Ok(());
+        };
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_owned(), m.name().to_owned()))
+            .unwrap_or_else(|| ("AWS".to_owned(), "Unknown".to_owned()));
+        let parent =
+            innermost_span(|open| open.subsegment.id.clone()).or_else(|| state.default_parent());
+        let mut subsegment =
+            Subsegment::start(&service, &state.trace_id, parent, self.tracer.now());
+        subsegment.namespace = Some("aws");
+        let mut aws = Map::new();
+        aws.insert("operation".into(), operation.into());
+        if let Some(region) = cfg.load::<aws_types::region::Region>() {
+            aws.insert("region".into(), region.as_ref().into());
+        }
+        subsegment.aws = Some(aws);
+        cfg.interceptor_state()
+            .store_put(Call(Arc::new(Mutex::new(Some((subsegment, state))))));
+        Ok(())
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(call) = cfg.load::<Call>() else {
+            return Ok(());
+        };
+        let mut guard = call
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some((subsegment, state)) = guard.as_mut() else {
+            return Ok(());
+        };
+        let table = context.request().body().bytes().and_then(table_name);
+        if let (Some(table), Some(aws)) = (table, subsegment.aws.as_mut()) {
+            aws.insert("table_name".into(), table.into());
+        }
+        let header = format!("Root={};Parent={};Sampled=1", state.trace_id, subsegment.id);
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("X-Amzn-Trace-Id", header);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(call) = cfg.load::<Call>() else {
+            return Ok(());
+        };
+        let Some((mut subsegment, _state)) = call.0.lock().ok().and_then(|mut g| g.take()) else {
+            return Ok(());
+        };
+        if let Some(response) = context.response() {
+            let status = response.status().as_u16();
+            subsegment.http = Some(serde_json::json!({"response": {"status": status}}));
+            let request_id = response
+                .headers()
+                .get("x-amzn-requestid")
+                .or_else(|| response.headers().get("x-amz-request-id"));
+            if let (Some(id), Some(aws)) = (request_id, subsegment.aws.as_mut()) {
+                aws.insert("request_id".into(), id.into());
+            }
+            match status {
+                429 => subsegment.throttle = true,
+                400..=499 => subsegment.error = true,
+                500..=599 => subsegment.fault = true,
+                _ => {}
+            }
+        }
+        if let Some(Err(error)) = context.output_or_error() {
+            let fault = !subsegment.error && !subsegment.throttle;
+            subsegment.record_exception(format!("{error:?}"), Some("SdkError".to_owned()), fault);
+            if !fault {
+                subsegment.fault = false;
+            }
+        }
+        subsegment.end_time = Some(self.tracer.now());
+        self.tracer.inner.sink.export(&subsegment);
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Where finished subsegments go.
+
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::segment::Subsegment;
+
+/// Receives each subsegment when it ends. Implement it to export elsewhere (an OpenTelemetry
+/// exporter, say); sending must not block the handler and must not fail it.
+pub trait SegmentSink: Send + Sync + std::fmt::Debug {
+    /// Exports one finished subsegment.
+    fn export(&self, subsegment: &Subsegment);
+}
+
+/// The daemon address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or `tcp:h:p udp:h:p` (the
+/// UDP one is used). `None` when it cannot be parsed.
+pub fn parse_daemon_address(value: &str) -> Option<SocketAddr> {
+    let value = value.trim();
+    let udp = if value.contains(' ') || value.starts_with("udp:") || value.starts_with("tcp:") {
+        value
+            .split_whitespace()
+            .find_map(|part| part.strip_prefix("udp:"))?
+    } else {
+        value
+    };
+    udp.to_socket_addrs().ok()?.next()
+}
+
+/// The default daemon address.
+pub const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
+
+/// Sends each subsegment as one UDP datagram to the X-Ray daemon. Never blocks (UDP, a
+/// non-blocking socket) and never fails the caller: errors are reported once on stderr.
+#[derive(Debug)]
+pub struct UdpDaemonSink {
+    daemon: SocketAddr,
+    socket: OnceLock<Option<UdpSocket>>,
+    reported: AtomicBool,
+}
+
+impl UdpDaemonSink {
+    /// A sink sending to `daemon`. The socket is opened on first use, not at INIT.
+    pub fn new(daemon: SocketAddr) -> Self {
+        Self {
+            daemon,
+            socket: OnceLock::new(),
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// The daemon's address.
+    pub fn daemon(&self) -> SocketAddr {
+        self.daemon
+    }
+
+    fn report(&self, what: &str) {
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "[powertools] X-Ray subsegment not sent to {}: {what}; further errors are not reported",
+                self.daemon
+            );
+        }
+    }
+
+    /// Sends raw bytes (one datagram).
+    pub(crate) fn send(&self, datagram: &[u8]) {
+        let socket = self.socket.get_or_init(|| {
+            let bind: SocketAddr = if self.daemon.is_ipv4() {
+                SocketAddr::from(([0, 0, 0, 0], 0))
+            } else {
+                SocketAddr::from(([0u16; 8], 0))
+            };
+            let socket = UdpSocket::bind(bind).ok()?;
+            socket.set_nonblocking(true).ok()?;
+            Some(socket)
+        });
+        match socket {
+            Some(socket) => {
+                if let Err(error) = socket.send_to(datagram, self.daemon) {
+                    self.report(&error.to_string());
+                }
+            }
+            None => self.report("no UDP socket could be opened"),
+        }
+    }
+}
+
+impl SegmentSink for UdpDaemonSink {
+    fn export(&self, subsegment: &Subsegment) {
+        match subsegment.to_datagram() {
+            Some(datagram) => self.send(&datagram),
+            None => self.report("the document could not be trimmed under 64 KB"),
+        }
+    }
+}
+
+/// Keeps subsegments in memory (tests).
+#[derive(Debug, Clone, Default)]
+pub struct MemorySink {
+    exported: Arc<Mutex<Vec<Subsegment>>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What was exported so far.
+    pub fn subsegments(&self) -> Vec<Subsegment> {
+        self.exported.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl SegmentSink for MemorySink {
+    fn export(&self, subsegment: &Subsegment) {
+        if let Ok(mut all) = self.exported.lock() {
+            all.push(subsegment.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_address_forms() {
+        assert_eq!(
+            parse_daemon_address("127.0.0.1:2000"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 2000)))
+        );
+        assert_eq!(
+            parse_daemon_address("tcp:127.0.0.1:2000 udp:127.0.0.2:2001"),
+            Some(SocketAddr::from(([127, 0, 0, 2], 2001)))
+        );
+        assert_eq!(
+            parse_daemon_address("udp:127.0.0.3:3000"),
+            Some(SocketAddr::from(([127, 0, 0, 3], 3000)))
+        );
+        assert_eq!(parse_daemon_address("tcp:127.0.0.1:2000"), None);
+        assert_eq!(parse_daemon_address("nonsense"), None);
+        assert_eq!(parse_daemon_address(""), None);
+    }
+
+    #[test]
+    fn a_daemon_that_is_not_listening_never_fails_the_caller() {
+        // Port 9 on loopback: nothing listens; UDP sends succeed or fail silently.
+        let sink = UdpDaemonSink::new(SocketAddr::from(([127, 0, 0, 1], 9)));
+        let s = Subsegment::start("## x", "1-5759e988-bd862e3fe1be46a994272793", None, 1.0);
+        for _ in 0..3 {
+            sink.export(&s);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! `tracing` spans named `## <name>` become nested X-Ray subsegments.
+
+use std::sync::Arc;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::segment::{Annotation, Subsegment};
+use crate::tracer::{TraceState, Tracer};
+
+/// The prefix that marks a span as a subsegment.
+pub const SUBSEGMENT_PREFIX: &str = "## ";
+/// The field-name prefix that makes a span field an annotation (the rest are metadata).
+pub const ANNOTATION_PREFIX: &str = "annotation.";
+
+/// A span's open subsegment, in the span's extensions.
+pub(crate) struct SpanSubsegment {
+    pub(crate) subsegment: Subsegment,
+    pub(crate) state: Arc<TraceState>,
+}
+
+/// Turns spans whose name starts with `## ` into subsegments (see the crate docs). Made by
+/// [`Tracer::span_layer`].
+#[derive(Debug, Clone)]
+pub struct XrayLayer {
+    tracer: Tracer,
+}
+
+impl Tracer {
+    /// The `tracing` layer recording `## ` spans as subsegments.
+    pub fn span_layer(&self) -> XrayLayer {
+        XrayLayer {
+            tracer: self.clone(),
+        }
+    }
+}
+
+struct FieldsInto<'a> {
+    tracer: &'a Tracer,
+    state: &'a TraceState,
+    subsegment: &'a mut Subsegment,
+}
+
+impl FieldsInto<'_> {
+    fn put(&mut self, field: &Field, annotation: Option<Annotation>, metadata: serde_json::Value) {
+        let name = field.name();
+        match (name.strip_prefix(ANNOTATION_PREFIX), annotation) {
+            (Some(key), Some(value)) => {
+                self.tracer
+                    .annotate(self.state, self.subsegment, key, value)
+            }
+            (Some(key), None) => {
+                self.subsegment
+                    .put_metadata(&self.tracer.inner.service, key, metadata)
+            }
+            (None, _) => self
+                .subsegment
+                .put_metadata(&self.tracer.inner.service, name, metadata),
+        }
+    }
+}
+
+impl Visit for FieldsInto<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Some(value.into()), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Some(value.into()), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Some(value.into()), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let annotation =
+            i64::try_from(value).map_or(Annotation::Float(value as f64), Annotation::Int);
+        self.put(field, Some(annotation), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let annotation = value.is_finite().then_some(Annotation::Float(value));
+        let metadata = serde_json::Number::from_f64(value)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number);
+        self.put(field, annotation, metadata);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.put(field, Some(text.clone().into()), text.into());
+    }
+}
+
+/// The message and error of an ERROR event.
+#[derive(Default)]
+struct Failure {
+    message: Option<String>,
+    error: Option<(String, String)>,
+}
+
+impl Visit for Failure {
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if field.name() == "error" || self.error.is_none() {
+            let debug = format!("{value:?}");
+            let kind: String = debug
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            self.error = Some((value.to_string(), kind));
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = Some(format!("{value:?}"));
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for XrayLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let name = attrs.metadata().name();
+        if !name.starts_with(SUBSEGMENT_PREFIX) {
+            return;
+        }
+        let Some(state) = self.tracer.current_state() else {
+            return;
+        };
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span
+            .scope()
+            .skip(1)
+            .find_map(|ancestor| {
+                ancestor
+                    .extensions()
+                    .get::<SpanSubsegment>()
+                    .map(|s| s.subsegment.id.clone())
+            })
+            .or_else(|| state.default_parent());
+        let mut subsegment = Subsegment::start(name, &state.trace_id, parent, self.tracer.now());
+        attrs.record(&mut FieldsInto {
+            tracer: &self.tracer,
+            state: &state,
+            subsegment: &mut subsegment,
+        });
+        span.extensions_mut()
+            .insert(SpanSubsegment { subsegment, state });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(open) = extensions.get_mut::<SpanSubsegment>() {
+            let state = Arc::clone(&open.state);
+            values.record(&mut FieldsInto {
+                tracer: &self.tracer,
+                state: &state,
+                subsegment: &mut open.subsegment,
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        for span in scope {
+            let mut extensions = span.extensions_mut();
+            if let Some(open) = extensions.get_mut::<SpanSubsegment>() {
+                let mut failure = Failure::default();
+                event.record(&mut failure);
+                let (message, kind) = match failure.error {
+                    Some((message, kind)) => (message, Some(kind).filter(|k| !k.is_empty())),
+                    None => (failure.message.unwrap_or_else(|| "error".to_owned()), None),
+                };
+                open.subsegment.record_exception(message, kind, true);
+                return;
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let open = span.extensions_mut().remove::<SpanSubsegment>();
+        if let Some(mut open) = open {
+            open.subsegment.end_time = Some(self.tracer.now());
+            self.tracer.inner.sink.export(&open.subsegment);
+        }
+    }
+}
+
+/// Runs `f` on the innermost open subsegment of the current context: the nearest `## ` span
+/// around the caller (found through the `tracing` registry), else the invocation's handler
+/// subsegment. Returns whether there was one.
+pub(crate) fn with_current_subsegment(
+    tracer: &Tracer,
+    f: impl FnOnce(&Tracer, &TraceState, &mut Subsegment),
+) -> bool {
+    let Some(state) = tracer.current_state() else {
+        return false;
+    };
+    let mut f = Some(f);
+    let in_span = innermost_span(|open| {
+        if let Some(f) = f.take() {
+            let state = Arc::clone(&open.state);
+            f(tracer, &state, &mut open.subsegment);
+        }
+    });
+    if in_span.is_some() {
+        return true;
+    }
+    let mut handler = state
+        .handler
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match (handler.as_mut(), f.take()) {
+        (Some(subsegment), Some(f)) => {
+            f(tracer, &state, subsegment);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Calls `f` with the nearest enclosing span's open subsegment, if any.
+pub(crate) fn innermost_span<R>(f: impl FnOnce(&mut SpanSubsegment) -> R) -> Option<R> {
+    let current = tracing::Span::current();
+    let id = current.id()?;
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(&id)?;
+        for ancestor in span.scope() {
+            let mut extensions = ancestor.extensions_mut();
+            if let Some(open) = extensions.get_mut::<SpanSubsegment>() {
+                return f.take().map(|f| f(open));
+            }
+        }
+        None
+    })
+}
