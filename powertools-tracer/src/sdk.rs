@@ -66,9 +66,12 @@ impl Intercept for XrayInterceptor {
         "PowertoolsXrayInterceptor"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: client interceptors run that before the operation's
+    // configuration (and its `Metadata`) is in the bag.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(state) = self.tracer.current_state() else {
