@@ -47,9 +47,12 @@ impl Tracer {
     }
 }
 
+/// An SDK call's open subsegment and the trace it belongs to.
+type OpenCall = (Subsegment, Arc<TraceState>);
+
 /// The subsegment of one SDK call, kept in the call's config bag.
 #[derive(Debug, Clone)]
-struct Call(Arc<Mutex<Option<(Subsegment, Arc<TraceState>)>>>);
+struct Call(Arc<Mutex<Option<OpenCall>>>);
 
 impl Storable for Call {
     type Storer = StoreReplace<Self>;

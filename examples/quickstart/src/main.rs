@@ -13,9 +13,11 @@ use std::process::ExitCode;
 use lambda_runtime::service_fn;
 use powertools_logger::{CorrelationPath, Logger};
 use powertools_metrics::Metrics;
-use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output};
+use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output, UdpCollector};
+use powertools_tracer::Tracer;
 use serde_json::Value;
 use tower::ServiceBuilder;
+use tracing_subscriber::layer::SubscriberExt;
 
 mod orders;
 
@@ -62,16 +64,25 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
         .correlation_id_path(CorrelationPath::ApiGatewayRest)
         .redact_key("authorization")
         .build()?;
-    logger.init()?;
+    let tracer = Tracer::from_env(); // to AWS_XRAY_DAEMON_ADDRESS; off when not sampled
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry()
+            .with(logger.layer())
+            .with(tracer.span_layer()),
+    )?;
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "Quickstart".to_owned());
     let metrics = Metrics::builder().namespace(namespace).build()?;
-    let handler_metrics = metrics.clone();
+    let deps = orders::Deps {
+        metrics: metrics.clone(),
+        tracer: tracer.clone(),
+    };
     let service = ServiceBuilder::new()
         .layer(logger.context_layer()) // the invocation scope, correlation id, log buffer
         .layer(metrics.layer()) // ColdStart metric; EMF flushed after every invocation
+        .layer(tracer.layer()) // the ## handler subsegment
         .service(service_fn(move |event| {
-            orders::handler(handler_metrics.clone(), event)
+            orders::handler(deps.clone(), event)
         }));
     lambda_runtime::run_concurrent(service).await
 }
@@ -86,6 +97,18 @@ async fn play_lambda() -> Result<(), lambda_runtime::Error> {
     if std::env::var_os("POWERTOOLS_SERVICE_NAME").is_none() {
         builder = builder.env("POWERTOOLS_SERVICE_NAME", "orders");
     }
+    // X-Ray documents go to AWS_XRAY_DAEMON_ADDRESS when it is set; otherwise to a built-in
+    // collector that prints a one-line summary of each on stderr.
+    let _collector = match std::env::var("AWS_XRAY_DAEMON_ADDRESS") {
+        Ok(_) => None,
+        Err(_) => {
+            let collector =
+                UdpCollector::start_with(|datagram| eprintln!("   {}", summarize(datagram)))
+                    .await?;
+            builder = builder.env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address());
+            Some(collector)
+        }
+    };
     let function = builder.start().await?;
     eprintln!(
         "quickstart: local Runtime API on {}, function `quickstart-orders` running the real lambda_runtime loop",
@@ -118,6 +141,31 @@ async fn play_lambda() -> Result<(), lambda_runtime::Error> {
         answered += 1;
     }
     function.stop().await;
+    // Let the last datagrams reach the collector before the summary.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     eprintln!("\nquickstart: {answered} events sent, {answered} answered");
     Ok(())
+}
+
+/// One line for an X-Ray datagram: `x-ray: ## save_order 0.21 ms trace 1-… parent … {annotations}`.
+fn summarize(datagram: &[u8]) -> String {
+    let text = String::from_utf8_lossy(datagram);
+    let document: Value = text
+        .split_once('\n')
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_default();
+    let millis = (document["end_time"].as_f64().unwrap_or(0.0)
+        - document["start_time"].as_f64().unwrap_or(0.0))
+        * 1_000.0;
+    format!(
+        "x-ray: {} {:.2} ms trace {} parent {} {}",
+        document["name"].as_str().unwrap_or("?"),
+        millis,
+        document["trace_id"].as_str().unwrap_or("?"),
+        document["parent_id"].as_str().unwrap_or("?"),
+        document
+            .get("annotations")
+            .map(Value::to_string)
+            .unwrap_or_default()
+    )
 }

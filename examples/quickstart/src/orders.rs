@@ -7,8 +7,10 @@ use aws_lambda_events::encodings::Body;
 use lambda_runtime::{Error, LambdaEvent};
 use powertools_core::Invocation;
 use powertools_metrics::{Metrics, Resolution, Unit};
+use powertools_tracer::Tracer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tracing::Instrument;
 
 /// What a client sends.
 #[derive(Debug, Deserialize)]
@@ -38,6 +40,26 @@ pub(crate) struct Order {
 }
 
 static NEXT_ORDER: AtomicU64 = AtomicU64::new(1001);
+
+/// What the handler uses, built once at INIT.
+#[derive(Debug, Clone)]
+pub(crate) struct Deps {
+    pub(crate) metrics: Metrics,
+    pub(crate) tracer: Tracer,
+}
+
+/// Saves the order (an in-memory stand-in for a database write), in its own subsegment.
+async fn save(order: &Order) {
+    async {
+        tracing::debug!(order_id = order.order_id.as_str(), "saving order");
+        tokio::task::yield_now().await;
+    }
+    .instrument(tracing::info_span!(
+        "## save_order",
+        annotation.order_id = order.order_id.as_str()
+    ))
+    .await;
+}
 
 fn respond(status: i64, body: &serde_json::Value) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
@@ -73,9 +95,10 @@ pub(crate) fn parse_order(body: Option<&str>) -> Result<NewOrder, (i64, String)>
 
 /// The Lambda handler.
 pub(crate) async fn handler(
-    metrics: Metrics,
+    deps: Deps,
     event: LambdaEvent<ApiGatewayProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
+    let Deps { metrics, tracer } = deps;
     let started = std::time::Instant::now();
     let request = event.payload;
     if request.http_method != aws_lambda_events::http::Method::POST {
@@ -100,6 +123,8 @@ pub(crate) async fn handler(
         status: "accepted",
     };
     powertools_logger::append_invocation_key("customer_id", json!(order.customer_id));
+    tracer.put_annotation("customer_id", order.customer_id.as_str());
+    save(&order).await;
     tracing::debug!(sku = order.sku.as_str(), "checking stock");
     tracing::info!(
         order_id = order.order_id.as_str(),

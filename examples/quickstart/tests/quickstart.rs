@@ -31,6 +31,21 @@ fn cargo_run_answers_every_bundled_event() {
         "{answers:?}"
     );
     assert!(stderr.contains("4 events sent, 4 answered"), "{stderr}");
+    // The built-in X-Ray collector's summaries: a handler subsegment per event, a save per order.
+    let xray: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("x-ray: "))
+        .collect();
+    assert_eq!(
+        xray.iter().filter(|l| l.contains("## handler")).count(),
+        4,
+        "{stderr}"
+    );
+    assert_eq!(
+        xray.iter().filter(|l| l.contains("## save_order")).count(),
+        3,
+        "{stderr}"
+    );
 
     // stdout is what CloudWatch would capture: one JSON object per line.
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -123,6 +138,40 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
     assert_eq!(accepted[0]["sku"], "BOOK-1984");
     // No DEBUG at the default level.
     assert!(lines.iter().all(|l| l["level"] != "DEBUG"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_function_sends_xray_subsegments_for_sampled_requests() -> Result<(), HarnessError> {
+    let collector = powertools_testing::UdpCollector::start().await?;
+    let function = LocalFunction::builder(QUICKSTART)
+        .env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address())
+        .start()
+        .await?;
+    let request = InvocationRequest::raw(bundled("01-create-order.json"))
+        .trace_header("Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1");
+    assert_eq!(function.invoke(request).await?.json()?["statusCode"], 201);
+    let datagrams = collector
+        .wait_for(2, std::time::Duration::from_secs(5))
+        .await;
+    let docs: Vec<Value> = datagrams
+        .iter()
+        .map(|d| powertools_testing::xray::check_datagram(d))
+        .collect::<Result<_, _>>()?;
+    let handler = docs
+        .iter()
+        .find(|d| d["name"] == "## handler")
+        .cloned()
+        .unwrap_or_default();
+    let save = docs
+        .iter()
+        .find(|d| d["name"] == "## save_order")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(handler["parent_id"], "53995c3f42cd8ad8");
+    assert_eq!(handler["annotations"]["customer_id"], "c-42");
+    assert_eq!(save["parent_id"], handler["id"]);
+    assert_eq!(save["annotations"]["order_id"], "o-1001");
     Ok(())
 }
 
