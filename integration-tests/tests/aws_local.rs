@@ -1,10 +1,7 @@
 //! Real AWS SDK calls against the local servers `scripts/test` starts: DynamoDB Local (Amazon's
 //! own implementation) and moto's SSM. A missing endpoint fails the test with instructions.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
 use integration_tests::{local_endpoint, sdk_config};
 
@@ -23,24 +20,7 @@ async fn dynamodb_local_round_trip_with_a_conditional_write() -> TestResult {
     local_endpoint("AWS_ENDPOINT_URL_DYNAMODB")?;
     let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
     let table = unique("powertools-smoke");
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
+    integration_tests::create_table(&client, &table).await?;
 
     let put = |status: &'static str| {
         client

@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use integration_tests::{local_endpoint, sdk_config};
 use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, xray};
 use serde_json::{Value, json};
@@ -21,24 +18,7 @@ async fn handler_span_and_dynamodb_call_chain_in_one_trace() -> TestResult {
     local_endpoint("AWS_ENDPOINT_URL_DYNAMODB")?;
     let table = format!("traced-orders-{}", std::process::id());
     let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
+    integration_tests::create_table(&client, &table).await?;
 
     let collector = UdpCollector::start().await?;
     let function = LocalFunction::builder(TRACED)

@@ -62,6 +62,7 @@ mod config;
 mod env;
 mod invocation;
 mod layer;
+mod random;
 mod trace_header;
 
 pub use cold_start::{ColdStart, is_initialized, take_cold_start};
@@ -71,4 +72,5 @@ pub use config::{
 pub use env::{Env, Malformed};
 pub use invocation::{Extensions, Invocation, InvocationBuilder, TraceContext, spawn};
 pub use layer::{InvocationLayer, InvocationService};
+pub use random::{random_u64, random_unit};
 pub use trace_header::{Sampling, TraceHeader, TraceHeaderError};

@@ -102,8 +102,7 @@ impl LoggerLayer {
             }
             level <= Level::DEBUG
                 && shared.sample_rate > 0.0
-                && InvocationLog::of(invocation)
-                    .sampled(shared.sample_rate, invocation.request_id())
+                && InvocationLog::of(invocation).sampled(shared.sample_rate)
         })
         .unwrap_or(false)
     }
@@ -198,7 +197,7 @@ impl LoggerLayer {
         let state = invocation.as_ref().map(InvocationLog::of);
         let sampled = match (&invocation, &state) {
             (Some(invocation), Some(state)) if shared.sample_rate > 0.0 => {
-                state.sampled(shared.sample_rate, invocation.request_id())
+                state.sampled(shared.sample_rate)
             }
             _ => false,
         };

@@ -30,21 +30,11 @@ impl InvocationLog {
     }
 
     /// Whether this invocation is sampled for DEBUG, deciding with `rate` on first call.
-    pub(crate) fn sampled(&self, rate: f64, request_id: &str) -> bool {
+    pub(crate) fn sampled(&self, rate: f64) -> bool {
         *self
             .sampled
-            .get_or_init(|| rate > 0.0 && random_unit(request_id) < rate)
+            .get_or_init(|| rate > 0.0 && powertools_core::random_unit() < rate)
     }
-}
-
-/// A number in [0, 1) from the request id and a process-random seed.
-fn random_unit(request_id: &str) -> f64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write(request_id.as_bytes());
-    // 53 random bits → [0, 1).
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Lines held back until the invocation fails (or dropped when it succeeds).
@@ -119,19 +109,18 @@ mod tests {
 
     #[test]
     fn sampling_at_zero_and_one_is_deterministic() {
-        for n in 0..200 {
-            let id = format!("req-{n}");
-            assert!(!InvocationLog::default().sampled(0.0, &id));
-            assert!(InvocationLog::default().sampled(1.0, &id));
+        for _ in 0..200 {
+            assert!(!InvocationLog::default().sampled(0.0));
+            assert!(InvocationLog::default().sampled(1.0));
         }
     }
 
     #[test]
     fn sampling_is_decided_once_per_invocation() {
         let log = InvocationLog::default();
-        let first = log.sampled(0.5, "r");
+        let first = log.sampled(0.5);
         for _ in 0..50 {
-            assert_eq!(log.sampled(0.5, "r"), first);
+            assert_eq!(log.sampled(0.5), first);
         }
     }
 }

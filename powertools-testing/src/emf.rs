@@ -22,15 +22,7 @@ pub const SCHEMA: &str = include_str!("../schemas/emf.json");
 
 fn validator() -> Result<&'static jsonschema::Validator, HarnessError> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
-    VALIDATOR
-        .get_or_init(|| {
-            let schema: Value = serde_json::from_str(SCHEMA).map_err(|e| e.to_string())?;
-            jsonschema::validator_for(&schema).map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| {
-            HarnessError::InvalidDocument(format!("the EMF schema itself is invalid: {e}"))
-        })
+    crate::schema::load(&VALIDATOR, SCHEMA, "EMF")
 }
 
 fn invalid(message: String) -> HarnessError {

@@ -54,6 +54,8 @@ mod function;
 mod ids;
 mod runtime_api;
 #[cfg(feature = "schemas")]
+mod schema;
+#[cfg(feature = "schemas")]
 pub mod xray;
 
 pub use captured::CapturedOutput;

@@ -241,19 +241,7 @@ pub(crate) fn epoch_seconds(time: SystemTime) -> f64 {
 
 /// 16 lowercase hex digits (64 random bits).
 pub(crate) fn new_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    format!("{:016x}", hasher.finish())
+    format!("{:016x}", powertools_core::random_u64())
 }
 
 #[cfg(test)]
