@@ -1,0 +1,566 @@
+//! The idempotency engine: claim, run once, complete or delete, replay.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::Diagnostic;
+use powertools_core::{Env, FunctionConfig, Invocation};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::hash::HashMode;
+use crate::jmes::Selector;
+use crate::record::{PutOutcome, Record, Status, Store, StoreError};
+
+type Clock = dyn Fn() -> SystemTime + Send + Sync;
+type ReplayHook = dyn Fn(&Record) + Send + Sync;
+
+/// How many times a claim is tried again when the store and the clock disagree.
+const MAX_CLAIM_ATTEMPTS: usize = 3;
+
+/// Why an idempotent call did not return the handler's response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdempotencyError<E> {
+    /// Another invocation with the same key is running (Lambda `errorType`
+    /// `IdempotencyAlreadyInProgressError`): retry later.
+    #[error(
+        "an invocation with idempotency key {key:?} is already in progress: retry after it completes or its in-progress expiry passes"
+    )]
+    AlreadyInProgress {
+        /// The key.
+        key: String,
+    },
+    /// The stored record was made from a payload that differs in its validated part
+    /// (`IdempotencyValidationError`).
+    #[error(
+        "payload validation failed for idempotency key {key:?}: the validated part of this payload differs from the one already processed"
+    )]
+    Validation {
+        /// The key.
+        key: String,
+    },
+    /// The key path found nothing and `raise_on_no_idempotency_key` is on (`IdempotencyKeyError`).
+    #[error(
+        "no idempotency key found in the payload at {path:?}: the event does not carry the fields the key is made of"
+    )]
+    KeyMissing {
+        /// The JMESPath expression.
+        path: String,
+    },
+    /// The store failed; the handler did not run, or its outcome could not be recorded
+    /// (`IdempotencyPersistenceLayerError`).
+    #[error("idempotency store failed ({context}): {source}")]
+    Persistence {
+        /// What was being done.
+        context: &'static str,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// A key expression failed, a response could not be serialized, or a stored response
+    /// could not be read as the handler's output (`IdempotencySerializationError`).
+    #[error("idempotency data could not be processed: {0}")]
+    Serialization(String),
+    /// The store and the clock kept disagreeing about the record (`IdempotencyInconsistentStateError`).
+    #[error(
+        "idempotency record {key:?} stayed in an inconsistent state after {MAX_CLAIM_ATTEMPTS} attempts"
+    )]
+    InconsistentState {
+        /// The key.
+        key: String,
+    },
+    /// The handler failed; the record was deleted so that a retry runs again.
+    #[error("{0}")]
+    Handler(E),
+}
+
+impl<E> IdempotencyError<E> {
+    /// The stable Lambda `errorType` (the handler's own for [`IdempotencyError::Handler`]).
+    pub fn error_type(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::AlreadyInProgress { .. } => "IdempotencyAlreadyInProgressError",
+            Self::Validation { .. } => "IdempotencyValidationError",
+            Self::KeyMissing { .. } => "IdempotencyKeyError",
+            Self::Persistence { .. } => "IdempotencyPersistenceLayerError",
+            Self::Serialization(_) => "IdempotencySerializationError",
+            Self::InconsistentState { .. } => "IdempotencyInconsistentStateError",
+            Self::Handler(_) => return None,
+        })
+    }
+}
+
+impl<E: Into<Diagnostic> + std::fmt::Display> From<IdempotencyError<E>> for Diagnostic {
+    fn from(error: IdempotencyError<E>) -> Self {
+        match error.error_type() {
+            Some(error_type) => Diagnostic {
+                error_type: error_type.to_owned(),
+                error_message: error.to_string(),
+            },
+            None => match error {
+                IdempotencyError::Handler(e) => e.into(),
+                other => Diagnostic {
+                    error_type: "IdempotencyError".to_owned(),
+                    error_message: other.to_string(),
+                },
+            },
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    key: Option<Selector>,
+    validation: Option<Selector>,
+    raise_on_no_key: bool,
+    expires_after: Duration,
+    in_progress_expiry: Option<Duration>,
+    prefix: String,
+    hash_mode: HashMode,
+    disabled: bool,
+    cache: Option<moka::sync::Cache<String, Record>>,
+    on_replay: Option<Arc<ReplayHook>>,
+    clock: Arc<Clock>,
+    warned_no_key: AtomicBool,
+}
+
+/// Makes functions and handlers run once per payload (see the crate docs). Cheap to clone.
+#[derive(Clone)]
+pub struct Idempotency {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Idempotency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idempotency")
+            .field("prefix", &self.inner.prefix)
+            .field("key", &self.inner.key)
+            .field("store", &self.inner.store)
+            .field("disabled", &self.inner.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Idempotency {
+    /// A builder over `store`.
+    pub fn builder(store: impl Store + 'static) -> IdempotencyBuilder {
+        IdempotencyBuilder::new(Arc::new(store))
+    }
+
+    /// A builder over a shared store.
+    pub fn builder_with_arc(store: Arc<dyn Store>) -> IdempotencyBuilder {
+        IdempotencyBuilder::new(store)
+    }
+
+    /// The key prefix (`<function>.<handler>` by default).
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The record key `payload` maps to (`<prefix>#<hash>`), or `None` when the key path
+    /// finds nothing.
+    pub fn key_for(&self, payload: &Value) -> Result<Option<String>, String> {
+        let data = match &self.inner.key {
+            Some(selector) => selector.select(payload)?,
+            None => payload.clone(),
+        };
+        let missing = match &data {
+            Value::Null => true,
+            Value::Array(items) => items.iter().all(Value::is_null),
+            _ => false,
+        };
+        Ok((!missing)
+            .then(|| format!("{}#{}", self.inner.prefix, self.inner.hash_mode.hash(&data))))
+    }
+
+    /// Runs `f` at most once for `payload`: the first call runs it and records its response;
+    /// later calls with the same key replay that response (deserialized as `R`) without
+    /// running it; a concurrent call gets [`IdempotencyError::AlreadyInProgress`]. If `f`
+    /// fails, the record is deleted so that a retry runs again.
+    pub async fn run<R, E, F, Fut>(&self, payload: &Value, f: F) -> Result<R, IdempotencyError<E>>
+    where
+        R: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        let inner = &self.inner;
+        if inner.disabled {
+            return f().await.map_err(IdempotencyError::Handler);
+        }
+        let key = match self
+            .key_for(payload)
+            .map_err(IdempotencyError::Serialization)?
+        {
+            Some(key) => key,
+            None if inner.raise_on_no_key => {
+                return Err(IdempotencyError::KeyMissing {
+                    path: inner
+                        .key
+                        .as_ref()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                });
+            }
+            None => {
+                if !inner.warned_no_key.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "[powertools] no idempotency key found in the payload: running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)"
+                    );
+                }
+                return f().await.map_err(IdempotencyError::Handler);
+            }
+        };
+        let validation = match &inner.validation {
+            Some(selector) => Some(
+                inner.hash_mode.hash(
+                    &selector
+                        .select(payload)
+                        .map_err(IdempotencyError::Serialization)?,
+                ),
+            ),
+            None => None,
+        };
+
+        if let Some(cache) = &inner.cache
+            && let Some(record) = cache.get(&key)
+        {
+            if !record.is_expired(now_ms((inner.clock)())) {
+                return self.replay(record, validation.as_deref());
+            }
+            cache.invalidate(&key);
+        }
+
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
+            let now = (inner.clock)();
+            let now_ms = now_ms(now);
+            let claim = Record {
+                key: key.clone(),
+                status: Status::InProgress,
+                expiration: (now_ms / 1_000).saturating_add(inner.expires_after.as_secs()),
+                in_progress_expiration: self.in_progress_deadline(now_ms),
+                data: None,
+                validation: validation.clone(),
+            };
+            let outcome = inner
+                .store
+                .put_if_absent_or_expired(&claim, now_ms)
+                .await
+                .map_err(|source| IdempotencyError::Persistence {
+                    context: "claiming the key; the handler did not run",
+                    source,
+                })?;
+            match outcome {
+                PutOutcome::Claimed => return self.execute(claim, f).await,
+                PutOutcome::Exists(existing) => match existing.status {
+                    Status::Completed if !existing.is_expired(now_ms) => {
+                        return self.replay(existing, validation.as_deref());
+                    }
+                    Status::InProgress if existing.in_progress_holds(now_ms) => {
+                        return Err(IdempotencyError::AlreadyInProgress { key });
+                    }
+                    // The store refused a record the clock says is claimable: try again.
+                    _ => continue,
+                },
+            }
+        }
+        Err(IdempotencyError::InconsistentState { key })
+    }
+
+    fn in_progress_deadline(&self, now_ms: u64) -> Option<u64> {
+        match self.inner.in_progress_expiry {
+            Some(expiry) => {
+                Some(now_ms.saturating_add(u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX)))
+            }
+            None => Invocation::current()
+                .map(|invocation| invocation.deadline_ms())
+                .filter(|d| *d > 0),
+        }
+    }
+
+    async fn execute<R, E, F, Fut>(&self, claim: Record, f: F) -> Result<R, IdempotencyError<E>>
+    where
+        R: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        let inner = &self.inner;
+        match f().await {
+            Ok(response) => {
+                let data = serde_json::to_string(&response).map_err(|e| {
+                    IdempotencyError::Serialization(format!(
+                        "the response could not be stored as JSON: {e}"
+                    ))
+                })?;
+                let now_ms = now_ms((inner.clock)());
+                let completed = Record {
+                    status: Status::Completed,
+                    expiration: (now_ms / 1_000).saturating_add(inner.expires_after.as_secs()),
+                    data: Some(data),
+                    ..claim
+                };
+                inner.store.update(&completed).await.map_err(|source| {
+                    IdempotencyError::Persistence {
+                        context: "saving the response after the handler ran",
+                        source,
+                    }
+                })?;
+                if let Some(cache) = &inner.cache {
+                    cache.insert(completed.key.clone(), completed);
+                }
+                Ok(response)
+            }
+            Err(error) => {
+                inner.store.delete(&claim.key).await.map_err(|source| IdempotencyError::Persistence {
+                    context: "deleting the record after the handler failed; a retry is refused until the in-progress expiry",
+                    source,
+                })?;
+                Err(IdempotencyError::Handler(error))
+            }
+        }
+    }
+
+    fn replay<R: DeserializeOwned, E>(
+        &self,
+        record: Record,
+        validation: Option<&str>,
+    ) -> Result<R, IdempotencyError<E>> {
+        if let Some(expected) = validation
+            && record.validation.as_deref() != Some(expected)
+        {
+            return Err(IdempotencyError::Validation { key: record.key });
+        }
+        let data = record.data.as_deref().unwrap_or("null");
+        let response = serde_json::from_str(data).map_err(|e| {
+            IdempotencyError::Serialization(format!(
+                "the stored response of {:?} is not the handler's output type: {e}",
+                record.key
+            ))
+        })?;
+        if let Some(hook) = &self.inner.on_replay {
+            hook(&record);
+        }
+        if let Some(cache) = &self.inner.cache {
+            cache.insert(record.key.clone(), record);
+        }
+        Ok(response)
+    }
+}
+
+/// Builds [`Idempotency`].
+#[must_use]
+pub struct IdempotencyBuilder {
+    store: Arc<dyn Store>,
+    env: Option<Env>,
+    key: Option<String>,
+    validation: Option<String>,
+    raise_on_no_key: bool,
+    expires_after: Duration,
+    in_progress_expiry: Option<Duration>,
+    prefix: Option<String>,
+    handler_name: Option<String>,
+    hash_mode: HashMode,
+    disabled: Option<bool>,
+    cache: Option<(u64, Duration)>,
+    on_replay: Option<Arc<ReplayHook>>,
+    clock: Option<Arc<Clock>>,
+}
+
+impl std::fmt::Debug for IdempotencyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyBuilder")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration [`IdempotencyBuilder::build`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A JMESPath expression does not compile.
+    #[error("JMESPath {path:?} is invalid: {reason}")]
+    InvalidPath {
+        /// The expression.
+        path: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// `expires_after` is zero.
+    #[error("expires_after must be at least one second")]
+    ZeroExpiry,
+    /// The key prefix is empty.
+    #[error(
+        "the key prefix is empty: leave it unset for <function>.<handler>, or set a non-empty one"
+    )]
+    EmptyPrefix,
+}
+
+impl IdempotencyBuilder {
+    fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            env: None,
+            key: None,
+            validation: None,
+            raise_on_no_key: false,
+            expires_after: Duration::from_secs(3_600),
+            in_progress_expiry: None,
+            prefix: None,
+            handler_name: None,
+            hash_mode: HashMode::Python,
+            disabled: None,
+            cache: None,
+            on_replay: None,
+            clock: None,
+        }
+    }
+
+    /// Reads unset values from `env` (tests).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Selects the part of the payload the key is made of (JMESPath with the Powertools
+    /// functions), e.g. `powertools_json(body)`. Default: the whole payload.
+    pub fn event_key_jmespath(mut self, path: impl Into<String>) -> Self {
+        self.key = Some(path.into());
+        self
+    }
+
+    /// Selects a part of the payload that must equal the first call's, or the replay is refused
+    /// with [`IdempotencyError::Validation`].
+    pub fn payload_validation_jmespath(mut self, path: impl Into<String>) -> Self {
+        self.validation = Some(path.into());
+        self
+    }
+
+    /// Makes a payload without a key an error instead of a warning (and a non-idempotent run).
+    pub fn raise_on_no_idempotency_key(mut self, on: bool) -> Self {
+        self.raise_on_no_key = on;
+        self
+    }
+
+    /// How long a completed record is replayed (default 1 hour).
+    pub fn expires_after(mut self, duration: Duration) -> Self {
+        self.expires_after = duration;
+        self
+    }
+
+    /// How long an in-progress record blocks duplicates; default: until the invocation's
+    /// deadline (so a crashed invocation's record expires with it).
+    pub fn in_progress_expiry(mut self, duration: Duration) -> Self {
+        self.in_progress_expiry = Some(duration);
+        self
+    }
+
+    /// A fixed key prefix, e.g. the one a Powertools for Python function used
+    /// (`my-function.app.lambda_handler`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The handler name in the default prefix `<function>.<handler>` (else `_HANDLER`, else
+    /// `handler`).
+    pub fn handler_name(mut self, name: impl Into<String>) -> Self {
+        self.handler_name = Some(name.into());
+        self
+    }
+
+    /// Hashes like Powertools for TypeScript instead of Python.
+    pub fn hash_mode(mut self, mode: HashMode) -> Self {
+        self.hash_mode = mode;
+        self
+    }
+
+    /// Turns idempotency off (else `POWERTOOLS_IDEMPOTENCY_DISABLED`).
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+
+    /// Keeps up to `capacity` completed records in process for `ttl`, so that a hot replay
+    /// costs no store request.
+    pub fn local_cache(mut self, capacity: u64, ttl: Duration) -> Self {
+        self.cache = Some((capacity, ttl));
+        self
+    }
+
+    /// Called with the stored record whenever a response is replayed.
+    pub fn on_replay<F: Fn(&Record) + Send + Sync + 'static>(mut self, hook: F) -> Self {
+        self.on_replay = Some(Arc::new(hook));
+        self
+    }
+
+    /// Reads the time from `clock` (tests).
+    pub fn clock<F: Fn() -> SystemTime + Send + Sync + 'static>(mut self, clock: F) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Idempotency, ConfigError> {
+        let compile = |path: &Option<String>| -> Result<Option<Selector>, ConfigError> {
+            path.as_deref()
+                .map(|p| {
+                    Selector::compile(p).map_err(|reason| ConfigError::InvalidPath {
+                        path: p.to_owned(),
+                        reason,
+                    })
+                })
+                .transpose()
+        };
+        let key = compile(&self.key)?;
+        let validation = compile(&self.validation)?;
+        if self.expires_after.as_secs() == 0 {
+            return Err(ConfigError::ZeroExpiry);
+        }
+        let env = self.env.unwrap_or_else(Env::from_env);
+        let prefix = match self.prefix {
+            Some(prefix) if prefix.trim().is_empty() => return Err(ConfigError::EmptyPrefix),
+            Some(prefix) => prefix,
+            None => {
+                let config = FunctionConfig::from_source(&env);
+                let handler = self
+                    .handler_name
+                    .or_else(|| env.string("_HANDLER"))
+                    .unwrap_or_else(|| "handler".to_owned());
+                format!("{}.{handler}", config.function_name().unwrap_or("local"))
+            }
+        };
+        Ok(Idempotency {
+            inner: Arc::new(Inner {
+                store: self.store,
+                key,
+                validation,
+                raise_on_no_key: self.raise_on_no_key,
+                expires_after: self.expires_after,
+                in_progress_expiry: self.in_progress_expiry,
+                prefix,
+                hash_mode: self.hash_mode,
+                disabled: self.disabled.unwrap_or_else(|| {
+                    env.bool("POWERTOOLS_IDEMPOTENCY_DISABLED").unwrap_or(false)
+                }),
+                cache: self.cache.map(|(capacity, ttl)| {
+                    moka::sync::Cache::builder()
+                        .max_capacity(capacity)
+                        .time_to_live(ttl)
+                        .build()
+                }),
+                on_replay: self.on_replay,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
+                warned_no_key: AtomicBool::new(false),
+            }),
+        })
+    }
+}

@@ -1,0 +1,339 @@
+//! The idempotency key hash, byte-for-byte the one Powertools for Python computes: MD5 (hex) of
+//! `json.dumps(data, sort_keys=True)`. A TypeScript-compatible mode (MD5, base64, of the compact
+//! key-sorted JSON as JavaScript prints it) is an option.
+
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+/// How the selected payload is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HashMode {
+    /// Powertools for Python: MD5 hex of `json.dumps(data, sort_keys=True)` (the default).
+    #[default]
+    Python,
+    /// Powertools for TypeScript: MD5 base64 of the compact, key-sorted JSON.
+    TypeScript,
+}
+
+impl HashMode {
+    /// The hash of `value`.
+    pub fn hash(self, value: &Value) -> String {
+        match self {
+            Self::Python => {
+                let digest = Md5::digest(python_dumps(value).as_bytes());
+                digest.iter().map(|b| format!("{b:02x}")).collect()
+            }
+            Self::TypeScript => {
+                use base64::Engine as _;
+                let digest = Md5::digest(js_dumps(value).as_bytes());
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            }
+        }
+    }
+}
+
+/// `json.dumps(value, sort_keys=True)` as Python writes it: separators `", "` and `": "`,
+/// non-ASCII escaped (`\uXXXX`, surrogate pairs above U+FFFF), floats as `repr` prints them.
+pub fn python_dumps(value: &Value) -> String {
+    let mut out = String::new();
+    write_python(&mut out, value);
+    out
+}
+
+/// `JSON.stringify` of the value with its object keys sorted.
+pub fn js_dumps(value: &Value) -> String {
+    let mut out = String::new();
+    write_js(&mut out, value);
+    out
+}
+
+fn sorted(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    // Python and JavaScript here compare by code point; UTF-8 byte order is the same order.
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+fn write_python(out: &mut String, value: &Value) {
+    // An explicit stack keeps deep payloads from overflowing ours.
+    enum Item<'a> {
+        Value(&'a Value),
+        Text(&'static str),
+        Key(&'a str),
+    }
+    let mut stack = vec![Item::Value(value)];
+    while let Some(item) = stack.pop() {
+        match item {
+            Item::Text(text) => out.push_str(text),
+            Item::Key(key) => {
+                python_string(out, key);
+                out.push_str(": ");
+            }
+            Item::Value(Value::Null) => out.push_str("null"),
+            Item::Value(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            Item::Value(Value::Number(n)) => out.push_str(&python_number(n)),
+            Item::Value(Value::String(s)) => python_string(out, s),
+            Item::Value(Value::Array(items)) => {
+                stack.push(Item::Text("]"));
+                for (i, item) in items.iter().enumerate().rev() {
+                    stack.push(Item::Value(item));
+                    if i > 0 {
+                        stack.push(Item::Text(", "));
+                    }
+                }
+                stack.push(Item::Text("["));
+            }
+            Item::Value(Value::Object(map)) => {
+                stack.push(Item::Text("}"));
+                let entries = sorted(map);
+                for (i, (key, value)) in entries.into_iter().enumerate().rev() {
+                    stack.push(Item::Value(value));
+                    stack.push(Item::Key(key));
+                    if i > 0 {
+                        stack.push(Item::Text(", "));
+                    }
+                }
+                stack.push(Item::Text("{"));
+            }
+        }
+    }
+}
+
+fn write_js(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&js_number(n)),
+        Value::String(s) => js_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_js(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, value)) in sorted(map).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                js_string(out, key);
+                out.push(':');
+                write_js(out, value);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn python_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn js_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The shortest round-trip digits of `f` (positive, finite, non-zero) and the decimal exponent
+/// of the first digit: `1.5e-7` → ("15", -7).
+fn shortest_digits(f: f64) -> (String, i32) {
+    let text = format!("{f:e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    (mantissa.replace('.', ""), exponent.parse().unwrap_or(0))
+}
+
+fn python_number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    python_float(n.as_f64().unwrap_or(0.0))
+}
+
+/// Python's `repr(float)`.
+pub(crate) fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "Infinity".to_owned()
+        } else {
+            "-Infinity".to_owned()
+        };
+    }
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if f == 0.0 {
+        return format!("{sign}0.0");
+    }
+    let (digits, exp) = shortest_digits(f.abs());
+    let body = if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let int_len = (exp + 1) as usize;
+            if digits.len() <= int_len {
+                format!("{digits}{}.0", "0".repeat(int_len - digits.len()))
+            } else {
+                format!("{}.{}", &digits[..int_len], &digits[int_len..])
+            }
+        } else {
+            format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let mantissa = if rest.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first}.{rest}")
+        };
+        format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
+    };
+    format!("{sign}{body}")
+}
+
+fn js_number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return js_float(i as f64).unwrap_or_else(|| i.to_string());
+    }
+    if let Some(u) = n.as_u64() {
+        return js_float(u as f64).unwrap_or_else(|| u.to_string());
+    }
+    js_float(n.as_f64().unwrap_or(0.0)).unwrap_or_else(|| "null".to_owned())
+}
+
+/// ECMAScript `Number::toString`; `None` for NaN and infinities (JSON writes `null`).
+fn js_float(f: f64) -> Option<String> {
+    if !f.is_finite() {
+        return None;
+    }
+    if f == 0.0 {
+        return Some("0".to_owned());
+    }
+    let sign = if f < 0.0 { "-" } else { "" };
+    let (digits, exp) = shortest_digits(f.abs());
+    let k = digits.len() as i32;
+    let n = exp + 1;
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let mantissa = if rest.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first}.{rest}")
+        };
+        format!(
+            "{mantissa}e{}{}",
+            if n - 1 < 0 { '-' } else { '+' },
+            (n - 1).abs()
+        )
+    };
+    Some(format!("{sign}{body}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_float_repr() {
+        for (f, expected) in [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (-0.0, "-0.0"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e-5, "1e-05"),
+            (1e-4, "0.0001"),
+            (1.5e-7, "1.5e-07"),
+            (2.5e300, "2.5e+300"),
+            (123456789012345.6, "123456789012345.6"),
+            (100.0, "100.0"),
+            (-3.5, "-3.5"),
+        ] {
+            assert_eq!(python_float(f), expected, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn javascript_numbers() {
+        for (f, expected) in [
+            (1.0, "1"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1.5e-7, "1.5e-7"),
+            (1e-6, "0.000001"),
+            (-0.0, "0"),
+            (27.5, "27.5"),
+        ] {
+            assert_eq!(js_float(f).as_deref(), Some(expected), "{f:e}");
+        }
+    }
+
+    #[test]
+    fn deep_payloads_do_not_overflow() {
+        let mut v = Value::Null;
+        for _ in 0..50_000 {
+            v = Value::Array(vec![v]);
+        }
+        let dumped = python_dumps(&v);
+        assert!(dumped.starts_with("[[[") && dumped.ends_with("]]]"));
+        let mut stack = vec![v];
+        while let Some(mut v) = stack.pop() {
+            if let Value::Array(items) = &mut v {
+                stack.append(items);
+            }
+        }
+    }
+}

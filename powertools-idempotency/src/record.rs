@@ -1,0 +1,120 @@
+//! The idempotency record and the store trait every backend implements.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future (stores are used as trait objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The handler is running (or died while running).
+    InProgress,
+    /// The handler finished; `data` holds its response.
+    Completed,
+}
+
+impl Status {
+    /// The stored spelling: `INPROGRESS` or `COMPLETED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "INPROGRESS",
+            Self::Completed => "COMPLETED",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "INPROGRESS" => Some(Self::InProgress),
+            "COMPLETED" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+}
+
+/// One idempotency record, as stored (§4 of the wire formats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// `<prefix>#<hash>`.
+    pub key: String,
+    /// In progress or completed (expired is derived from the clock, never stored).
+    pub status: Status,
+    /// Epoch **seconds** after which the record is void.
+    pub expiration: u64,
+    /// Epoch **milliseconds**: the deadline of the invocation that claimed it.
+    pub in_progress_expiration: Option<u64>,
+    /// The response, as a JSON string (completed records).
+    pub data: Option<String>,
+    /// The hash of the validated part of the payload, when payload validation is on.
+    pub validation: Option<String>,
+}
+
+impl Record {
+    /// Whether the record is void at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expiration.saturating_mul(1_000) < now_ms
+    }
+
+    /// Whether an in-progress claim still holds at `now_ms`.
+    pub fn in_progress_holds(&self, now_ms: u64) -> bool {
+        self.status == Status::InProgress
+            && self
+                .in_progress_expiration
+                .is_none_or(|deadline| deadline >= now_ms)
+    }
+
+    /// Whether a new claim may replace this record at `now_ms` (the put condition).
+    pub fn claimable(&self, now_ms: u64) -> bool {
+        self.is_expired(now_ms)
+            || (self.status == Status::InProgress
+                && self
+                    .in_progress_expiration
+                    .is_some_and(|deadline| deadline < now_ms))
+    }
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The record was written: this invocation owns the key.
+    Claimed,
+    /// Another record holds the key (returned with the refusal, no extra read).
+    Exists(Record),
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend refused the request (throttling, access denied, unreachable, ...).
+    #[error("idempotency store request failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored item could not be read as a record.
+    #[error("idempotency record {key:?} is malformed: {reason}")]
+    Malformed {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The four primitives a persistence store provides. Implementations must make
+/// `put_if_absent_or_expired` atomic: of two concurrent claims, exactly one gets `Claimed`.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Writes `record` unless a live record holds its key (absent, expired, or in progress past
+    /// its deadline may be replaced); otherwise returns the existing record.
+    fn put_if_absent_or_expired<'a>(
+        &'a self,
+        record: &'a Record,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<PutOutcome, StoreError>>;
+    /// Reads a record (strongly consistent).
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+    /// Replaces a record (completion).
+    fn update<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Deletes a record (after a handler error, so a retry runs again).
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
