@@ -7,6 +7,8 @@
 //! that a retry runs again. Records are those of Powertools for Python (same attributes, same
 //! hash), so a Rust function can take over a Python function's table.
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod engine;
 mod hash;
 mod jmes;
@@ -14,6 +16,8 @@ mod layer;
 mod memory;
 mod record;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
 pub use engine::{ConfigError, Idempotency, IdempotencyBuilder, IdempotencyError};
 pub use hash::{HashMode, js_dumps, python_dumps};
 pub use layer::{IdempotencyLayer, IdempotencyService};

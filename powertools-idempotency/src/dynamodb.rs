@@ -1,0 +1,332 @@
+//! The DynamoDB store: the records of Powertools for Python, one conditional write per claim.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::record::{BoxFuture, PutOutcome, Record, Status, Store, StoreError};
+
+/// Attribute names (defaults as in Powertools for Python).
+#[derive(Debug, Clone)]
+struct Attributes {
+    key: String,
+    sort_key: Option<String>,
+    static_partition_value: String,
+    expiry: String,
+    in_progress_expiry: String,
+    status: String,
+    data: String,
+    validation: String,
+}
+
+/// Idempotency records in a DynamoDB table: partition key `id` (S), TTL attribute
+/// `expiration`. Needs `dynamodb:PutItem`, `GetItem`, `UpdateItem` and `DeleteItem` on the
+/// table.
+///
+/// ```no_run
+/// # async fn example() {
+/// let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+/// let store = powertools_idempotency::DynamoDbStore::builder(
+///     aws_sdk_dynamodb::Client::new(&sdk_config),
+///     "IdempotencyTable",
+/// )
+/// .build();
+/// # let _ = store; }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+    attributes: Attributes,
+}
+
+/// Builds a [`DynamoDbStore`].
+#[derive(Debug)]
+#[must_use]
+pub struct DynamoDbStoreBuilder {
+    store: DynamoDbStore,
+}
+
+impl DynamoDbStore {
+    /// A store over `table` with the default attribute names.
+    pub fn builder(client: Client, table: impl Into<String>) -> DynamoDbStoreBuilder {
+        DynamoDbStoreBuilder {
+            store: DynamoDbStore {
+                client,
+                table: table.into(),
+                attributes: Attributes {
+                    key: "id".into(),
+                    sort_key: None,
+                    static_partition_value: format!(
+                        "idempotency#{}",
+                        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default()
+                    ),
+                    expiry: "expiration".into(),
+                    in_progress_expiry: "in_progress_expiration".into(),
+                    status: "status".into(),
+                    data: "data".into(),
+                    validation: "validation".into(),
+                },
+            },
+        }
+    }
+}
+
+impl DynamoDbStoreBuilder {
+    /// The partition key attribute (default `id`).
+    pub fn key_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.key = name.into();
+        self
+    }
+
+    /// Uses a composite-key table: the partition key holds `partition_value` (default
+    /// `idempotency#<function name>`) and this sort key attribute holds `<prefix>#<hash>`.
+    pub fn sort_key_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.sort_key = Some(name.into());
+        self
+    }
+
+    /// The partition key value of a composite-key table.
+    pub fn static_partition_value(mut self, value: impl Into<String>) -> Self {
+        self.store.attributes.static_partition_value = value.into();
+        self
+    }
+
+    /// The expiry (TTL) attribute (default `expiration`).
+    pub fn expiry_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.expiry = name.into();
+        self
+    }
+
+    /// The in-progress expiry attribute (default `in_progress_expiration`).
+    pub fn in_progress_expiry_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.in_progress_expiry = name.into();
+        self
+    }
+
+    /// The status attribute (default `status`).
+    pub fn status_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.status = name.into();
+        self
+    }
+
+    /// The response attribute (default `data`).
+    pub fn data_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.data = name.into();
+        self
+    }
+
+    /// The validation hash attribute (default `validation`).
+    pub fn validation_attr(mut self, name: impl Into<String>) -> Self {
+        self.store.attributes.validation = name.into();
+        self
+    }
+
+    /// Builds the store (no request is made).
+    pub fn build(self) -> DynamoDbStore {
+        self.store
+    }
+}
+
+fn backend<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+impl DynamoDbStore {
+    fn key(&self, key: &str) -> HashMap<String, AttributeValue> {
+        let a = &self.attributes;
+        match &a.sort_key {
+            Some(sort_key) => HashMap::from([
+                (
+                    a.key.clone(),
+                    AttributeValue::S(a.static_partition_value.clone()),
+                ),
+                (sort_key.clone(), AttributeValue::S(key.to_owned())),
+            ]),
+            None => HashMap::from([(a.key.clone(), AttributeValue::S(key.to_owned()))]),
+        }
+    }
+
+    /// The attribute holding `<prefix>#<hash>`.
+    fn key_attribute(&self) -> &str {
+        self.attributes
+            .sort_key
+            .as_deref()
+            .unwrap_or(&self.attributes.key)
+    }
+
+    fn item(&self, record: &Record) -> HashMap<String, AttributeValue> {
+        let a = &self.attributes;
+        let mut item = self.key(&record.key);
+        item.insert(
+            a.status.clone(),
+            AttributeValue::S(record.status.as_str().to_owned()),
+        );
+        item.insert(
+            a.expiry.clone(),
+            AttributeValue::N(record.expiration.to_string()),
+        );
+        if let Some(deadline) = record.in_progress_expiration {
+            item.insert(
+                a.in_progress_expiry.clone(),
+                AttributeValue::N(deadline.to_string()),
+            );
+        }
+        if let Some(data) = &record.data {
+            item.insert(a.data.clone(), AttributeValue::S(data.clone()));
+        }
+        if let Some(validation) = &record.validation {
+            item.insert(a.validation.clone(), AttributeValue::S(validation.clone()));
+        }
+        item
+    }
+
+    fn record(&self, item: &HashMap<String, AttributeValue>) -> Result<Record, StoreError> {
+        let a = &self.attributes;
+        let string = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<f64>().ok())
+                .map(|n| n as u64)
+        };
+        let key = string(self.key_attribute()).unwrap_or_default();
+        let malformed = |reason: &str| StoreError::Malformed {
+            key: key.clone(),
+            reason: reason.to_owned(),
+        };
+        let status = string(&a.status)
+            .as_deref()
+            .and_then(Status::parse)
+            .ok_or_else(|| malformed("status is not INPROGRESS or COMPLETED"))?;
+        Ok(Record {
+            key: key.clone(),
+            status,
+            expiration: number(&a.expiry)
+                .ok_or_else(|| malformed("expiration is missing or not a number"))?,
+            in_progress_expiration: number(&a.in_progress_expiry),
+            data: string(&a.data),
+            validation: string(&a.validation),
+        })
+    }
+}
+
+impl Store for DynamoDbStore {
+    fn put_if_absent_or_expired<'a>(
+        &'a self,
+        record: &'a Record,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<PutOutcome, StoreError>> {
+        Box::pin(async move {
+            let a = &self.attributes;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(self.item(record)))
+                .condition_expression(
+                    "attribute_not_exists(#id) OR #expiry < :now OR \
+                     (#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)",
+                )
+                .expression_attribute_names("#id", self.key_attribute())
+                .expression_attribute_names("#expiry", &a.expiry)
+                .expression_attribute_names("#status", &a.status)
+                .expression_attribute_names("#in_progress_expiry", &a.in_progress_expiry)
+                .expression_attribute_values(":now", AttributeValue::N((now_ms / 1_000).to_string()))
+                .expression_attribute_values(":now_in_millis", AttributeValue::N(now_ms.to_string()))
+                .expression_attribute_values(":inprogress", AttributeValue::S(Status::InProgress.as_str().to_owned()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(PutOutcome::Claimed),
+                Err(error) => match error.into_service_error() {
+                    PutItemError::ConditionalCheckFailedException(refused) => {
+                        match refused.item() {
+                            Some(item) => Ok(PutOutcome::Exists(self.record(item)?)),
+                            None => Err(StoreError::Malformed {
+                                key: record.key.clone(),
+                                reason: "the claim was refused but no existing item came back"
+                                    .to_owned(),
+                            }),
+                        }
+                    }
+                    other => Err(backend(other)),
+                },
+            }
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(key)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            output.item().map(|item| self.record(item)).transpose()
+        })
+    }
+
+    fn update<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let a = &self.attributes;
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(&record.key)))
+                .expression_attribute_names("#data", &a.data)
+                .expression_attribute_names("#expiry", &a.expiry)
+                .expression_attribute_names("#status", &a.status)
+                .expression_attribute_values(
+                    ":data",
+                    AttributeValue::S(record.data.clone().unwrap_or_else(|| "null".to_owned())),
+                )
+                .expression_attribute_values(
+                    ":expiry",
+                    AttributeValue::N(record.expiration.to_string()),
+                )
+                .expression_attribute_values(
+                    ":status",
+                    AttributeValue::S(record.status.as_str().to_owned()),
+                );
+            let mut expression =
+                "SET #data = :data, #expiry = :expiry, #status = :status".to_owned();
+            if let Some(validation) = &record.validation {
+                expression.push_str(", #validation = :validation");
+                request = request
+                    .expression_attribute_names("#validation", &a.validation)
+                    .expression_attribute_values(
+                        ":validation",
+                        AttributeValue::S(validation.clone()),
+                    );
+            }
+            request
+                .update_expression(expression)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(key)))
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            Ok(())
+        })
+    }
+}

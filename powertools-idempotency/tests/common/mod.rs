@@ -1,0 +1,113 @@
+//! The store conformance suite: the same cases against every store.
+
+#![allow(dead_code, unreachable_pub)]
+
+use powertools_idempotency::{PutOutcome, Record, Status, Store};
+
+pub const NOW_MS: u64 = 1_795_268_547_000;
+
+pub fn claim(key: &str, now_ms: u64, in_progress_ms: u64) -> Record {
+    Record {
+        key: key.to_owned(),
+        status: Status::InProgress,
+        expiration: now_ms / 1_000 + 3_600,
+        in_progress_expiration: Some(now_ms + in_progress_ms),
+        data: None,
+        validation: Some("v1".to_owned()),
+    }
+}
+
+/// Runs every case against `store`; keys are prefixed with `run` so runs do not collide.
+pub async fn conformance(store: &dyn Store, run: &str) {
+    let key = |name: &str| format!("{run}.conformance#{name}");
+
+    // An absent key is claimed; a second claim gets the first record back.
+    let first = claim(&key("a"), NOW_MS, 30_000);
+    assert_eq!(
+        store.put_if_absent_or_expired(&first, NOW_MS).await.ok(),
+        Some(PutOutcome::Claimed)
+    );
+    let second = claim(&key("a"), NOW_MS + 1, 30_000);
+    match store.put_if_absent_or_expired(&second, NOW_MS + 1).await {
+        Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, first),
+        other => unreachable!("second claim: {other:?}"),
+    }
+    assert_eq!(
+        store.get(&key("a")).await.ok().flatten(),
+        Some(first.clone())
+    );
+
+    // Completion replaces the record; a completed, live record is not claimable.
+    let completed = Record {
+        status: Status::Completed,
+        data: Some("{\"ok\":true}".to_owned()),
+        ..first.clone()
+    };
+    assert!(store.update(&completed).await.is_ok());
+    assert_eq!(
+        store.get(&key("a")).await.ok().flatten(),
+        Some(completed.clone())
+    );
+    match store.put_if_absent_or_expired(&second, NOW_MS + 2).await {
+        Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, completed),
+        other => unreachable!("claim over a completed record: {other:?}"),
+    }
+
+    // After its expiration, a record may be claimed again.
+    let later = NOW_MS + 3_601_000;
+    assert_eq!(
+        store
+            .put_if_absent_or_expired(&claim(&key("a"), later, 30_000), later)
+            .await
+            .ok(),
+        Some(PutOutcome::Claimed)
+    );
+
+    // An in-progress record blocks until its in-progress expiry, then may be claimed.
+    let stuck = claim(&key("b"), NOW_MS, 10_000);
+    assert_eq!(
+        store.put_if_absent_or_expired(&stuck, NOW_MS).await.ok(),
+        Some(PutOutcome::Claimed)
+    );
+    assert!(matches!(
+        store
+            .put_if_absent_or_expired(&claim(&key("b"), NOW_MS + 9_999, 10_000), NOW_MS + 9_999)
+            .await,
+        Ok(PutOutcome::Exists(_))
+    ));
+    assert_eq!(
+        store
+            .put_if_absent_or_expired(&claim(&key("b"), NOW_MS + 10_001, 10_000), NOW_MS + 10_001)
+            .await
+            .ok(),
+        Some(PutOutcome::Claimed)
+    );
+
+    // Deleted records are gone and claimable.
+    assert!(store.delete(&key("b")).await.is_ok());
+    assert_eq!(store.get(&key("b")).await.ok().flatten(), None);
+    assert_eq!(
+        store
+            .put_if_absent_or_expired(&claim(&key("b"), NOW_MS, 1), NOW_MS)
+            .await
+            .ok(),
+        Some(PutOutcome::Claimed)
+    );
+
+    // A record without an in-progress expiry blocks until it expires.
+    let mut no_deadline = claim(&key("c"), NOW_MS, 0);
+    no_deadline.in_progress_expiration = None;
+    assert_eq!(
+        store
+            .put_if_absent_or_expired(&no_deadline, NOW_MS)
+            .await
+            .ok(),
+        Some(PutOutcome::Claimed)
+    );
+    assert!(matches!(
+        store
+            .put_if_absent_or_expired(&claim(&key("c"), NOW_MS + 60_000, 1), NOW_MS + 60_000)
+            .await,
+        Ok(PutOutcome::Exists(_))
+    ));
+}

@@ -1,0 +1,453 @@
+//! The engine's behaviour, on the in-memory store (the same semantics as DynamoDB's, checked by
+//! the conformance suite).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::NOW_MS;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use powertools_core::{Env, Invocation};
+use powertools_idempotency::{
+    BoxFuture, Idempotency, IdempotencyBuilder, IdempotencyError, InMemoryStore, PutOutcome,
+    Record, Status, Store, StoreError,
+};
+use serde_json::{Value, json};
+use tower::{Layer, ServiceExt};
+
+#[derive(Clone)]
+struct Clock(Arc<AtomicU64>);
+
+impl Clock {
+    fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(NOW_MS)))
+    }
+    fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+    }
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+fn builder(store: Arc<InMemoryStore>, clock: &Clock) -> IdempotencyBuilder {
+    let clock = clock.clone();
+    Idempotency::builder_with_arc(store)
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .event_key_jmespath("powertools_json(body)")
+        .clock(move || clock.now())
+}
+
+fn build(b: IdempotencyBuilder) -> Idempotency {
+    b.build().unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+fn order(body: &str) -> Value {
+    json!({"body": body, "requestContext": {"requestId": "ignored by the key"}})
+}
+
+async fn create(
+    idem: &Idempotency,
+    payload: &Value,
+    runs: &AtomicUsize,
+) -> Result<Value, IdempotencyError<String>> {
+    idem.run(payload, || async {
+        let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok::<_, String>(json!({"order_id": format!("o-{n}")}))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn runs_once_then_replays_the_stored_response() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let runs = AtomicUsize::new(0);
+    let payload = order(r#"{"sku":"A","qty":1}"#);
+    let first = create(&idem, &payload, &runs).await.ok();
+    // Same key data, different envelope: still a duplicate.
+    let mut again = payload.clone();
+    again["requestContext"]["requestId"] = json!("another");
+    let second = create(&idem, &again, &runs).await.ok();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(first, Some(json!({"order_id": "o-1"})));
+    assert_eq!(second, first);
+    // A different payload runs.
+    let third = create(&idem, &order(r#"{"sku":"B","qty":1}"#), &runs)
+        .await
+        .ok();
+    assert_eq!(third, Some(json!({"order_id": "o-2"})));
+    assert_eq!(idem.key_prefix(), "orders-api.handler");
+}
+
+#[tokio::test]
+async fn store_requests_per_call_are_two_one_and_zero_with_the_cache() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Clock::new();
+    let idem = build(builder(store.clone(), &clock));
+    let runs = AtomicUsize::new(0);
+    let payload = order(r#"{"sku":"A"}"#);
+    let _ = create(&idem, &payload, &runs).await;
+    assert_eq!(store.requests(), 2, "first call: claim + complete");
+    let _ = create(&idem, &payload, &runs).await;
+    assert_eq!(
+        store.requests(),
+        3,
+        "replay: the refused claim brings the record back"
+    );
+
+    let cached = build(builder(store.clone(), &clock).local_cache(100, Duration::from_secs(60)));
+    let _ = create(&cached, &payload, &runs).await; // 1 request, fills the cache
+    let before = store.requests();
+    let replayed = create(&cached, &payload, &runs).await.ok();
+    assert_eq!(store.requests(), before, "cached replay: no request");
+    assert_eq!(replayed, Some(json!({"order_id": "o-1"})));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_duplicates_run_the_handler_once() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store, &Clock::new()));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let idem = idem.clone();
+            let runs = Arc::clone(&runs);
+            tokio::spawn(async move {
+                idem.run(&order(r#"{"sku":"A"}"#), || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    Ok::<_, String>(json!({"order_id": "o-1"}))
+                })
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut in_progress) = (0, 0);
+    for task in tasks {
+        match task.await {
+            Ok(Ok(response)) => {
+                assert_eq!(response, json!({"order_id": "o-1"}));
+                ok += 1;
+            }
+            Ok(Err(IdempotencyError::AlreadyInProgress { .. })) => in_progress += 1,
+            other => unreachable!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the handler body ran exactly once"
+    );
+    assert_eq!(ok + in_progress, 50);
+    assert!(ok >= 1);
+}
+
+#[tokio::test]
+async fn a_crashed_invocation_blocks_until_its_in_progress_expiry_then_runs_once() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Clock::new();
+    let idem = build(builder(store.clone(), &clock));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    // What an invocation that died mid-way leaves behind: INPROGRESS until its deadline.
+    let left = Record {
+        key,
+        status: Status::InProgress,
+        expiration: NOW_MS / 1_000 + 3_600,
+        in_progress_expiration: Some(NOW_MS + 10_000),
+        data: None,
+        validation: None,
+    };
+    assert_eq!(
+        store.put_if_absent_or_expired(&left, NOW_MS).await.ok(),
+        Some(PutOutcome::Claimed)
+    );
+    let runs = AtomicUsize::new(0);
+    clock.advance(Duration::from_secs(5));
+    assert!(matches!(
+        create(&idem, &payload, &runs).await,
+        Err(IdempotencyError::AlreadyInProgress { .. })
+    ));
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(
+        create(&idem, &payload, &runs).await.ok(),
+        Some(json!({"order_id": "o-1"}))
+    );
+    assert_eq!(
+        create(&idem, &payload, &runs).await.ok(),
+        Some(json!({"order_id": "o-1"}))
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_in_progress_expiry_is_the_invocation_deadline() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let seen = Invocation::builder("r")
+        .deadline_ms(NOW_MS + 42_000)
+        .build()
+        .scope(async {
+            idem.run(&payload, || async {
+                // What the store holds while the handler runs.
+                let record = store.get(&key).await.ok().flatten();
+                Ok::<_, String>(record.map(|r| (r.status.as_str().to_owned(), r.in_progress_expiration)))
+            })
+            .await
+        })
+        .await;
+    assert_eq!(seen.ok().flatten(), Some(("INPROGRESS".to_owned(), Some(NOW_MS + 42_000))));
+}
+
+#[tokio::test]
+async fn a_handler_error_deletes_the_record_so_a_retry_runs() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let failed: Result<Value, _> = idem
+        .run(&payload, || async {
+            Err::<Value, _>("payment declined".to_owned())
+        })
+        .await;
+    assert!(matches!(failed, Err(IdempotencyError::Handler(ref m)) if m == "payment declined"));
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    assert_eq!(store.get(&key).await.ok().flatten(), None);
+    let runs = AtomicUsize::new(0);
+    assert!(create(&idem, &payload, &runs).await.is_ok());
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_expired_record_runs_again() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Clock::new();
+    let idem = build(builder(store, &clock).expires_after(Duration::from_secs(60)));
+    let runs = AtomicUsize::new(0);
+    let payload = order(r#"{"sku":"A"}"#);
+    let _ = create(&idem, &payload, &runs).await;
+    clock.advance(Duration::from_secs(59));
+    let _ = create(&idem, &payload, &runs).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        create(&idem, &payload, &runs).await.ok(),
+        Some(json!({"order_id": "o-2"}))
+    );
+}
+
+#[derive(Debug)]
+struct FailingStore;
+
+impl Store for FailingStore {
+    fn put_if_absent_or_expired<'a>(
+        &'a self,
+        _: &'a Record,
+        _: u64,
+    ) -> BoxFuture<'a, Result<PutOutcome, StoreError>> {
+        Box::pin(async {
+            Err(StoreError::Backend(
+                "ProvisionedThroughputExceededException: throttled".into(),
+            ))
+        })
+    }
+    fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("unreachable".into())) })
+    }
+    fn update<'a>(&'a self, _: &'a Record) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("unreachable".into())) })
+    }
+    fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("unreachable".into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_is_a_clear_error_and_the_handler_does_not_run() {
+    let idem = build(Idempotency::builder(FailingStore).env(Env::from_lookup(|_| None)));
+    let runs = AtomicUsize::new(0);
+    let result = create(&idem, &json!({"any": 1}), &runs).await;
+    let message = result
+        .as_ref()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(matches!(result, Err(IdempotencyError::Persistence { .. })));
+    assert!(
+        message.contains("the handler did not run") && message.contains("throttled"),
+        "{message}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn payload_validation_refuses_a_changed_payload() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(
+        builder(store, &Clock::new())
+            .event_key_jmespath("powertools_json(body).order_id")
+            .payload_validation_jmespath("powertools_json(body).amount"),
+    );
+    let runs = AtomicUsize::new(0);
+    assert!(
+        create(&idem, &order(r#"{"order_id":"o-9","amount":10}"#), &runs)
+            .await
+            .is_ok()
+    );
+    assert!(
+        create(&idem, &order(r#"{"order_id":"o-9","amount":10}"#), &runs)
+            .await
+            .is_ok()
+    );
+    let changed = create(&idem, &order(r#"{"order_id":"o-9","amount":99}"#), &runs).await;
+    assert!(
+        matches!(changed, Err(IdempotencyError::Validation { .. })),
+        "{changed:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_missing_key_runs_without_idempotency_or_fails_when_asked() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Clock::new();
+    let lenient = build(builder(store.clone(), &clock).event_key_jmespath("detail.order_id"));
+    let runs = AtomicUsize::new(0);
+    let _ = create(&lenient, &json!({"detail": {}}), &runs).await;
+    let _ = create(&lenient, &json!({"detail": {}}), &runs).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "no key: no idempotency");
+    let strict = build(
+        builder(store, &clock)
+            .event_key_jmespath("detail.order_id")
+            .raise_on_no_idempotency_key(true),
+    );
+    let result = create(&strict, &json!({"detail": {}}), &runs).await;
+    assert!(
+        matches!(result, Err(IdempotencyError::KeyMissing { ref path }) if path == "detail.order_id")
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn disabled_by_environment_runs_every_time() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(
+        Idempotency::builder_with_arc(store.clone()).env(Env::from_pairs([(
+            "POWERTOOLS_IDEMPOTENCY_DISABLED",
+            "true",
+        )])),
+    );
+    let runs = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let _ = create(&idem, &json!({"a": 1}), &runs).await;
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(store.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_replay_hook_sees_each_replay() {
+    let store = Arc::new(InMemoryStore::new());
+    let replays = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&replays);
+    let idem = build(builder(store, &Clock::new()).on_replay(move |record| {
+        assert_eq!(record.status, Status::Completed);
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let runs = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let _ = create(&idem, &order("{}"), &runs).await;
+    }
+    assert_eq!(replays.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_stored_response_of_another_type_is_a_serialization_error() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store, &Clock::new()));
+    let payload = order("{}");
+    let _: Result<Value, IdempotencyError<String>> =
+        idem.run(&payload, || async { Ok(json!("text")) }).await;
+    let typed: Result<u32, IdempotencyError<String>> =
+        idem.run(&payload, || async { Ok(1u32) }).await;
+    assert!(
+        matches!(typed, Err(IdempotencyError::Serialization(_))),
+        "{typed:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_layer_replays_and_reports_stable_error_types() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&runs);
+    let service = idem
+        .layer()
+        .layer(service_fn(move |event: LambdaEvent<Value>| {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, lambda_runtime::Error>(
+                    json!({"statusCode": 201, "echo": event.payload["body"]}),
+                )
+            }
+        }));
+    let event = |id: &str| powertools_testing::test_event(id, order(r#"{"sku":"A"}"#));
+    let first = service.clone().oneshot(event("r1")).await.ok();
+    let second = service.clone().oneshot(event("r2")).await.ok();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(first, second);
+
+    // An in-progress duplicate maps to the stable Lambda errorType.
+    let key = idem
+        .key_for(&order(r#"{"sku":"Z"}"#))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let _ = store
+        .put_if_absent_or_expired(&common::claim(&key, NOW_MS, 60_000), NOW_MS)
+        .await;
+    let busy = service
+        .oneshot(powertools_testing::test_event(
+            "r3",
+            order(r#"{"sku":"Z"}"#),
+        ))
+        .await;
+    let diagnostic = busy.err().map(Diagnostic::from);
+    assert_eq!(
+        diagnostic.map(|d| d.error_type),
+        Some("IdempotencyAlreadyInProgressError".to_owned())
+    );
+}
+
+#[test]
+fn invalid_configuration_is_refused() {
+    let store = InMemoryStore::new();
+    assert!(
+        Idempotency::builder(store)
+            .event_key_jmespath("a.[")
+            .build()
+            .is_err()
+    );
+    assert!(
+        Idempotency::builder(InMemoryStore::new())
+            .key_prefix("  ")
+            .build()
+            .is_err()
+    );
+    assert!(
+        Idempotency::builder(InMemoryStore::new())
+            .expires_after(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+}
