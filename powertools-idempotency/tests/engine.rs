@@ -200,12 +200,17 @@ async fn the_in_progress_expiry_is_the_invocation_deadline() {
             idem.run(&payload, || async {
                 // What the store holds while the handler runs.
                 let record = store.get(&key).await.ok().flatten();
-                Ok::<_, String>(record.map(|r| (r.status.as_str().to_owned(), r.in_progress_expiration)))
+                Ok::<_, String>(
+                    record.map(|r| (r.status.as_str().to_owned(), r.in_progress_expiration)),
+                )
             })
             .await
         })
         .await;
-    assert_eq!(seen.ok().flatten(), Some(("INPROGRESS".to_owned(), Some(NOW_MS + 42_000))));
+    assert_eq!(
+        seen.ok().flatten(),
+        Some(("INPROGRESS".to_owned(), Some(NOW_MS + 42_000)))
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,262 @@
+//! The engine over DynamoDB Local: concurrency, request counts, an unreachable store, and
+//! replaying a record written the way Powertools for Python writes it.
+#![cfg(feature = "dynamodb")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use powertools_core::Env;
+use powertools_idempotency::{DynamoDbStore, Idempotency, IdempotencyError};
+use serde_json::{Value, json};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Counts the requests a client sends.
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn sdk_config() -> Result<aws_config::SdkConfig, String> {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(url) if url.starts_with("http://127.0.0.1") => {}
+        _ => return Err("AWS_ENDPOINT_URL_DYNAMODB is not a local server: run the tests with `scripts/test`, which starts DynamoDB Local".to_owned()),
+    }
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await)
+}
+
+async fn table(
+    name: &str,
+) -> Result<(aws_sdk_dynamodb::Client, Counter), Box<dyn std::error::Error>> {
+    let config = sdk_config().await?;
+    let counter = Counter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    counter.0.store(0, Ordering::SeqCst);
+    Ok((client, counter))
+}
+
+fn idempotency(client: &aws_sdk_dynamodb::Client, table: &str) -> Idempotency {
+    Idempotency::builder(DynamoDbStore::builder(client.clone(), table).build())
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .event_key_jmespath("powertools_json(body)")
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"))
+}
+
+#[tokio::test]
+async fn requests_per_call_are_two_then_one_then_zero_cached() -> TestResult {
+    let name = format!("idem-requests-{}", std::process::id());
+    let (client, counter) = table(&name).await?;
+    let idem = idempotency(&client, &name);
+    let payload = json!({"body": "{\"sku\":\"A\"}"});
+    let runs = AtomicUsize::new(0);
+    let call = || async {
+        runs.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, String>(json!({"order_id": "o-1"}))
+    };
+    idem.run(&payload, call).await?;
+    assert_eq!(
+        counter.0.swap(0, Ordering::SeqCst),
+        2,
+        "first call: PutItem + UpdateItem"
+    );
+    assert_eq!(idem.run(&payload, call).await?, json!({"order_id": "o-1"}));
+    assert_eq!(
+        counter.0.swap(0, Ordering::SeqCst),
+        1,
+        "replay: the refused PutItem returns the old item"
+    );
+    let cached = Idempotency::builder(DynamoDbStore::builder(client.clone(), &name).build())
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .event_key_jmespath("powertools_json(body)")
+        .local_cache(16, Duration::from_secs(60))
+        .build()?;
+    cached.run(&payload, call).await?;
+    counter.0.store(0, Ordering::SeqCst);
+    assert_eq!(
+        cached.run(&payload, call).await?,
+        json!({"order_id": "o-1"})
+    );
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        0,
+        "cached replay: no request"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    client.delete_table().table_name(&name).send().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_invocations_run_the_handler_once() -> TestResult {
+    let name = format!("idem-concurrent-{}", std::process::id());
+    let (client, _) = table(&name).await?;
+    let idem = idempotency(&client, &name);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let idem = idem.clone();
+            let runs = Arc::clone(&runs);
+            tokio::spawn(async move {
+                idem.run(&json!({"body": "{\"sku\":\"A\"}"}), || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, String>(json!({"order_id": "o-1"}))
+                })
+                .await
+            })
+        })
+        .collect();
+    let (mut replayed, mut in_progress) = (0, 0);
+    for task in tasks {
+        match task.await? {
+            Ok(response) => {
+                assert_eq!(response, json!({"order_id": "o-1"}));
+                replayed += 1;
+            }
+            Err(IdempotencyError::AlreadyInProgress { .. }) => in_progress += 1,
+            Err(other) => return Err(other.to_string().into()),
+        }
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "exactly once");
+    assert_eq!(replayed + in_progress, 50);
+    client.delete_table().table_name(&name).send().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_clearly_and_the_handler_does_not_run() -> TestResult {
+    let config = sdk_config().await?;
+    // Nothing listens on port 9 of the loopback address.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let idem = idempotency(&client, "any");
+    let runs = AtomicUsize::new(0);
+    let result = idem
+        .run(&json!({"body": "{}"}), || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(json!(1))
+        })
+        .await;
+    assert!(
+        matches!(result, Err(IdempotencyError::Persistence { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        result.err().and_then(|e| e.error_type()),
+        Some("IdempotencyPersistenceLayerError")
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    Ok(())
+}
+
+/// A record exactly as Powertools for Python writes it (key from the shared test vectors) is
+/// replayed by this library without running the handler.
+#[tokio::test]
+async fn replays_a_record_written_by_powertools_for_python() -> TestResult {
+    let name = format!("idem-python-{}", std::process::id());
+    let (client, _) = table(&name).await?;
+    let vectors: Vec<Value> = serde_json::from_str(include_str!("vectors/vectors.json"))?;
+    // {"user": "xyz", "product_id": "123456789"}: Python's md5 of json.dumps(sort_keys=True).
+    let vector = &vectors[0];
+    let prefix = "orders-api.app.lambda_handler";
+    let python_key = format!(
+        "{prefix}#{}",
+        vector["md5_hex"].as_str().unwrap_or_default()
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    client
+        .put_item()
+        .table_name(&name)
+        .item("id", AttributeValue::S(python_key))
+        .item("status", AttributeValue::S("COMPLETED".into()))
+        .item("expiration", AttributeValue::N((now + 3_600).to_string()))
+        .item(
+            "data",
+            AttributeValue::S("{\"statusCode\": 201, \"body\": \"created by python\"}".into()),
+        )
+        .send()
+        .await?;
+    let idem = Idempotency::builder(DynamoDbStore::builder(client.clone(), &name).build())
+        .env(Env::from_lookup(|_| None))
+        .key_prefix(prefix)
+        .event_key_jmespath("powertools_json(body)")
+        .build()?;
+    let payload = json!({"body": vector["payload"]});
+    let response: Value = idem
+        .run(&payload, || async {
+            Err::<Value, String>("the handler must not run".into())
+        })
+        .await?;
+    assert_eq!(
+        response,
+        json!({"statusCode": 201, "body": "created by python"})
+    );
+    client.delete_table().table_name(&name).send().await?;
+    Ok(())
+}
