@@ -43,7 +43,8 @@ pub enum IdempotencyError<E> {
         /// The key.
         key: String,
     },
-    /// The key path found nothing and `raise_on_no_idempotency_key` is on (`IdempotencyKeyError`).
+    /// The key path found nothing (or could not be evaluated on the payload) and
+    /// `raise_on_no_idempotency_key` is on (`IdempotencyKeyError`).
     #[error(
         "no idempotency key found in the payload at {path:?}: the event does not carry the fields the key is made of"
     )]
@@ -196,24 +197,28 @@ impl Idempotency {
         if inner.disabled {
             return f().await.map_err(IdempotencyError::Handler);
         }
-        let key = match self
-            .key_for(payload)
-            .map_err(IdempotencyError::Serialization)?
-        {
-            Some(key) => key,
-            None if inner.raise_on_no_key => {
-                return Err(IdempotencyError::KeyMissing {
-                    path: inner
-                        .key
-                        .as_ref()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                });
-            }
-            None => {
+        // A key path that finds nothing, or cannot be evaluated on this payload (a body that is
+        // not JSON, say), means there is no key: the handler decides what to answer.
+        let key = match self.key_for(payload) {
+            Ok(Some(key)) => key,
+            missing => {
+                let reason = match missing {
+                    Err(reason) => reason,
+                    Ok(_) => "the path found nothing".to_owned(),
+                };
+                if inner.raise_on_no_key {
+                    return Err(IdempotencyError::KeyMissing {
+                        path: inner
+                            .key
+                            .as_ref()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                    });
+                }
                 if !inner.warned_no_key.swap(true, Ordering::Relaxed) {
                     eprintln!(
-                        "[powertools] no idempotency key found in the payload: running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)"
+                        "[powertools] no idempotency key in the payload ({}): running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)",
+                        reason.lines().next().unwrap_or_default()
                     );
                 }
                 return f().await.map_err(IdempotencyError::Handler);

@@ -342,6 +342,22 @@ async fn a_missing_key_runs_without_idempotency_or_fails_when_asked() {
 }
 
 #[tokio::test]
+async fn a_key_that_cannot_be_evaluated_counts_as_missing() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Clock::new();
+    let lenient = build(builder(store.clone(), &clock));
+    let runs = AtomicUsize::new(0);
+    // powertools_json(body) on a body that is not JSON: the handler runs and answers.
+    assert!(create(&lenient, &order("{\"sku\": "), &runs).await.is_ok());
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let strict = build(builder(store, &clock).raise_on_no_idempotency_key(true));
+    assert!(matches!(
+        create(&strict, &order("not json"), &runs).await,
+        Err(IdempotencyError::KeyMissing { .. })
+    ));
+}
+
+#[tokio::test]
 async fn disabled_by_environment_runs_every_time() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(

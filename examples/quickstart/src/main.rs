@@ -11,6 +11,7 @@
 use std::process::ExitCode;
 
 use lambda_runtime::service_fn;
+use powertools_idempotency::{Idempotency, InMemoryStore};
 use powertools_logger::{CorrelationPath, Logger};
 use powertools_metrics::Metrics;
 use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output, UdpCollector};
@@ -73,6 +74,11 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "Quickstart".to_owned());
     let metrics = Metrics::builder().namespace(namespace).build()?;
+    // Embedded default: an in-memory store (DynamoDbStore in a deployed function, see
+    // examples/orders-api). The key is the request body: a duplicate order is replayed.
+    let idempotency = Idempotency::builder(InMemoryStore::new())
+        .event_key_jmespath("powertools_json(body)")
+        .build()?;
     let deps = orders::Deps {
         metrics: metrics.clone(),
         tracer: tracer.clone(),
@@ -81,6 +87,7 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
         .layer(logger.context_layer()) // the invocation scope, correlation id, log buffer
         .layer(metrics.layer()) // ColdStart metric; EMF flushed after every invocation
         .layer(tracer.layer()) // the ## handler subsegment
+        .layer(idempotency.layer()) // innermost: a replay is still logged, measured, traced
         .service(service_fn(move |event| {
             orders::handler(deps.clone(), event)
         }));

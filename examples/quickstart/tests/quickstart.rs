@@ -26,6 +26,9 @@ fn cargo_run_answers_every_bundled_event() {
         answers[..3].iter().all(|a| a.starts_with("<- 201 ")),
         "{answers:?}"
     );
+    // The duplicate order is replayed, not created again.
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+    assert!(answers[2].contains("o-1002"), "{answers:?}");
     assert!(
         answers[3].starts_with("<- 400 ") && answers[3].contains("not a valid order"),
         "{answers:?}"
@@ -43,7 +46,7 @@ fn cargo_run_answers_every_bundled_event() {
     );
     assert_eq!(
         xray.iter().filter(|l| l.contains("## save_order")).count(),
-        3,
+        2,
         "{stderr}"
     );
 
@@ -63,9 +66,49 @@ fn cargo_run_answers_every_bundled_event() {
         .iter()
         .filter(|l| l["message"] == "order rejected")
         .collect();
-    assert_eq!((accepted.len(), rejected.len()), (3, 1), "{stdout}");
+    assert_eq!((accepted.len(), rejected.len()), (2, 1), "{stdout}");
+    // EMF blobs: one ColdStart, one per order run (count, latency, order id), one rejection;
+    // each valid against the EMF schema and its cross-field rules.
+    for line in stdout.lines().filter(|l| l.contains("\"_aws\"")) {
+        if let Err(e) = powertools_testing::emf::check_blob(line) {
+            unreachable!("{e}");
+        }
+    }
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let cold: Vec<&&Value> = emf
+        .iter()
+        .filter(|b| b.get("ColdStart").is_some())
+        .collect();
+    let orders: Vec<&&Value> = emf
+        .iter()
+        .filter(|b| b.get("OrderAccepted").is_some())
+        .collect();
+    assert_eq!(cold.len(), 1, "{stdout}");
+    assert_eq!(cold[0]["function_name"], "quickstart-orders");
+    assert_eq!(
+        orders.len(),
+        2,
+        "the replayed duplicate adds no metric: {stdout}"
+    );
+    assert_eq!(orders[0]["OrderAccepted"], serde_json::json!([1.0]));
+    assert_eq!(orders[0]["order_id"], "o-1001");
+    assert_eq!(orders[1]["order_id"], "o-1002");
+    assert_eq!(orders[0]["service"], "orders");
+    let latency = orders[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|d| d["Name"] == "OrderLatency").cloned())
+        .unwrap_or_default();
+    assert_eq!(latency["Unit"], "Milliseconds");
+    assert_eq!(latency["StorageResolution"], 1);
+    assert_eq!(
+        emf.iter()
+            .filter(|b| b.get("OrderRejected").is_some())
+            .count(),
+        1
+    );
     assert_eq!(accepted[0]["cold_start"], true);
     assert_eq!(accepted[1]["cold_start"], false);
+    assert_eq!(accepted[1]["order_id"], "o-1002");
     assert_eq!(
         accepted[0]["correlation_id"],
         "7f8e3c1a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
@@ -105,7 +148,8 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
     assert_eq!(answers[0].1["order"]["sku"], "BOOK-1984");
     assert_eq!(answers[0].1["order"]["quantity"], 2);
     assert_eq!(answers[0].1["cold_start"], true);
-    assert_eq!(answers[1].1["cold_start"], false);
+    // The duplicate is a replay of the first response.
+    assert_eq!(answers[1], answers[0]);
     assert_eq!(answers[2].1["order"]["customer_id"], "c-7");
     assert_eq!(answers[3].0, 400);
     assert!(
@@ -117,6 +161,9 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
     );
 
     let stopped = function.stop().await;
+    for line in stopped.stdout.iter().filter(|l| l.contains("\"_aws\"")) {
+        powertools_testing::emf::check_blob(line)?;
+    }
     let lines: Vec<Value> = stopped
         .stdout
         .iter()
@@ -132,7 +179,7 @@ async fn the_function_answers_api_gateway_events() -> Result<(), HarnessError> {
         .iter()
         .filter(|l| l["message"] == "order accepted")
         .collect();
-    assert_eq!(accepted.len(), 3);
+    assert_eq!(accepted.len(), 2, "the duplicate was replayed, not run");
     assert_eq!(accepted[0]["function_name"], "orders");
     assert_eq!(accepted[0]["function_memory_size"], 128);
     assert_eq!(accepted[0]["sku"], "BOOK-1984");
