@@ -1,0 +1,176 @@
+//! The deployable binary under the real runtime loop, idempotent over DynamoDB Local.
+
+use powertools_testing::{InvocationRequest, LocalFunction};
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const ORDERS_API: &str = env!("CARGO_BIN_EXE_orders-api");
+
+fn event(file: &str) -> String {
+    let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| unreachable!("{path}: {e}"))
+}
+
+fn with_body(file: &str, body: &str) -> Result<String, serde_json::Error> {
+    let mut event: Value = serde_json::from_str(&event(file))?;
+    event["body"] = Value::String(body.to_owned());
+    serde_json::to_string(&event)
+}
+
+/// Creates the idempotency table in DynamoDB Local.
+async fn create_table(name: &str) -> Result<aws_sdk_dynamodb::Client, Box<dyn std::error::Error>> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .map_err(|_| "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `scripts/test`, which starts DynamoDB Local")?;
+    if !endpoint.starts_with("http://127.0.0.1") {
+        return Err(format!("{endpoint} is not a local server").into());
+    }
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(client)
+}
+
+fn body(response: &Value) -> Value {
+    response["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_duplicate_request_gets_the_first_order_back() -> TestResult {
+    let table = format!("orders-idempotency-{}", std::process::id());
+    create_table(&table).await?;
+    let function = LocalFunction::builder(ORDERS_API)
+        .function_name("orders-api")
+        .env("IDEMPOTENCY_TABLE_NAME", &table)
+        .start()
+        .await?;
+    let first = function
+        .invoke(InvocationRequest::raw(event("create-order.json")))
+        .await?
+        .json()?;
+    assert_eq!(first["statusCode"], 201);
+    let order = body(&first);
+    assert!(
+        order["order_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("o-")),
+        "{order}"
+    );
+    assert_eq!(order["sku"], "BOOK-1984");
+
+    // Retried by the client: another request id, the same body.
+    let retried = function
+        .invoke(InvocationRequest::raw(event("create-order.json")))
+        .await?
+        .json()?;
+    assert_eq!(body(&retried), order, "replayed, not created again");
+
+    let other = function
+        .invoke(InvocationRequest::raw(with_body(
+            "create-order.json",
+            r#"{"customer_id":"c-1","sku":"PEN","quantity":1}"#,
+        )?))
+        .await?
+        .json()?;
+    assert_eq!(other["statusCode"], 201);
+    assert_ne!(body(&other)["order_id"], order["order_id"]);
+
+    let malformed = function
+        .invoke(InvocationRequest::raw(event("malformed-body.json")))
+        .await?
+        .json()?;
+    assert_eq!(malformed["statusCode"], 400);
+
+    // Only two orders were created: two "order created" log lines.
+    let stopped = function.stop().await;
+    let created = stopped
+        .stdout
+        .iter()
+        .filter(|l| l.contains("\"order created\""))
+        .count();
+    assert_eq!(created, 2, "{:?}", stopped.stdout);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_custom_key_prefix_is_used() -> TestResult {
+    let table = format!("orders-prefix-{}", std::process::id());
+    let client = create_table(&table).await?;
+    let function = LocalFunction::builder(ORDERS_API)
+        .env("IDEMPOTENCY_TABLE_NAME", &table)
+        .env("IDEMPOTENCY_KEY_PREFIX", "orders-api.app.lambda_handler")
+        .start()
+        .await?;
+    let response = function
+        .invoke(InvocationRequest::raw(event("create-order.json")))
+        .await?
+        .json()?;
+    assert_eq!(response["statusCode"], 201);
+    let items = client.scan().table_name(&table).send().await?;
+    let keys: Vec<String> = items
+        .items()
+        .iter()
+        .filter_map(|i| i.get("id")?.as_s().ok().cloned())
+        .collect();
+    assert_eq!(keys.len(), 1);
+    assert!(
+        keys[0].starts_with("orders-api.app.lambda_handler#"),
+        "{keys:?}"
+    );
+    let status = items.items()[0]
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .cloned();
+    assert_eq!(status.as_deref(), Some("COMPLETED"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_table_name_fails_init_with_a_clear_message() -> TestResult {
+    let function = LocalFunction::builder(ORDERS_API).start().await?;
+    let result = function
+        .invoke(InvocationRequest::raw(event("create-order.json")))
+        .await;
+    let stopped = function.stop().await;
+    assert!(result.is_err());
+    assert!(
+        stopped
+            .stderr
+            .iter()
+            .any(|l| l.contains("IDEMPOTENCY_TABLE_NAME is not set")),
+        "{:?}",
+        stopped.stderr
+    );
+    Ok(())
+}
