@@ -17,6 +17,29 @@ use crate::record::{PutOutcome, Record, Status, Store, StoreError};
 
 type Clock = dyn Fn() -> SystemTime + Send + Sync;
 type ReplayHook = dyn Fn(&Record) + Send + Sync;
+type KeyFn = dyn Fn(&Value) -> Result<Value, String> + Send + Sync;
+
+/// Where the key data comes from.
+enum KeySource {
+    Path(Selector),
+    Function(Arc<KeyFn>),
+}
+
+impl KeySource {
+    fn select(&self, payload: &Value) -> Result<Value, String> {
+        match self {
+            Self::Path(selector) => selector.select(payload),
+            Self::Function(f) => f(payload),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Path(selector) => selector.as_str().to_owned(),
+            Self::Function(_) => "<key function>".to_owned(),
+        }
+    }
+}
 
 /// How many times a claim is tried again when the store and the clock disagree.
 const MAX_CLAIM_ATTEMPTS: usize = 3;
@@ -114,7 +137,7 @@ impl<E: Into<Diagnostic> + std::fmt::Display> From<IdempotencyError<E>> for Diag
 
 struct Inner {
     store: Arc<dyn Store>,
-    key: Option<Selector>,
+    key: Option<KeySource>,
     validation: Option<Selector>,
     raise_on_no_key: bool,
     expires_after: Duration,
@@ -138,7 +161,7 @@ impl std::fmt::Debug for Idempotency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Idempotency")
             .field("prefix", &self.inner.prefix)
-            .field("key", &self.inner.key)
+            .field("key", &self.inner.key.as_ref().map(KeySource::describe))
             .field("store", &self.inner.store)
             .field("disabled", &self.inner.disabled)
             .finish_non_exhaustive()
@@ -211,7 +234,7 @@ impl Idempotency {
                         path: inner
                             .key
                             .as_ref()
-                            .map(|s| s.as_str().to_owned())
+                            .map(KeySource::describe)
                             .unwrap_or_default(),
                     });
                 }
@@ -366,6 +389,7 @@ pub struct IdempotencyBuilder {
     store: Arc<dyn Store>,
     env: Option<Env>,
     key: Option<String>,
+    key_fn: Option<Arc<KeyFn>>,
     validation: Option<String>,
     raise_on_no_key: bool,
     expires_after: Duration,
@@ -415,6 +439,7 @@ impl IdempotencyBuilder {
             store,
             env: None,
             key: None,
+            key_fn: None,
             validation: None,
             raise_on_no_key: false,
             expires_after: Duration::from_secs(3_600),
@@ -439,6 +464,37 @@ impl IdempotencyBuilder {
     /// functions), e.g. `powertools_json(body)`. Default: the whole payload.
     pub fn event_key_jmespath(mut self, path: impl Into<String>) -> Self {
         self.key = Some(path.into());
+        self
+    }
+
+    /// Makes the key from the payload read as `T`, with a typed function (instead of a JMESPath
+    /// expression). `None`, or a payload that is not a `T`, means "no key".
+    ///
+    /// ```
+    /// # use powertools_idempotency::{Idempotency, InMemoryStore};
+    /// #[derive(serde::Deserialize)]
+    /// struct Payment { payment_id: String, amount_cents: u64 }
+    ///
+    /// let idempotency = Idempotency::builder(InMemoryStore::new())
+    ///     .event_key_fn(|p: &Payment| Some(p.payment_id.clone()))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = idempotency;
+    /// ```
+    pub fn event_key_fn<T, K, F>(mut self, f: F) -> Self
+    where
+        T: serde::de::DeserializeOwned,
+        K: Serialize,
+        F: Fn(&T) -> Option<K> + Send + Sync + 'static,
+    {
+        self.key_fn = Some(Arc::new(move |payload: &Value| {
+            let typed: T = T::deserialize(payload)
+                .map_err(|e| format!("the payload is not the key function's type: {e}"))?;
+            match f(&typed) {
+                Some(key) => serde_json::to_value(key).map_err(|e| e.to_string()),
+                None => Ok(Value::Null),
+            }
+        }));
         self
     }
 
@@ -525,7 +581,10 @@ impl IdempotencyBuilder {
                 })
                 .transpose()
         };
-        let key = compile(&self.key)?;
+        let key = match self.key_fn {
+            Some(f) => Some(KeySource::Function(f)),
+            None => compile(&self.key)?.map(KeySource::Path),
+        };
         let validation = compile(&self.validation)?;
         if self.expires_after.as_secs() == 0 {
             return Err(ConfigError::ZeroExpiry);

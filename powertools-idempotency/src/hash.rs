@@ -21,8 +21,14 @@ impl HashMode {
     pub fn hash(self, value: &Value) -> String {
         match self {
             Self::Python => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
                 let digest = Md5::digest(python_dumps(value).as_bytes());
-                digest.iter().map(|b| format!("{b:02x}")).collect()
+                let mut hex = String::with_capacity(32);
+                for byte in digest {
+                    hex.push(char::from(HEX[usize::from(byte >> 4)]));
+                    hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+                }
+                hex
             }
             Self::TypeScript => {
                 use base64::Engine as _;
@@ -72,7 +78,7 @@ fn write_python(out: &mut String, value: &Value) {
             }
             Item::Value(Value::Null) => out.push_str("null"),
             Item::Value(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-            Item::Value(Value::Number(n)) => out.push_str(&python_number(n)),
+            Item::Value(Value::Number(n)) => write_python_number(out, n),
             Item::Value(Value::String(s)) => python_string(out, s),
             Item::Value(Value::Array(items)) => {
                 stack.push(Item::Text("]"));
@@ -134,7 +140,14 @@ fn write_js(out: &mut String, value: &Value) {
 fn python_string(out: &mut String, s: &str) {
     use std::fmt::Write as _;
     out.push('"');
-    for c in s.chars() {
+    // Printable ASCII other than `"` and `\` is copied in runs; everything else is escaped.
+    let mut plain_from = 0;
+    for (i, c) in s.char_indices() {
+        if matches!(c, ' '..='~') && c != '"' && c != '\\' {
+            continue;
+        }
+        out.push_str(&s[plain_from..i]);
+        plain_from = i + c.len_utf8();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -143,7 +156,6 @@ fn python_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
@@ -152,6 +164,7 @@ fn python_string(out: &mut String, s: &str) {
             }
         }
     }
+    out.push_str(&s[plain_from..]);
     out.push('"');
 }
 
@@ -184,14 +197,15 @@ fn shortest_digits(f: f64) -> (String, i32) {
     (mantissa.replace('.', ""), exponent.parse().unwrap_or(0))
 }
 
-fn python_number(n: &serde_json::Number) -> String {
+fn write_python_number(out: &mut String, n: &serde_json::Number) {
+    use std::fmt::Write as _;
     if let Some(i) = n.as_i64() {
-        return i.to_string();
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else {
+        out.push_str(&python_float(n.as_f64().unwrap_or(0.0)));
     }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    python_float(n.as_f64().unwrap_or(0.0))
 }
 
 /// Python's `repr(float)`.

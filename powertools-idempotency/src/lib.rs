@@ -1,11 +1,127 @@
 //! Exactly-once AWS Lambda handlers over DynamoDB, interoperable with Powertools for Python.
 //!
-//! Lambda delivers events more than once. [`Idempotency::run`] (or the [`IdempotencyLayer`]
-//! around a handler) claims a key made from the payload with one conditional write, runs the
-//! handler once, records its response, and replays that response to every duplicate; a
-//! concurrent duplicate is told the first is still in progress; a failed attempt is deleted so
-//! that a retry runs again. Records are those of Powertools for Python (same attributes, same
-//! hash), so a Rust function can take over a Python function's table.
+//! Lambda delivers events more than once: async invocations are tried three times, failed or
+//! throttled events are retried for hours, SQS may hand over a message twice, streams retry
+//! whole batches. [`Idempotency::run`] (for any async function: one SQS record, a payment) and
+//! [`Idempotency::layer`] (around a handler) run the work once per payload key and replay its
+//! response to every duplicate.
+//!
+//! # Getting started
+//!
+//! ```no_run
+//! # #[cfg(feature = "dynamodb")]
+//! # async fn example() -> Result<(), lambda_runtime::Error> {
+//! use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+//! use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! use powertools_idempotency::{DynamoDbStore, Idempotency};
+//! use tower::ServiceBuilder;
+//!
+//! async fn create_order(event: LambdaEvent<ApiGatewayProxyRequest>) -> Result<ApiGatewayProxyResponse, Error> {
+//!     // ... charge the card, write the order: runs once per request body
+//!     Ok(ApiGatewayProxyResponse::default())
+//! }
+//!
+//! let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+//! let store = DynamoDbStore::builder(aws_sdk_dynamodb::Client::new(&sdk_config), "IdempotencyTable").build();
+//! let idempotency = Idempotency::builder(store)
+//!     .event_key_jmespath("powertools_json(body)") // the key: the request body
+//!     .build()?;
+//! let service = ServiceBuilder::new()
+//!     .layer(idempotency.layer()) // innermost, below the logger, metrics and tracer layers
+//!     .service(service_fn(create_order));
+//! lambda_runtime::run(service).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! For one SQS record or any other unit of work:
+//!
+//! ```
+//! # use powertools_idempotency::{Idempotency, InMemoryStore};
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let idempotency = Idempotency::builder(InMemoryStore::new()).event_key_jmespath("messageId").build().unwrap();
+//! let record = serde_json::json!({"messageId": "059f36b4", "body": "{\"order\": 1}"});
+//! let first: u32 = idempotency.run(&record, || async { Ok::<_, String>(42) }).await.unwrap();
+//! let again: u32 = idempotency.run(&record, || async { Ok::<_, String>(0) }).await.unwrap();
+//! assert_eq!((first, again), (42, 42)); // replayed, not run again
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! ```text
+//!  invocation               Idempotency                         DynamoDB (one item per key)
+//!  ──────────               ───────────                         ───────────────────────────
+//!  payload ──────────────▶  key = <prefix>#md5(select(payload))
+//!                           [local cache hit, COMPLETED] ──────▶ replay (0 requests)
+//!                           PutItem(INPROGRESS, expiration, ───▶ condition: absent OR expired OR
+//!                             in_progress_expiration=deadline)     (INPROGRESS AND deadline passed)
+//!                     ┌───  ◀── ok: claimed ───────────────────
+//!  handler runs once ◀┘                                          
+//!    Ok(response) ────────▶ UpdateItem(COMPLETED, data) ───────▶ (2 requests in all)
+//!    Err(e) ──────────────▶ DeleteItem ────────────────────────▶ a retry runs again
+//!                           ◀── ConditionalCheckFailed + ALL_OLD (the existing item, no read)
+//!                             COMPLETED, not expired ──────────▶ replay `data` (1 request)
+//!                             INPROGRESS, deadline ahead ──────▶ IdempotencyAlreadyInProgressError
+//! ```
+//!
+//! A record whose invocation died mid-way stays `INPROGRESS` until that invocation's deadline
+//! (`in_progress_expiration`, from the Lambda context; configurable), then the next duplicate
+//! runs. A store that fails is an `IdempotencyPersistenceLayerError` and the handler does not run.
+//!
+//! # Table
+//!
+//! Partition key `id` (String), TTL on `expiration`. Attribute names are configurable
+//! ([`DynamoDbStoreBuilder`]); a composite-key table keeps `idempotency#<function>` in the
+//! partition key and the record key in a sort key.
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `id` | S | `<prefix>#<hash>`; prefix `<function name>.<handler name>` or fixed |
+//! | `expiration` | N | epoch seconds after which the record is void (default now + 1 h) |
+//! | `in_progress_expiration` | N | epoch milliseconds: the claiming invocation's deadline |
+//! | `status` | S | `INPROGRESS` or `COMPLETED` |
+//! | `data` | S | the response, as JSON |
+//! | `validation` | S | hash of the validated part of the payload, when validation is on |
+//!
+//! # IAM
+//!
+//! `dynamodb:PutItem`, `dynamodb:GetItem`, `dynamodb:UpdateItem` and `dynamodb:DeleteItem` on
+//! the table (see `examples/orders-api/template.yaml`).
+//!
+//! # Environment variables
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `POWERTOOLS_IDEMPOTENCY_DISABLED` | run every call (no store requests) | `false` |
+//! | `AWS_LAMBDA_FUNCTION_NAME` | first part of the default key prefix | set by Lambda |
+//! | `_HANDLER` | second part of the default key prefix | set by Lambda; else `handler` |
+//!
+//! # Errors (Lambda `errorType`)
+//!
+//! `IdempotencyAlreadyInProgressError`, `IdempotencyValidationError`, `IdempotencyKeyError`
+//! (with `raise_on_no_idempotency_key`), `IdempotencyPersistenceLayerError`,
+//! `IdempotencySerializationError`, `IdempotencyInconsistentStateError`; the handler's own
+//! errors pass through unchanged (and delete the record).
+//!
+//! # Sharing a table with Powertools for Python
+//!
+//! The hash is byte-for-byte that of Powertools for Python: MD5 (hex) of
+//! `json.dumps(data, sort_keys=True)` (separators `", "`/`": "`, non-ASCII as `\uXXXX`, floats
+//! as Python's `repr`), checked against vectors generated by Python itself
+//! (`tests/vectors/generate.py`). To take over a Python function's table without a wave of
+//! duplicate executions: use the same table and attribute names, select the same key data
+//! (the same JMESPath expression), and set the key prefix Python used with
+//! [`IdempotencyBuilder::key_prefix`] (`<function name>.<module>.<handler>`, e.g.
+//! `orders-api.app.lambda_handler`). Python's stored responses replay here when they
+//! deserialize into the handler's output type; ours replay in Python as JSON. For Powertools for
+//! TypeScript tables, use [`HashMode::TypeScript`].
+//!
+//! # Testing your code
+//!
+//! [`InMemoryStore`] has the DynamoDB store's semantics (the same conformance suite runs on
+//! both) and counts its requests; give the builder a clock to move time. End to end, run the
+//! function under `powertools_testing::LocalFunction` against DynamoDB Local (the project's
+//! `scripts/test` starts one).
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb;

@@ -260,3 +260,97 @@ async fn replays_a_record_written_by_powertools_for_python() -> TestResult {
     client.delete_table().table_name(&name).send().await?;
     Ok(())
 }
+
+/// The lifecycle over DynamoDB Local with an injected clock: a crashed invocation's record
+/// blocks until its in-progress expiry, a handler error deletes the record, an expired record
+/// runs again, a changed payload is refused.
+#[tokio::test]
+async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
+    use powertools_idempotency::{Record, Status, Store};
+    use std::sync::atomic::AtomicU64;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    let name = format!("idem-lifecycle-{}", std::process::id());
+    let (client, _) = table(&name).await?;
+    let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let now = Arc::new(AtomicU64::new(start));
+    let clock = Arc::clone(&now);
+    let store = DynamoDbStore::builder(client.clone(), &name).build();
+    let idem = Idempotency::builder(store.clone())
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .event_key_jmespath("powertools_json(body).order_id")
+        .payload_validation_jmespath("powertools_json(body).amount")
+        .expires_after(Duration::from_secs(60))
+        .clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
+        .build()?;
+    let payload =
+        |amount: u32| json!({"body": format!("{{\"order_id\":\"o-7\",\"amount\":{amount}}}")});
+    let runs = AtomicUsize::new(0);
+    let run = |payload: Value| {
+        let runs = &runs;
+        let idem = &idem;
+        async move {
+            idem.run(&payload, || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(json!({"charged": true}))
+            })
+            .await
+        }
+    };
+
+    // An invocation died mid-way: its record is INPROGRESS until its deadline (10 s).
+    let key = idem
+        .key_for(&payload(10))
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let crashed = Record {
+        key: key.clone(),
+        status: Status::InProgress,
+        expiration: start / 1_000 + 60,
+        in_progress_expiration: Some(start + 10_000),
+        data: None,
+        validation: Some(powertools_idempotency::HashMode::Python.hash(&json!(10))),
+    };
+    store.put_if_absent_or_expired(&crashed, start).await?;
+    now.fetch_add(5_000, Ordering::SeqCst);
+    assert!(matches!(
+        run(payload(10)).await,
+        Err(IdempotencyError::AlreadyInProgress { .. })
+    ));
+    now.fetch_add(6_000, Ordering::SeqCst);
+    assert_eq!(run(payload(10)).await?, json!({"charged": true}));
+    assert_eq!(run(payload(10)).await?, json!({"charged": true}));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "ran once after the in-progress expiry"
+    );
+
+    // The same order with another amount is refused.
+    assert!(matches!(
+        run(payload(99)).await,
+        Err(IdempotencyError::Validation { .. })
+    ));
+
+    // After expiry it runs again.
+    now.fetch_add(61_000, Ordering::SeqCst);
+    assert_eq!(run(payload(10)).await?, json!({"charged": true}));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    // A failing handler leaves nothing behind.
+    let other = json!({"body": "{\"order_id\":\"o-8\",\"amount\":1}"});
+    let failed: Result<Value, _> = idem
+        .run(&other, || async { Err::<Value, _>("declined".to_owned()) })
+        .await;
+    assert!(matches!(failed, Err(IdempotencyError::Handler(_))));
+    let other_key = idem
+        .key_for(&other)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    assert_eq!(store.get(&other_key).await?, None);
+    client.delete_table().table_name(&name).send().await?;
+    Ok(())
+}

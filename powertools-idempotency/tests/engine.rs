@@ -450,6 +450,41 @@ async fn the_layer_replays_and_reports_stable_error_types() {
     );
 }
 
+#[tokio::test]
+async fn a_typed_key_function_selects_the_key() {
+    #[derive(serde::Deserialize)]
+    struct Payment {
+        payment_id: String,
+    }
+    let store = Arc::new(InMemoryStore::new());
+    let idem =
+        build(builder(store, &Clock::new()).event_key_fn(|p: &Payment| Some(p.payment_id.clone())));
+    let runs = AtomicUsize::new(0);
+    let _ = create(&idem, &json!({"payment_id": "p-1", "amount": 10}), &runs).await;
+    let _ = create(&idem, &json!({"payment_id": "p-1", "amount": 99}), &runs).await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "same payment id: a duplicate"
+    );
+    let _ = create(&idem, &json!({"payment_id": "p-2"}), &runs).await;
+    let _ = create(&idem, &json!({"not": "a payment"}), &runs).await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "another id runs; a payload without a key runs too"
+    );
+    // The key is the hash of what the function returned.
+    let expected = format!(
+        "orders-api.handler#{}",
+        powertools_idempotency::HashMode::Python.hash(&json!("p-1"))
+    );
+    assert_eq!(
+        idem.key_for(&json!({"payment_id": "p-1"})),
+        Ok(Some(expected))
+    );
+}
+
 #[test]
 fn invalid_configuration_is_refused() {
     let store = InMemoryStore::new();
