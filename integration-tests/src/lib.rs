@@ -40,27 +40,7 @@ pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
+    powertools_testing::dynamodb::create_table(client, table, "id", None).await?;
     Ok(())
 }
 

@@ -11,66 +11,19 @@ async fn in_memory_store_conforms() {
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb {
-    use aws_config::BehaviorVersion;
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     use powertools_idempotency::DynamoDbStore;
 
-    pub(crate) async fn client() -> Result<aws_sdk_dynamodb::Client, String> {
-        match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-            Ok(url) if url.starts_with("http://127.0.0.1") => {}
-            _ => return Err("AWS_ENDPOINT_URL_DYNAMODB is not a local server: run the tests with `scripts/test`, which starts DynamoDB Local".to_owned()),
-        }
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
-        Ok(aws_sdk_dynamodb::Client::new(&config))
+    async fn client() -> Result<aws_sdk_dynamodb::Client, powertools_testing::HarnessError> {
+        powertools_testing::dynamodb::local_client().await
     }
 
-    pub(crate) async fn table(
+    async fn table(
         client: &aws_sdk_dynamodb::Client,
         name: &str,
         sort_key: bool,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let mut request = client
-            .create_table()
-            .table_name(name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(KeyType::Hash)
-                    .build()?,
-            );
-        if sort_key {
-            request = request
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name("sk")
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()?,
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("sk")
-                        .key_type(KeyType::Range)
-                        .build()?,
-                );
-        }
-        request.send().await?;
-        Ok(())
+    ) -> Result<(), powertools_testing::HarnessError> {
+        powertools_testing::dynamodb::create_table(client, name, "id", sort_key.then_some("sk"))
+            .await
     }
 
     #[tokio::test]

@@ -6,12 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -42,18 +37,8 @@ impl Intercept for Counter {
     }
 }
 
-async fn sdk_config() -> Result<aws_config::SdkConfig, String> {
-    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(url) if url.starts_with("http://127.0.0.1") => {}
-        _ => return Err("AWS_ENDPOINT_URL_DYNAMODB is not a local server: run the tests with `scripts/test`, which starts DynamoDB Local".to_owned()),
-    }
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    Ok(aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await)
+async fn sdk_config() -> Result<aws_config::SdkConfig, powertools_testing::HarnessError> {
+    powertools_testing::dynamodb::local_sdk_config().await
 }
 
 async fn table(
@@ -66,24 +51,7 @@ async fn table(
             .interceptor(counter.clone())
             .build(),
     );
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
+    powertools_testing::dynamodb::create_table(&client, name, "id", None).await?;
     counter.0.store(0, Ordering::SeqCst);
     Ok((client, counter))
 }

@@ -47,6 +47,8 @@
 
 mod captured;
 mod collector;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 #[cfg(feature = "schemas")]
 pub mod emf;
 mod event;

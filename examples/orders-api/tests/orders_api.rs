@@ -20,42 +20,8 @@ fn with_body(file: &str, body: &str) -> Result<String, serde_json::Error> {
 
 /// Creates the idempotency table in DynamoDB Local.
 async fn create_table(name: &str) -> Result<aws_sdk_dynamodb::Client, Box<dyn std::error::Error>> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .map_err(|_| "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `scripts/test`, which starts DynamoDB Local")?;
-    if !endpoint.starts_with("http://127.0.0.1") {
-        return Err(format!("{endpoint} is not a local server").into());
-    }
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let client = powertools_testing::dynamodb::local_client().await?;
+    powertools_testing::dynamodb::create_table(&client, name, "id", None).await?;
     Ok(client)
 }
 
