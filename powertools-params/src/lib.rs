@@ -1,0 +1,26 @@
+//! Parameters, secrets and feature flags for AWS Lambda behind a TTL cache with single-flight
+//! fetches.
+
+#[cfg(any(feature = "ssm", feature = "secrets", feature = "dynamodb"))]
+mod aws;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
+mod error;
+mod parameters;
+mod provider;
+#[cfg(feature = "secrets")]
+mod secrets;
+#[cfg(feature = "ssm")]
+mod ssm;
+mod value;
+
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::DynamoDbProvider;
+pub use error::ParameterError;
+pub use parameters::{DEFAULT_MAX_AGE, GetOptions, Parameters, ParametersBuilder};
+pub use provider::{BoxFuture, InMemoryProvider, Provider};
+#[cfg(feature = "secrets")]
+pub use secrets::SecretsProvider;
+#[cfg(feature = "ssm")]
+pub use ssm::SsmProvider;
+pub use value::{RawValue, Secret, Transform, Transformed};

@@ -1,0 +1,347 @@
+//! The caching front: TTL, per-call max age, force fetch, single-flight, stale-if-error.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use moka::ops::compute::{CompResult, Op};
+use powertools_core::Env;
+use serde::de::DeserializeOwned;
+
+use crate::error::ParameterError;
+use crate::provider::Provider;
+use crate::value::{RawValue, Secret, Transform, Transformed};
+
+type Clock = dyn Fn() -> SystemTime + Send + Sync;
+
+/// The default max age of a cached value, as in every Powertools runtime.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+struct Entry<V> {
+    value: V,
+    fetched_at: SystemTime,
+    /// Which fetch produced it (increasing): tells a waiter that another caller refreshed it.
+    generation: u64,
+}
+
+fn next_generation() -> u64 {
+    static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Options of one read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use]
+pub struct GetOptions {
+    max_age: Option<Duration>,
+    force_fetch: bool,
+}
+
+impl GetOptions {
+    /// The default options: the client's max age, the cache used.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accepts a cached value only if younger than `max_age` (this read only).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Skips the cache: fetches (and caches) a fresh value.
+    pub fn force_fetch(mut self) -> Self {
+        self.force_fetch = true;
+        self
+    }
+}
+
+/// Values of one provider behind a bounded TTL cache. Concurrent misses for one name make
+/// **one** backend call (the others wait for it). Cheap to clone.
+///
+/// ```
+/// use powertools_params::{InMemoryProvider, Parameters};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let provider = InMemoryProvider::new();
+/// provider.set("/orders/config.json", r#"{"max_items": 10}"#);
+/// provider.set("/orders/api-key", "s3cr3t");
+/// let parameters = Parameters::builder(provider).build();
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config { max_items: u32 }
+/// let config: Config = parameters.get_json("/orders/config.json").await.unwrap();
+/// assert_eq!(config.max_items, 10);
+/// let api_key = parameters.get_secret("/orders/api-key").await.unwrap();
+/// assert_eq!(format!("{api_key:?}"), "Secret(*****)");
+/// # }
+/// ```
+pub struct Parameters<P> {
+    provider: Arc<P>,
+    cache: moka::future::Cache<String, Arc<Entry<RawValue>>>,
+    multiple: moka::future::Cache<String, Arc<Entry<Vec<(String, RawValue)>>>>,
+    max_age: Duration,
+    stale_if_error: Option<Duration>,
+    clock: Arc<Clock>,
+}
+
+impl<P> Clone for Parameters<P> {
+    /// Shares the provider and the cache.
+    fn clone(&self) -> Self {
+        Self {
+            provider: Arc::clone(&self.provider),
+            cache: self.cache.clone(),
+            multiple: self.multiple.clone(),
+            max_age: self.max_age,
+            stale_if_error: self.stale_if_error,
+            clock: Arc::clone(&self.clock),
+        }
+    }
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for Parameters<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parameters")
+            .field("provider", &self.provider)
+            .field("max_age", &self.max_age)
+            .field("stale_if_error", &self.stale_if_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds [`Parameters`].
+#[must_use]
+pub struct ParametersBuilder<P> {
+    provider: P,
+    env: Option<Env>,
+    max_age: Option<Duration>,
+    capacity: u64,
+    stale_if_error: Option<Duration>,
+    clock: Option<Arc<Clock>>,
+}
+
+impl<P> std::fmt::Debug for ParametersBuilder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParametersBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<P: Provider + 'static> Parameters<P> {
+    /// A builder over `provider`.
+    pub fn builder(provider: P) -> ParametersBuilder<P> {
+        ParametersBuilder {
+            provider,
+            env: None,
+            max_age: None,
+            capacity: 1_024,
+            stale_if_error: None,
+            clock: None,
+        }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+
+    fn fresh(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
+        (self.clock)()
+            .duration_since(fetched_at)
+            .map_or(true, |age| age <= max_age)
+    }
+
+    fn can_serve_stale(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
+        self.stale_if_error.is_some_and(|window| {
+            (self.clock)()
+                .duration_since(fetched_at)
+                .map_or(true, |age| age <= max_age + window)
+        })
+    }
+
+    /// The raw value of `name`, from the cache when young enough.
+    pub async fn get_raw(
+        &self,
+        name: &str,
+        options: GetOptions,
+    ) -> Result<RawValue, ParameterError> {
+        let max_age = options.max_age.unwrap_or(self.max_age);
+        let seen = self.cache.get(name).await;
+        if !options.force_fetch
+            && let Some(entry) = &seen
+            && self.fresh(entry.fetched_at, max_age)
+        {
+            return Ok(entry.value.clone());
+        }
+        // One fetch per name at a time: concurrent callers wait for it and then use its result.
+        let seen_generation = seen.map_or(0, |entry| entry.generation);
+        let outcome = self
+            .cache
+            .entry(name.to_owned())
+            .and_try_compute_with(|existing| async move {
+                if let Some(existing) = &existing {
+                    let entry = existing.value();
+                    let fetched_by_another = entry.generation > seen_generation;
+                    if fetched_by_another
+                        || (!options.force_fetch && self.fresh(entry.fetched_at, max_age))
+                    {
+                        return Ok(Op::Nop);
+                    }
+                }
+                match self.provider.get(name).await {
+                    Ok(value) => Ok(Op::Put(Arc::new(Entry {
+                        value,
+                        fetched_at: (self.clock)(),
+                        generation: next_generation(),
+                    }))),
+                    Err(error) => match &existing {
+                        Some(existing)
+                            if error.is_backend_failure()
+                                && self.can_serve_stale(existing.value().fetched_at, max_age) =>
+                        {
+                            eprintln!(
+                                "[powertools] serving the last good value of {name:?}: {error}"
+                            );
+                            Ok(Op::Nop)
+                        }
+                        _ => Err(error),
+                    },
+                }
+            })
+            .await?;
+        match outcome {
+            CompResult::Inserted(entry)
+            | CompResult::ReplacedWith(entry)
+            | CompResult::Unchanged(entry) => Ok(entry.into_value().value.clone()),
+            CompResult::StillNone(_) | CompResult::Removed(_) => Err(ParameterError::NotFound {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// The value as text.
+    pub async fn get(&self, name: &str) -> Result<String, ParameterError> {
+        self.get_raw(name, GetOptions::new()).await?.text(name)
+    }
+
+    /// The value as text, with options.
+    pub async fn get_with(
+        &self,
+        name: &str,
+        options: GetOptions,
+    ) -> Result<String, ParameterError> {
+        self.get_raw(name, options).await?.text(name)
+    }
+
+    /// The value parsed as JSON into `T`.
+    pub async fn get_json<T: DeserializeOwned>(&self, name: &str) -> Result<T, ParameterError> {
+        self.get_raw(name, GetOptions::new()).await?.json(name)
+    }
+
+    /// The value as bytes (base64-decoded when the backend holds text).
+    pub async fn get_binary(&self, name: &str) -> Result<Vec<u8>, ParameterError> {
+        self.get_raw(name, GetOptions::new()).await?.binary(name)
+    }
+
+    /// The value transformed as asked (`Auto` goes by the name's suffix).
+    pub async fn get_transformed(
+        &self,
+        name: &str,
+        transform: Transform,
+    ) -> Result<Transformed, ParameterError> {
+        self.get_raw(name, GetOptions::new())
+            .await?
+            .transform(name, transform)
+    }
+
+    /// The value as a [`Secret`] string.
+    pub async fn get_secret(&self, name: &str) -> Result<Secret<String>, ParameterError> {
+        self.get(name).await.map(Secret::new)
+    }
+
+    /// The values under `path`, by relative name (cached like single values).
+    pub async fn get_multiple(
+        &self,
+        path: &str,
+        options: GetOptions,
+    ) -> Result<Vec<(String, RawValue)>, ParameterError> {
+        let max_age = options.max_age.unwrap_or(self.max_age);
+        if !options.force_fetch
+            && let Some(entry) = self.multiple.get(path).await
+            && self.fresh(entry.fetched_at, max_age)
+        {
+            return Ok(entry.value.clone());
+        }
+        let values = self.provider.get_multiple(path).await?;
+        self.multiple
+            .insert(
+                path.to_owned(),
+                Arc::new(Entry {
+                    value: values.clone(),
+                    fetched_at: (self.clock)(),
+                    generation: next_generation(),
+                }),
+            )
+            .await;
+        Ok(values)
+    }
+
+    /// Forgets every cached value.
+    pub fn clear_cache(&self) {
+        self.cache.invalidate_all();
+        self.multiple.invalidate_all();
+    }
+}
+
+impl<P: Provider + 'static> ParametersBuilder<P> {
+    /// Reads unset values from `env` (tests).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// How long a value is served from the cache (else `POWERTOOLS_PARAMETERS_MAX_AGE`
+    /// seconds, else 5 s).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// How many values the cache holds at most (default 1,024; least recently used go first).
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// When the backend fails after a value expired, serve the last good value for up to
+    /// `window` past its max age (off by default: a failure is an error).
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = Some(window);
+        self
+    }
+
+    /// Reads the time from `clock` (tests).
+    pub fn clock<F: Fn() -> SystemTime + Send + Sync + 'static>(mut self, clock: F) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Builds the client (no request is made).
+    pub fn build(self) -> Parameters<P> {
+        let env = self.env.unwrap_or_else(Env::from_env);
+        let max_age = self.max_age.unwrap_or_else(|| {
+            env.parse::<u64>("POWERTOOLS_PARAMETERS_MAX_AGE", "a whole number of seconds")
+                .map_or(DEFAULT_MAX_AGE, Duration::from_secs)
+        });
+        Parameters {
+            provider: Arc::new(self.provider),
+            cache: moka::future::Cache::builder()
+                .max_capacity(self.capacity)
+                .build(),
+            multiple: moka::future::Cache::builder()
+                .max_capacity(self.capacity)
+                .build(),
+            max_age,
+            stale_if_error: self.stale_if_error,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Secrets Manager.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+
+use crate::aws::classify;
+use crate::error::ParameterError;
+use crate::provider::{BoxFuture, Provider};
+use crate::value::RawValue;
+
+/// Secrets from Secrets Manager (`SecretString` as text, `SecretBinary` as bytes). IAM:
+/// `secretsmanager:GetSecretValue` (and `kms:Decrypt` with a customer managed key).
+#[derive(Debug, Clone)]
+pub struct SecretsProvider {
+    client: Client,
+}
+
+impl SecretsProvider {
+    /// A provider over `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Provider for SecretsProvider {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<RawValue, ParameterError>> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_secret_value()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(|e| {
+                    let code = e.code().map(str::to_owned);
+                    classify(name, e, code.as_deref())
+                })?;
+            if let Some(text) = output.secret_string() {
+                return Ok(RawValue::Text(text.to_owned()));
+            }
+            output
+                .secret_binary()
+                .map(|blob| RawValue::Binary(blob.as_ref().to_vec()))
+                .ok_or_else(|| ParameterError::NotFound {
+                    name: name.to_owned(),
+                })
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! Values as providers return them, what they are transformed into, and secrets.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+
+use crate::error::ParameterError;
+
+/// A value as the backend holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RawValue {
+    /// Text (SSM parameters, `SecretString`, AppConfig bodies, DynamoDB strings).
+    Text(String),
+    /// Bytes (`SecretBinary`, DynamoDB binary).
+    Binary(Vec<u8>),
+}
+
+impl fmt::Debug for RawValue {
+    /// Never shows the value: it may be a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(t) => write!(f, "Text(<{} bytes>)", t.len()),
+            Self::Binary(b) => write!(f, "Binary(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+/// How a value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transform {
+    /// As text.
+    Text,
+    /// As JSON.
+    Json,
+    /// As base64-encoded bytes (binary values are taken as they are).
+    Binary,
+    /// By the name's suffix: `.json` is JSON, `.binary` is base64 bytes, anything else text.
+    Auto,
+}
+
+/// A transformed value.
+#[derive(Clone, PartialEq)]
+pub enum Transformed {
+    /// Text.
+    Text(String),
+    /// Parsed JSON.
+    Json(serde_json::Value),
+    /// Bytes.
+    Binary(Vec<u8>),
+}
+
+impl fmt::Debug for Transformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(t) => write!(f, "Text(<{} bytes>)", t.len()),
+            Self::Json(_) => f.write_str("Json(<value>)"),
+            Self::Binary(b) => write!(f, "Binary(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+impl RawValue {
+    pub(crate) fn text(&self, name: &str) -> Result<String, ParameterError> {
+        match self {
+            Self::Text(t) => Ok(t.clone()),
+            Self::Binary(b) => String::from_utf8(b.clone())
+                .map_err(|e| ParameterError::transform(name, "text", e.to_string())),
+        }
+    }
+
+    pub(crate) fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, ParameterError> {
+        let text = self.text(name)?;
+        serde_json::from_str(&text)
+            .map_err(|e| ParameterError::transform(name, "JSON", e.to_string()))
+    }
+
+    pub(crate) fn binary(&self, name: &str) -> Result<Vec<u8>, ParameterError> {
+        match self {
+            Self::Binary(b) => Ok(b.clone()),
+            Self::Text(t) => base64::engine::general_purpose::STANDARD
+                .decode(t.trim())
+                .map_err(|e| ParameterError::transform(name, "base64", e.to_string())),
+        }
+    }
+
+    pub(crate) fn transform(
+        &self,
+        name: &str,
+        transform: Transform,
+    ) -> Result<Transformed, ParameterError> {
+        let transform = match transform {
+            Transform::Auto if name.ends_with(".json") => Transform::Json,
+            Transform::Auto if name.ends_with(".binary") => Transform::Binary,
+            Transform::Auto => Transform::Text,
+            other => other,
+        };
+        Ok(match transform {
+            Transform::Json => Transformed::Json(self.json(name)?),
+            Transform::Binary => Transformed::Binary(self.binary(name)?),
+            _ => Transformed::Text(self.text(name)?),
+        })
+    }
+}
+
+/// A secret: its `Debug` and `Display` never show the value; read it with
+/// [`Secret::expose`].
+///
+/// ```
+/// use powertools_params::Secret;
+///
+/// let password = Secret::new("hunter2".to_owned());
+/// assert_eq!(format!("{password:?}"), "Secret(*****)");
+/// assert_eq!(password.to_string(), "*****");
+/// assert_eq!(password.expose(), "hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The value. Keep it out of logs, traces and error messages.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(*****)")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}

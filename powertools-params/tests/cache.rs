@@ -1,0 +1,244 @@
+//! The caching front over the in-memory provider: TTL, single-flight, force fetch,
+//! stale-if-error, transforms, errors.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use powertools_core::Env;
+use powertools_params::{
+    GetOptions, InMemoryProvider, ParameterError, Parameters, Transform, Transformed,
+};
+use serde_json::json;
+
+#[derive(Clone)]
+struct Clock(Arc<AtomicU64>);
+
+impl Clock {
+    fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(1_795_268_547_000)))
+    }
+    fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+    }
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+fn parameters(clock: &Clock) -> Parameters<InMemoryProvider> {
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    let clock = clock.clone();
+    Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .clock(move || clock.now())
+        .build()
+}
+
+#[tokio::test]
+async fn values_are_cached_for_their_max_age() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    assert_eq!(p.get("/orders/flag").await.ok().as_deref(), Some("on"));
+    p.provider().set("/orders/flag", "off");
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        p.get("/orders/flag").await.ok().as_deref(),
+        Some("on"),
+        "still within 5 s"
+    );
+    assert_eq!(p.provider().calls(), 1);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        p.get("/orders/flag").await.ok().as_deref(),
+        Some("off"),
+        "expired: fetched again"
+    );
+    assert_eq!(p.provider().calls(), 2);
+}
+
+#[tokio::test]
+async fn max_age_from_the_environment_and_per_call() {
+    let clock = Clock::new();
+    let provider = InMemoryProvider::new();
+    provider.set("p", "1");
+    let moving = clock.clone();
+    let p = Parameters::builder(provider)
+        .env(Env::from_pairs([("POWERTOOLS_PARAMETERS_MAX_AGE", "60")]))
+        .clock(move || moving.now())
+        .build();
+    let _ = p.get("p").await;
+    clock.advance(Duration::from_secs(30));
+    let _ = p.get("p").await;
+    assert_eq!(p.provider().calls(), 1, "60 s from the environment");
+    let _ = p
+        .get_with("p", GetOptions::new().max_age(Duration::from_secs(10)))
+        .await;
+    assert_eq!(p.provider().calls(), 2, "this call accepts only 10 s");
+    let _ = p.get_with("p", GetOptions::new().force_fetch()).await;
+    assert_eq!(p.provider().calls(), 3, "force fetch");
+    p.clear_cache();
+    let _ = p.get("p").await;
+    assert_eq!(p.provider().calls(), 4, "cleared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_gets_of_a_cold_name_make_one_call() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    let run = |p: Parameters<InMemoryProvider>| async move {
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.get("/orders/flag").await.ok() })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.ok().flatten().as_deref(), Some("on"));
+        }
+    };
+    run(p.clone()).await;
+    assert_eq!(p.provider().calls(), 1, "cold: one backend call");
+    clock.advance(Duration::from_secs(6));
+    run(p.clone()).await;
+    assert_eq!(
+        p.provider().calls(),
+        2,
+        "expired under load: one more call, no stampede"
+    );
+}
+
+#[tokio::test]
+async fn missing_parameters_and_bad_values_name_the_parameter() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    p.provider().set("/orders/config.json", "{not json");
+    p.provider().set("/orders/key.binary", "%%%");
+    let missing = p.get("/orders/none").await;
+    assert!(
+        matches!(missing, Err(ParameterError::NotFound { ref name }) if name == "/orders/none")
+    );
+    let bad_json: Result<serde_json::Value, _> = p.get_json("/orders/config.json").await;
+    let message = bad_json.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("/orders/config.json") && message.contains("JSON"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("{not json"),
+        "the value never appears in the error: {message}"
+    );
+    assert!(p.get_binary("/orders/key.binary").await.is_err());
+}
+
+#[tokio::test]
+async fn transforms_by_name_suffix_and_binary() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    p.provider().set("/app/settings.json", r#"{"limit": 3}"#);
+    p.provider().set("/app/cert.binary", "aGVsbG8=");
+    p.provider().set_binary("/app/raw", vec![0, 159, 146, 150]);
+    assert_eq!(
+        p.get_transformed("/app/settings.json", Transform::Auto)
+            .await
+            .ok(),
+        Some(Transformed::Json(json!({"limit": 3})))
+    );
+    assert_eq!(
+        p.get_transformed("/app/cert.binary", Transform::Auto)
+            .await
+            .ok(),
+        Some(Transformed::Binary(b"hello".to_vec()))
+    );
+    assert_eq!(
+        p.get_transformed("/orders/flag", Transform::Auto)
+            .await
+            .ok(),
+        Some(Transformed::Text("on".into()))
+    );
+    assert_eq!(
+        p.get_binary("/app/raw").await.ok(),
+        Some(vec![0, 159, 146, 150])
+    );
+    assert!(p.get("/app/raw").await.is_err(), "not UTF-8 text");
+}
+
+#[tokio::test]
+async fn a_failing_backend_is_an_error_unless_stale_if_error_is_on() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    let _ = p.get("/orders/flag").await;
+    p.provider().set_failing(true);
+    clock.advance(Duration::from_secs(6));
+    let error = p.get("/orders/flag").await;
+    assert!(
+        matches!(error, Err(ParameterError::Backend { .. })),
+        "{error:?}"
+    );
+
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    let moving = clock.clone();
+    let stale = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .clock(move || moving.now())
+        .stale_if_error(Duration::from_secs(60))
+        .build();
+    let _ = stale.get("/orders/flag").await;
+    stale.provider().set_failing(true);
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        stale.get("/orders/flag").await.ok().as_deref(),
+        Some("on"),
+        "the last good value"
+    );
+    clock.advance(Duration::from_secs(40));
+    assert!(
+        stale.get("/orders/flag").await.is_err(),
+        "past max age + window"
+    );
+    stale.provider().set_failing(false);
+    assert_eq!(stale.get("/orders/flag").await.ok().as_deref(), Some("on"));
+    // A missing parameter is never papered over.
+    assert!(matches!(
+        stale.get("/missing").await,
+        Err(ParameterError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn secrets_and_values_never_show_in_debug_output() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    p.provider().set("/db/password", "hunter2");
+    let secret = p.get_secret("/db/password").await.ok();
+    let shown = format!(
+        "{secret:?} {}",
+        secret.as_ref().map(|s| s.to_string()).unwrap_or_default()
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert_eq!(
+        secret.as_ref().map(|s| s.expose().as_str()),
+        Some("hunter2")
+    );
+    let raw = p.get_raw("/db/password", GetOptions::new()).await;
+    assert!(!format!("{raw:?} {p:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn values_under_a_path() {
+    let clock = Clock::new();
+    let p = parameters(&clock);
+    p.provider().set("/orders/limits/max", "10");
+    p.provider().set("/orders/limits/min", "1");
+    let values = p
+        .get_multiple("/orders/limits", GetOptions::new())
+        .await
+        .unwrap_or_default();
+    let names: Vec<&str> = values.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["max", "min"]);
+    let calls = p.provider().calls();
+    let _ = p.get_multiple("/orders/limits", GetOptions::new()).await;
+    assert_eq!(p.provider().calls(), calls, "cached");
+}

@@ -1,0 +1,240 @@
+//! Each provider end to end through the real SDK client: SSM Parameter Store and Secrets
+//! Manager against moto, DynamoDB against DynamoDB Local (all started by `scripts/test`).
+#![cfg(all(feature = "ssm", feature = "secrets", feature = "dynamodb"))]
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_ssm::types::ParameterType;
+use powertools_core::Env;
+use powertools_params::{
+    DynamoDbProvider, GetOptions, ParameterError, Parameters, RawValue, SecretsProvider,
+    SsmProvider,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{nanos}")
+}
+
+async fn config() -> Result<aws_config::SdkConfig, String> {
+    for variable in ["AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
+        match std::env::var(variable) {
+            Ok(url) if url.starts_with("http://127.0.0.1") => {}
+            _ => {
+                return Err(format!(
+                    "{variable} is not a local server: run the tests with `scripts/test`, which starts moto"
+                ));
+            }
+        }
+    }
+    powertools_testing::dynamodb::local_sdk_config()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn ssm_single_decrypted_by_path_and_by_names() -> TestResult {
+    let config = config().await?;
+    let client = aws_sdk_ssm::Client::new(&config);
+    let root = format!("/{}", unique("orders"));
+    for (name, value, kind) in [
+        (
+            format!("{root}/flags/new_checkout"),
+            "true",
+            ParameterType::String,
+        ),
+        (format!("{root}/limits/max"), "10", ParameterType::String),
+        (
+            format!("{root}/limits/nested/min"),
+            "1",
+            ParameterType::String,
+        ),
+        (
+            format!("{root}/db/password"),
+            "hunter2",
+            ParameterType::SecureString,
+        ),
+        (
+            format!("{root}/settings.json"),
+            r#"{"retries":3}"#,
+            ParameterType::String,
+        ),
+    ] {
+        client
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(kind)
+            .send()
+            .await?;
+    }
+    let provider = SsmProvider::with_env(
+        client.clone(),
+        &Env::from_pairs([("POWERTOOLS_PARAMETERS_SSM_DECRYPT", "true")]),
+    );
+    let parameters = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .build();
+
+    assert_eq!(
+        parameters
+            .get(&format!("{root}/flags/new_checkout"))
+            .await?,
+        "true"
+    );
+    assert_eq!(
+        parameters
+            .get_secret(&format!("{root}/db/password"))
+            .await?
+            .expose(),
+        "hunter2",
+        "decrypted"
+    );
+    #[derive(serde::Deserialize)]
+    struct Settings {
+        retries: u32,
+    }
+    let settings: Settings = parameters
+        .get_json(&format!("{root}/settings.json"))
+        .await?;
+    assert_eq!(settings.retries, 3);
+    let missing = parameters.get(&format!("{root}/missing")).await;
+    assert!(
+        matches!(missing, Err(ParameterError::NotFound { .. })),
+        "{missing:?}"
+    );
+
+    // By path: recursive, names relative to the path.
+    let limits = parameters
+        .get_multiple(&format!("{root}/limits"), GetOptions::new())
+        .await?;
+    let names: Vec<&str> = limits.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["max", "nested/min"]);
+    let shallow = Parameters::builder(SsmProvider::new(client.clone()).recursive(false)).build();
+    let top: Vec<String> = shallow
+        .get_multiple(&format!("{root}/limits"), GetOptions::new())
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(top, ["max"]);
+
+    // By names, 25 at once (3 calls of at most 10), each with its own result.
+    let provider = SsmProvider::new(client.clone());
+    for i in 0..23 {
+        provider
+            .set(&format!("{root}/bulk/p{i:02}"), &format!("v{i}"))
+            .await?;
+    }
+    let mut names: Vec<String> = (0..23).map(|i| format!("{root}/bulk/p{i:02}")).collect();
+    names.push(format!("{root}/bulk/none-1"));
+    names.push(format!("{root}/bulk/none-2"));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let results = provider.get_parameters(&refs).await;
+    assert_eq!(results.len(), 25);
+    assert_eq!(
+        results[7].1.as_ref().ok(),
+        Some(&RawValue::Text("v7".into()))
+    );
+    assert!(matches!(
+        results[24].1,
+        Err(ParameterError::NotFound { .. })
+    ));
+    assert_eq!(results.iter().filter(|(_, r)| r.is_ok()).count(), 23);
+    Ok(())
+}
+
+#[tokio::test]
+async fn secrets_string_and_binary() -> TestResult {
+    let config = config().await?;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let text = unique("db-credentials");
+    let binary = unique("tls-key");
+    client
+        .create_secret()
+        .name(&text)
+        .secret_string(r#"{"user":"app","password":"hunter2"}"#)
+        .send()
+        .await?;
+    client
+        .create_secret()
+        .name(&binary)
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![
+            0u8, 1, 2, 255,
+        ]))
+        .send()
+        .await?;
+    let parameters = Parameters::builder(SecretsProvider::new(client))
+        .env(Env::from_lookup(|_| None))
+        .build();
+    #[derive(serde::Deserialize)]
+    struct Credentials {
+        user: String,
+        password: String,
+    }
+    let credentials: Credentials = parameters.get_json(&text).await?;
+    assert_eq!(
+        (credentials.user.as_str(), credentials.password.as_str()),
+        ("app", "hunter2")
+    );
+    assert_eq!(parameters.get_binary(&binary).await?, vec![0u8, 1, 2, 255]);
+    assert!(matches!(
+        parameters.get(&unique("missing")).await,
+        Err(ParameterError::NotFound { .. })
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamodb_single_and_multiple_values() -> TestResult {
+    let client = powertools_testing::dynamodb::local_client().await?;
+    let table = unique("parameters");
+    powertools_testing::dynamodb::create_table(&client, &table, "id", Some("sk")).await?;
+    let put = |id: &str, sk: &str, value: &str| {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("id", AttributeValue::S(id.into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .item("value", AttributeValue::S(value.into()))
+            .send()
+    };
+    put("/orders/config", "max_items", "10").await?;
+    put("/orders/config", "currency", "EUR").await?;
+    let multiple = Parameters::builder(DynamoDbProvider::new(client.clone(), &table)).build();
+    let values = multiple
+        .get_multiple("/orders/config", GetOptions::new())
+        .await?;
+    assert_eq!(
+        values,
+        vec![
+            ("currency".to_owned(), RawValue::Text("EUR".into())),
+            ("max_items".to_owned(), RawValue::Text("10".into()))
+        ]
+    );
+
+    let single_table = unique("parameters-single");
+    powertools_testing::dynamodb::create_table(&client, &single_table, "id", None).await?;
+    client
+        .put_item()
+        .table_name(&single_table)
+        .item("id", AttributeValue::S("/orders/flag".into()))
+        .item("value", AttributeValue::S("on".into()))
+        .send()
+        .await?;
+    let single = Parameters::builder(DynamoDbProvider::new(client.clone(), &single_table))
+        .max_age(Duration::from_secs(60))
+        .build();
+    assert_eq!(single.get("/orders/flag").await?, "on");
+    assert!(matches!(
+        single.get("/orders/none").await,
+        Err(ParameterError::NotFound { .. })
+    ));
+    Ok(())
+}
