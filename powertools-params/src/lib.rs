@@ -1,7 +1,14 @@
 //! Parameters, secrets and feature flags for AWS Lambda behind a TTL cache with single-flight
 //! fetches.
 
-#[cfg(any(feature = "ssm", feature = "secrets", feature = "dynamodb"))]
+#[cfg(feature = "appconfig")]
+mod appconfig;
+#[cfg(any(
+    feature = "ssm",
+    feature = "secrets",
+    feature = "dynamodb",
+    feature = "appconfig"
+))]
 mod aws;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
@@ -14,6 +21,8 @@ mod secrets;
 mod ssm;
 mod value;
 
+#[cfg(feature = "appconfig")]
+pub use appconfig::AppConfigProvider;
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoDbProvider;
 pub use error::ParameterError;

@@ -12,6 +12,8 @@ use crate::provider::Provider;
 use crate::value::{RawValue, Secret, Transform, Transformed};
 
 type Clock = dyn Fn() -> SystemTime + Send + Sync;
+/// Values by relative name.
+type Named = Vec<(String, RawValue)>;
 
 /// The default max age of a cached value, as in every Powertools runtime.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(5);
@@ -78,7 +80,7 @@ impl GetOptions {
 pub struct Parameters<P> {
     provider: Arc<P>,
     cache: moka::future::Cache<String, Arc<Entry<RawValue>>>,
-    multiple: moka::future::Cache<String, Arc<Entry<Vec<(String, RawValue)>>>>,
+    multiple: moka::future::Cache<String, Arc<Entry<Named>>>,
     max_age: Duration,
     stale_if_error: Option<Duration>,
     clock: Arc<Clock>,
