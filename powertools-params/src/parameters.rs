@@ -159,19 +159,19 @@ impl<P: Provider + 'static> Parameters<P> {
         })
     }
 
-    /// The raw value of `name`, from the cache when young enough.
-    pub async fn get_raw(
+    /// The cached entry of `name`, fetched (once, for all concurrent callers) when too old.
+    async fn entry(
         &self,
         name: &str,
         options: GetOptions,
-    ) -> Result<RawValue, ParameterError> {
+    ) -> Result<Arc<Entry<RawValue>>, ParameterError> {
         let max_age = options.max_age.unwrap_or(self.max_age);
         let seen = self.cache.get(name).await;
         if !options.force_fetch
             && let Some(entry) = &seen
             && self.fresh(entry.fetched_at, max_age)
         {
-            return Ok(entry.value.clone());
+            return Ok(Arc::clone(entry));
         }
         // One fetch per name at a time: concurrent callers wait for it and then use its result.
         let seen_generation = seen.map_or(0, |entry| entry.generation);
@@ -212,16 +212,25 @@ impl<P: Provider + 'static> Parameters<P> {
         match outcome {
             CompResult::Inserted(entry)
             | CompResult::ReplacedWith(entry)
-            | CompResult::Unchanged(entry) => Ok(entry.into_value().value.clone()),
+            | CompResult::Unchanged(entry) => Ok(entry.into_value()),
             CompResult::StillNone(_) | CompResult::Removed(_) => Err(ParameterError::NotFound {
                 name: name.to_owned(),
             }),
         }
     }
 
+    /// The raw value of `name`, from the cache when young enough.
+    pub async fn get_raw(
+        &self,
+        name: &str,
+        options: GetOptions,
+    ) -> Result<RawValue, ParameterError> {
+        Ok(self.entry(name, options).await?.value.clone())
+    }
+
     /// The value as text.
     pub async fn get(&self, name: &str) -> Result<String, ParameterError> {
-        self.get_raw(name, GetOptions::new()).await?.text(name)
+        self.entry(name, GetOptions::new()).await?.value.text(name)
     }
 
     /// The value as text, with options.
@@ -230,17 +239,20 @@ impl<P: Provider + 'static> Parameters<P> {
         name: &str,
         options: GetOptions,
     ) -> Result<String, ParameterError> {
-        self.get_raw(name, options).await?.text(name)
+        self.entry(name, options).await?.value.text(name)
     }
 
     /// The value parsed as JSON into `T`.
     pub async fn get_json<T: DeserializeOwned>(&self, name: &str) -> Result<T, ParameterError> {
-        self.get_raw(name, GetOptions::new()).await?.json(name)
+        self.entry(name, GetOptions::new()).await?.value.json(name)
     }
 
     /// The value as bytes (base64-decoded when the backend holds text).
     pub async fn get_binary(&self, name: &str) -> Result<Vec<u8>, ParameterError> {
-        self.get_raw(name, GetOptions::new()).await?.binary(name)
+        self.entry(name, GetOptions::new())
+            .await?
+            .value
+            .binary(name)
     }
 
     /// The value transformed as asked (`Auto` goes by the name's suffix).

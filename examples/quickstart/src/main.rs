@@ -14,6 +14,7 @@ use lambda_runtime::service_fn;
 use powertools_idempotency::{Idempotency, InMemoryStore};
 use powertools_logger::{CorrelationPath, Logger};
 use powertools_metrics::Metrics;
+use powertools_params::{InMemoryProvider, Parameters};
 use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output, UdpCollector};
 use powertools_tracer::Tracer;
 use serde_json::Value;
@@ -79,9 +80,18 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
     let idempotency = Idempotency::builder(InMemoryStore::new())
         .event_key_jmespath("powertools_json(body)")
         .build()?;
+    // Embedded default: an in-memory provider (SsmProvider, SecretsProvider or
+    // AppConfigProvider in a deployed function), behind the same 5-second cache.
+    let provider = InMemoryProvider::new();
+    provider.set(
+        "/orders/feature-flags.json",
+        r#"{"express_shipping": true}"#,
+    );
+    provider.set("/orders/payment-api-key", "sk_test_quickstart_only");
     let deps = orders::Deps {
         metrics: metrics.clone(),
         tracer: tracer.clone(),
+        parameters: Parameters::builder(provider).build(),
     };
     let service = ServiceBuilder::new()
         .layer(logger.context_layer()) // the invocation scope, correlation id, log buffer

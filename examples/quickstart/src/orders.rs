@@ -7,6 +7,7 @@ use aws_lambda_events::encodings::Body;
 use lambda_runtime::{Error, LambdaEvent};
 use powertools_core::Invocation;
 use powertools_metrics::{Metrics, Resolution, Unit};
+use powertools_params::{InMemoryProvider, Parameters};
 use powertools_tracer::Tracer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -46,6 +47,13 @@ static NEXT_ORDER: AtomicU64 = AtomicU64::new(1001);
 pub(crate) struct Deps {
     pub(crate) metrics: Metrics,
     pub(crate) tracer: Tracer,
+    pub(crate) parameters: Parameters<InMemoryProvider>,
+}
+
+/// Feature flags, from a JSON parameter.
+#[derive(Debug, Deserialize)]
+struct FeatureFlags {
+    express_shipping: bool,
 }
 
 /// Saves the order (an in-memory stand-in for a database write), in its own subsegment.
@@ -98,7 +106,11 @@ pub(crate) async fn handler(
     deps: Deps,
     event: LambdaEvent<ApiGatewayProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
-    let Deps { metrics, tracer } = deps;
+    let Deps {
+        metrics,
+        tracer,
+        parameters,
+    } = deps;
     let started = std::time::Instant::now();
     let request = event.payload;
     if request.http_method != aws_lambda_events::http::Method::POST {
@@ -122,6 +134,10 @@ pub(crate) async fn handler(
         quantity: new_order.quantity,
         status: "accepted",
     };
+    let flags: FeatureFlags = parameters.get_json("/orders/feature-flags.json").await?;
+    let api_key = parameters.get_secret("/orders/payment-api-key").await?;
+    // The secret prints as Secret(*****): it never reaches a log line.
+    tracing::info!(express_shipping = flags.express_shipping, api_key = ?api_key, "payment provider ready");
     powertools_logger::append_invocation_key("customer_id", json!(order.customer_id));
     tracer.put_annotation("customer_id", order.customer_id.as_str());
     save(&order).await;
@@ -145,6 +161,7 @@ pub(crate) async fn handler(
         201,
         &json!({
             "order": order,
+            "express_shipping": flags.express_shipping,
             "request_id": invocation.as_ref().map(|i| i.request_id()),
             "cold_start": invocation.as_ref().is_some_and(Invocation::is_cold_start),
         }),

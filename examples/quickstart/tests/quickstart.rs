@@ -67,6 +67,15 @@ fn cargo_run_answers_every_bundled_event() {
         .filter(|l| l["message"] == "order rejected")
         .collect();
     assert_eq!((accepted.len(), rejected.len()), (2, 1), "{stdout}");
+    // Parameters: the feature flag reaches the response, the secret never reaches stdout.
+    assert!(
+        answers[0].contains("\"express_shipping\":true"),
+        "{answers:?}"
+    );
+    assert!(stdout.contains("Secret(*****)"), "{stdout}");
+    assert!(
+        !stdout.contains("sk_test_quickstart_only") && !stderr.contains("sk_test_quickstart_only")
+    );
     // EMF blobs: one ColdStart, one per order run (count, latency, order id), one rejection;
     // each valid against the EMF schema and its cross-field rules.
     for line in stdout.lines().filter(|l| l.contains("\"_aws\"")) {

@@ -1,0 +1,84 @@
+//! Parameter cache costs: a hit (text and JSON into a struct) vs the floor of a bare
+//! `moka::future::Cache::get` of the same entry (and that plus the JSON parse); a miss through
+//! the in-memory provider.
+//!
+//! Run with `cargo bench -p powertools-benches --bench params`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use powertools_params::{GetOptions, InMemoryProvider, Parameters};
+
+#[derive(serde::Deserialize)]
+struct Flags {
+    #[allow(dead_code)]
+    express_shipping: bool,
+}
+
+const FLAGS: &str = r#"{"express_shipping": true}"#;
+
+fn bench(c: &mut Criterion) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    provider.set("/orders/flags.json", FLAGS);
+    let parameters = Parameters::builder(provider)
+        .env(powertools_core::Env::from_lookup(|_| None))
+        .max_age(Duration::from_secs(3_600))
+        .build();
+    let floor: moka::future::Cache<String, Arc<String>> =
+        moka::future::Cache::builder().max_capacity(1_024).build();
+    runtime.block_on(async {
+        let _ = parameters.get("/orders/flag").await;
+        let _ = parameters.get("/orders/flags.json").await;
+        floor
+            .insert("/orders/flag".to_owned(), Arc::new("on".to_owned()))
+            .await;
+        floor
+            .insert("/orders/flags.json".to_owned(), Arc::new(FLAGS.to_owned()))
+            .await;
+    });
+
+    let mut group = c.benchmark_group("parameter_hit");
+    group.bench_function("Parameters::get (text)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(parameters.get(black_box("/orders/flag")).await) });
+    });
+    group.bench_function("floor: moka get", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(floor.get(black_box("/orders/flag")).await) });
+    });
+    group.bench_function("Parameters::get_json (struct)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(
+                parameters
+                    .get_json::<Flags>(black_box("/orders/flags.json"))
+                    .await,
+            )
+        });
+    });
+    group.bench_function("floor: moka get + serde_json::from_str", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let value = floor.get(black_box("/orders/flags.json")).await;
+            black_box(value.map(|v| serde_json::from_str::<Flags>(&v)))
+        });
+    });
+    group.finish();
+
+    c.bench_function("parameter_miss/in-memory provider (force fetch)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(
+                parameters
+                    .get_with("/orders/flag", GetOptions::new().force_fetch())
+                    .await,
+            )
+        });
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
