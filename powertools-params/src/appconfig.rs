@@ -5,9 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_appconfigdata::Client;
-use aws_sdk_appconfigdata::error::ProvideErrorMetadata;
 
-use crate::aws::classify;
+use crate::aws::sdk_error;
 use crate::error::ParameterError;
 use crate::provider::{BoxFuture, Provider};
 use crate::value::RawValue;
@@ -78,10 +77,7 @@ impl AppConfigProvider {
             .configuration_profile_identifier(profile)
             .send()
             .await
-            .map_err(|e| {
-                let code = e.code().map(str::to_owned);
-                classify(profile, e, code.as_deref())
-            })?;
+            .map_err(sdk_error(profile))?;
         output
             .initial_configuration_token()
             .map(str::to_owned)
@@ -124,10 +120,7 @@ impl Provider for AppConfigProvider {
                 .configuration_token(&session.token)
                 .send()
                 .await
-                .map_err(|e| {
-                    let code = e.code().map(str::to_owned);
-                    classify(profile, e, code.as_deref())
-                })?;
+                .map_err(sdk_error(profile))?;
             if let Some(next) = output.next_poll_configuration_token() {
                 session.token = next.to_owned();
             }

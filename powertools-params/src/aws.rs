@@ -25,3 +25,18 @@ where
         },
     }
 }
+
+/// Maps any SDK error for `name` (by its error code) to a [`ParameterError`].
+pub(crate) fn sdk_error<E>(name: &str) -> impl FnOnce(E) -> ParameterError + '_
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    move |error| {
+        let code = error.code().map(str::to_owned);
+        classify(name, error, code.as_deref())
+    }
+}

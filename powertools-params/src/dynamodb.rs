@@ -1,10 +1,9 @@
 //! DynamoDB as a parameter store.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::aws::classify;
+use crate::aws::sdk_error;
 use crate::error::ParameterError;
 use crate::provider::{BoxFuture, Provider};
 use crate::value::RawValue;
@@ -72,10 +71,7 @@ impl Provider for DynamoDbProvider {
                 .key(&self.key_attr, AttributeValue::S(name.to_owned()))
                 .send()
                 .await
-                .map_err(|e| {
-                    let code = e.code().map(str::to_owned);
-                    classify(name, e, code.as_deref())
-                })?;
+                .map_err(sdk_error(name))?;
             match output.item() {
                 Some(item) => self.value(name, item),
                 None => Err(ParameterError::NotFound {
@@ -103,10 +99,7 @@ impl Provider for DynamoDbProvider {
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
-                    .map_err(|e| {
-                        let code = e.code().map(str::to_owned);
-                        classify(path, e, code.as_deref())
-                    })?;
+                    .map_err(sdk_error(path))?;
                 for item in output.items() {
                     if let Some(AttributeValue::S(sort)) = item.get(&self.sort_attr) {
                         values.push((sort.clone(), self.value(sort, item)?));

@@ -1,9 +1,8 @@
 //! Secrets Manager.
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 
-use crate::aws::classify;
+use crate::aws::sdk_error;
 use crate::error::ParameterError;
 use crate::provider::{BoxFuture, Provider};
 use crate::value::RawValue;
@@ -31,10 +30,7 @@ impl Provider for SecretsProvider {
                 .secret_id(name)
                 .send()
                 .await
-                .map_err(|e| {
-                    let code = e.code().map(str::to_owned);
-                    classify(name, e, code.as_deref())
-                })?;
+                .map_err(sdk_error(name))?;
             if let Some(text) = output.secret_string() {
                 return Ok(RawValue::Text(text.to_owned()));
             }

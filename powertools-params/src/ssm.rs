@@ -5,7 +5,7 @@ use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
 use powertools_core::Env;
 
-use crate::aws::classify;
+use crate::aws::{classify, sdk_error};
 use crate::error::ParameterError;
 use crate::provider::{BoxFuture, Provider};
 use crate::value::RawValue;
@@ -111,10 +111,7 @@ impl SsmProvider {
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| {
-                let code = e.code().map(str::to_owned);
-                classify(name, e, code.as_deref())
-            })?;
+            .map_err(sdk_error(name))?;
         Ok(())
     }
 }
@@ -129,10 +126,7 @@ impl Provider for SsmProvider {
                 .with_decryption(self.decrypt)
                 .send()
                 .await
-                .map_err(|e| {
-                    let code = e.code().map(str::to_owned);
-                    classify(name, e, code.as_deref())
-                })?;
+                .map_err(sdk_error(name))?;
             output
                 .parameter()
                 .and_then(|p| p.value())
@@ -161,10 +155,7 @@ impl Provider for SsmProvider {
                     .set_next_token(next.take())
                     .send()
                     .await
-                    .map_err(|e| {
-                        let code = e.code().map(str::to_owned);
-                        classify(path, e, code.as_deref())
-                    })?;
+                    .map_err(sdk_error(path))?;
                 for parameter in output.parameters() {
                     if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
                         let relative = name.strip_prefix(&prefix).unwrap_or(name).to_owned();
