@@ -2,7 +2,8 @@
 //!
 //! Compares the bare `lambda_runtime` echo handler (the floor) with the same handler wrapped in
 //! `powertools_core::InvocationLayer`, with the logger (one line to a discarded stdout), and with
-//! the metrics client (the ColdStart blob and one metric). Later utilities add their own variants here. Run with
+//! the metrics client (the ColdStart blob and one metric), and with all five utilities composed as
+//! in the quickstart (logger, metrics, tracer, idempotency and parameters in memory). Later utilities add their own variants here. Run with
 //! `cargo bench -p powertools-benches --bench cold_start`.
 
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use powertools_testing::{InvocationRequest, LocalFunction, Output};
 
-const VARIANTS: [(&str, &str); 4] = [
+const VARIANTS: [(&str, &str); 5] = [
     ("bare lambda_runtime", env!("CARGO_BIN_EXE_bare-handler")),
     (
         "powertools-core InvocationLayer",
@@ -23,6 +24,10 @@ const VARIANTS: [(&str, &str); 4] = [
     (
         "powertools-metrics (one metric)",
         env!("CARGO_BIN_EXE_metrics-handler"),
+    ),
+    (
+        "all five utilities",
+        env!("CARGO_BIN_EXE_all-utilities-handler"),
     ),
 ];
 
