@@ -197,6 +197,19 @@ fn shortest_digits(f: f64) -> (String, i32) {
     (mantissa.replace('.', ""), exponent.parse().unwrap_or(0))
 }
 
+/// `d.ddde±X` from shortest digits and the exponent of the first digit; the exponent has at
+/// least `min_exp_digits` digits (Python writes `1e-05`, JavaScript `1e-7`).
+fn scientific(digits: &str, exp: i32, min_exp_digits: usize) -> String {
+    let (first, rest) = digits.split_at(1);
+    let sign = if exp < 0 { '-' } else { '+' };
+    let exponent = exp.unsigned_abs();
+    if rest.is_empty() {
+        format!("{first}e{sign}{exponent:0min_exp_digits$}")
+    } else {
+        format!("{first}.{rest}e{sign}{exponent:0min_exp_digits$}")
+    }
+}
+
 fn write_python_number(out: &mut String, n: &serde_json::Number) {
     use std::fmt::Write as _;
     if let Some(i) = n.as_i64() {
@@ -237,17 +250,7 @@ pub(crate) fn python_float(f: f64) -> String {
             format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
         }
     } else {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_owned()
-        } else {
-            format!("{first}.{rest}")
-        };
-        format!(
-            "{mantissa}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
+        scientific(&digits, exp, 2)
     };
     format!("{sign}{body}")
 }
@@ -281,17 +284,7 @@ fn js_float(f: f64) -> Option<String> {
     } else if -6 < n && n <= 0 {
         format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_owned()
-        } else {
-            format!("{first}.{rest}")
-        };
-        format!(
-            "{mantissa}e{}{}",
-            if n - 1 < 0 { '-' } else { '+' },
-            (n - 1).abs()
-        )
+        scientific(&digits, n - 1, 1)
     };
     Some(format!("{sign}{body}"))
 }
