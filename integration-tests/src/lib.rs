@@ -4,8 +4,7 @@
 //! and announces through `AWS_ENDPOINT_URL_<SERVICE>`: DynamoDB Local for DynamoDB, moto for SSM
 //! and Secrets Manager. They fail (never skip) when the endpoint is missing.
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_config::SdkConfig;
 
 /// The endpoint a local server was announced at, or an error that says how to get one.
 pub fn local_endpoint(variable: &str) -> Result<String, String> {
@@ -26,13 +25,7 @@ pub fn local_endpoint(variable: &str) -> Result<String, String> {
 /// also speaks plain HTTP to the local servers), with credentials, region and endpoints from
 /// the environment.
 pub async fn sdk_config() -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
-        .load()
-        .await
+    powertools_testing::dynamodb::sdk_config().await
 }
 
 /// Creates an on-demand table with a string partition key `id` (in DynamoDB Local).

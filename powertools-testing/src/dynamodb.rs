@@ -22,13 +22,19 @@ pub async fn local_sdk_config() -> Result<SdkConfig, HarnessError> {
         Ok(url) => return Err(local(format!("AWS_ENDPOINT_URL_DYNAMODB={url} is not a local server: tests only talk to servers on this machine"))),
         Err(_) => return Err(local("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `scripts/test`, which starts DynamoDB Local".to_owned())),
     }
+    Ok(sdk_config().await)
+}
+
+/// The SDK configuration from the environment with an HTTP client that speaks HTTPS and plain
+/// HTTP (no check of where the endpoints point: for binaries under test).
+pub async fn sdk_config() -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    Ok(aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .load()
-        .await)
+        .await
 }
 
 /// A DynamoDB client for DynamoDB Local (see [`local_sdk_config`]).
