@@ -1,8 +1,13 @@
 //! The one process-wide cold-start flag.
 //!
 //! The first invocation that asks takes the flag; every later one sees a warm start. In an
-//! environment initialised ahead of traffic (provisioned concurrency, SnapStart) no invocation
-//! is a cold start. Utilities never keep a flag of their own: they read
+//! environment initialised ahead of traffic (any `AWS_LAMBDA_INITIALIZATION_TYPE` other than
+//! `on-demand`: provisioned concurrency, SnapStart, Lambda Managed Instances) no invocation is a
+//! cold start.
+//!
+//! Taking the flag the first time also reseeds the random source ([`crate::random_u64`]): in a
+//! SnapStart clone it is the first moment that differs between clones restored from one
+//! snapshot, so ids and sampling draws made before it would repeat in every clone. Utilities never keep a flag of their own: they read
 //! [`Invocation::is_cold_start`](crate::Invocation::is_cold_start), which the invocation layer
 //! filled in from here.
 
@@ -31,6 +36,9 @@ impl ColdStart {
     /// SnapStart restore. Exactly one of many concurrent first callers gets `true`.
     pub fn take(&self, initialization: &InitializationType) -> bool {
         let first = !self.taken.swap(true, Ordering::AcqRel);
+        if first {
+            crate::random::reseed();
+        }
         first && initialization.can_cold_start()
     }
 
@@ -69,10 +77,12 @@ mod tests {
     }
 
     #[test]
-    fn provisioned_and_snapstart_are_never_cold() {
+    fn only_on_demand_is_ever_cold() {
         for kind in [
             InitializationType::ProvisionedConcurrency,
             InitializationType::SnapStart,
+            InitializationType::ManagedInstances,
+            InitializationType::Other("future-type".into()),
         ] {
             let flag = ColdStart::new();
             assert!(!flag.take(&kind));

@@ -19,7 +19,11 @@ pub enum InitializationType {
     ProvisionedConcurrency,
     /// `snap-start`: restored from a snapshot, never a cold start.
     SnapStart,
-    /// A value this version does not know (kept verbatim); treated like `on-demand`.
+    /// `lambda-managed-instances`: Lambda Managed Instances, initialised ahead of traffic and
+    /// serving concurrent invocations; never a cold start.
+    ManagedInstances,
+    /// A value this version does not know (kept verbatim). Only `on-demand` can cold-start, as
+    /// in Powertools for TypeScript, so this never is one either.
     Other(String),
 }
 
@@ -30,13 +34,15 @@ impl InitializationType {
             "" | "on-demand" => Self::OnDemand,
             "provisioned-concurrency" => Self::ProvisionedConcurrency,
             "snap-start" => Self::SnapStart,
+            "lambda-managed-instances" => Self::ManagedInstances,
             other => Self::Other(other.to_owned()),
         }
     }
 
-    /// Whether the first invocation of such an environment counts as a cold start.
+    /// Whether the first invocation of such an environment counts as a cold start: only
+    /// `on-demand` (or unset); every other type was initialised ahead of traffic.
     pub fn can_cold_start(&self) -> bool {
-        !matches!(self, Self::ProvisionedConcurrency | Self::SnapStart)
+        matches!(self, Self::OnDemand)
     }
 }
 
@@ -455,10 +461,16 @@ mod tests {
                 false,
             ),
             ("snap-start", InitializationType::SnapStart, false),
+            ("", InitializationType::OnDemand, true),
             (
                 "lambda-managed-instances",
-                InitializationType::Other("lambda-managed-instances".into()),
-                true,
+                InitializationType::ManagedInstances,
+                false,
+            ),
+            (
+                "some-future-type",
+                InitializationType::Other("some-future-type".into()),
+                false,
             ),
         ] {
             let parsed = InitializationType::parse(raw);

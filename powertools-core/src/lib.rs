@@ -4,7 +4,7 @@
 //!   ([`FunctionConfig::from_env`], or [`FunctionConfig::from_lookup`] in tests). Reading the
 //!   environment never panics; malformed values are reported once on stderr.
 //! - Cold start: one process-wide flag ([`take_cold_start`]), taken by the first invocation;
-//!   never cold under provisioned concurrency or SnapStart.
+//!   never cold under provisioned concurrency, SnapStart or Lambda Managed Instances.
 //! - [`Invocation`]: "this invocation" (request id, ARN, deadline, parsed [`TraceHeader`],
 //!   cold-start flag, and the utilities' per-invocation state), available through
 //!   [`Invocation::current`] to any code running inside it, correct when invocations run
@@ -48,7 +48,7 @@
 //! | `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | memory in MB | set by Lambda |
 //! | `AWS_LAMBDA_FUNCTION_VERSION` | function version | set by Lambda |
 //! | `AWS_REGION` (`AWS_DEFAULT_REGION`) | region | set by Lambda |
-//! | `AWS_LAMBDA_INITIALIZATION_TYPE` | `provisioned-concurrency` and `snap-start` are never cold starts | `on-demand` |
+//! | `AWS_LAMBDA_INITIALIZATION_TYPE` | only `on-demand` has cold starts; `provisioned-concurrency`, `snap-start`, `lambda-managed-instances` (and any other type) never do | `on-demand` |
 //! | `AWS_LAMBDA_MAX_CONCURRENCY` | invocations run concurrently in one process (Lambda Managed Instances) | unset |
 //! | `POWERTOOLS_DEV` | human-friendly local output | `false` |
 //!
@@ -62,6 +62,7 @@ mod config;
 mod env;
 mod invocation;
 mod layer;
+mod panic;
 mod random;
 mod trace_header;
 
@@ -72,5 +73,6 @@ pub use config::{
 pub use env::{Env, Malformed};
 pub use invocation::{Extensions, Invocation, InvocationBuilder, TraceContext, spawn};
 pub use layer::{InvocationLayer, InvocationService};
+pub use panic::{CatchPanic, Panicked, catch_panic};
 pub use random::{random_u64, random_unit};
 pub use trace_header::{Sampling, TraceHeader, TraceHeaderError};

@@ -46,6 +46,7 @@ pub struct InvocationRequest {
     deadline: Deadline,
     trace_header: Option<String>,
     client_context: Option<String>,
+    tenant_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +67,7 @@ impl InvocationRequest {
             function_arn: None,
             deadline: Deadline::Timeout(Duration::from_secs(30)),
             trace_header: None,
+            tenant_id: None,
             client_context: None,
         }
     }
@@ -115,6 +117,12 @@ impl InvocationRequest {
     /// Sets the raw `Lambda-Runtime-Client-Context` header (JSON).
     pub fn client_context(mut self, json: impl Into<String>) -> Self {
         self.client_context = Some(json.into());
+        self
+    }
+
+    /// Sets the `Lambda-Runtime-Aws-Tenant-Id` header (functions with tenant isolation).
+    pub fn tenant_id(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant_id = Some(tenant.into());
         self
     }
 
@@ -458,6 +466,9 @@ async fn next(state: &State) -> Reply {
     }
     if let Some(context) = &request.client_context {
         builder = builder.header("Lambda-Runtime-Client-Context", context);
+    }
+    if let Some(tenant) = &request.tenant_id {
+        builder = builder.header("Lambda-Runtime-Aws-Tenant-Id", tenant);
     }
     builder
         .body(Full::new(request.payload))
