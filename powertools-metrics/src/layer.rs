@@ -6,7 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pin_project_lite::pin_project;
-use powertools_core::{Invocation, InvocationLayer, InvocationService};
+use powertools_core::{CatchPanic, Invocation, InvocationLayer, InvocationService, catch_panic};
 use tower::{Layer, Service};
 
 use crate::error::MetricsError;
@@ -14,7 +14,8 @@ use crate::metrics::Metrics;
 
 /// Wraps a handler: opens the invocation scope (re-entrant), writes the `ColdStart` blob on a
 /// cold start, and flushes the invocation's metrics when the handler returns, **including when
-/// it fails**. Made by [`Metrics::layer`].
+/// it fails or panics** (the panic then goes on unchanged, for `lambda_runtime` to report).
+/// Made by [`Metrics::layer`].
 #[derive(Debug, Clone)]
 pub struct MetricsLayer {
     metrics: Metrics,
@@ -118,8 +119,9 @@ where
         if let Some(invocation) = Invocation::current() {
             self.metrics.emit_cold_start(&invocation);
         }
+        let inner = &mut self.inner;
         MetricsFuture {
-            inner: self.inner.call(event),
+            inner: catch_panic(|| inner.call(event)),
             metrics: self.metrics.clone(),
         }
     }
@@ -130,7 +132,7 @@ pin_project! {
     #[derive(Debug)]
     pub struct MetricsFuture<F> {
         #[pin]
-        inner: F,
+        inner: CatchPanic<F>,
         metrics: Metrics,
     }
 }
@@ -144,7 +146,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = match this.inner.poll(cx) {
-            Poll::Ready(result) => result,
+            Poll::Ready(Ok(result)) => result,
+            Poll::Ready(Err(panicked)) => {
+                // What the handler added before it panicked is written; then the panic goes on.
+                let _ = this.metrics.flush();
+                panicked.resume()
+            }
             Poll::Pending => return Poll::Pending,
         };
         let flushed = this.metrics.flush();

@@ -673,3 +673,43 @@ fn the_validator_catches_broken_blobs() {
         assert!(check_blob(&blob).is_err(), "{blob}");
     }
 }
+
+#[tokio::test]
+#[allow(clippy::panic)] // the handler under test panics on purpose
+async fn a_panicking_handler_still_flushes_its_metrics_and_the_panic_goes_on() {
+    let (m, captured) = metrics(&[]);
+    let flag = Arc::new(ColdStart::new());
+    let handler_metrics = m.clone();
+    let service =
+        m.layer()
+            .with_cold_start_flag(flag)
+            .layer(service_fn(move |e: LambdaEvent<Value>| {
+                let metrics = handler_metrics.clone();
+                async move {
+                    metrics.add_metric("BeforePanic", Unit::Count, 3.0)?;
+                    metrics.add_metadata("request", json!(e.context.request_id))?;
+                    tokio::task::yield_now().await;
+                    if e.payload["panic"] == json!(true) {
+                        std::panic::panic_any(String::from("handler exploded"));
+                    }
+                    Ok::<_, Error>(())
+                }
+            }));
+    let outcome =
+        powertools_core::catch_panic(|| service.oneshot(event("r-panic", json!({"panic": true}))))
+            .await;
+    // The panic reaches the caller (lambda_runtime) with its own message.
+    assert_eq!(
+        outcome.err().map(|p| p.message().to_owned()),
+        Some("handler exploded".to_owned())
+    );
+    let blobs = blobs(&captured);
+    assert_eq!(cold_start_blobs(&blobs).len(), 1, "{blobs:?}");
+    let flushed: Vec<&Value> = blobs
+        .iter()
+        .filter(|b| b.get("BeforePanic").is_some())
+        .collect();
+    assert_eq!(flushed.len(), 1, "{blobs:?}");
+    assert_eq!(flushed[0]["BeforePanic"], json!([3.0]));
+    assert_eq!(flushed[0]["request"], "r-panic");
+}
