@@ -149,6 +149,7 @@ struct Inner {
     on_replay: Option<Arc<ReplayHook>>,
     clock: Arc<Clock>,
     warned_no_key: AtomicBool,
+    config: FunctionConfig,
 }
 
 /// Makes functions and handlers run once per payload (see the crate docs). Cheap to clone.
@@ -174,6 +175,20 @@ fn now_ms(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether the selected key data means "no key": Powertools for Python's
+/// `is_missing_idempotency_key`. Null, an empty string, an empty object, and a list that is empty
+/// or holds only nulls are missing; a number or a boolean never is (`0` and `false` are keys); a
+/// non-empty object never is (Python iterates its keys, which are never null).
+fn is_missing_key(data: &Value) -> bool {
+    match data {
+        Value::Null => true,
+        Value::Bool(_) | Value::Number(_) => false,
+        Value::String(s) => s.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.iter().all(Value::is_null),
+    }
+}
+
 impl Idempotency {
     /// A builder over `store`.
     pub fn builder(store: impl Store + 'static) -> IdempotencyBuilder {
@@ -183,6 +198,12 @@ impl Idempotency {
     /// A builder over a shared store.
     pub fn builder_with_arc(store: Arc<dyn Store>) -> IdempotencyBuilder {
         IdempotencyBuilder::new(store)
+    }
+
+    /// The function configuration (from the builder's environment), for the invocation scope
+    /// the layer opens when none is open.
+    pub(crate) fn function_config(&self) -> &FunctionConfig {
+        &self.inner.config
     }
 
     /// The key prefix (`<function>.<handler>` by default).
@@ -197,12 +218,7 @@ impl Idempotency {
             Some(selector) => selector.select(payload)?,
             None => payload.clone(),
         };
-        let missing = match &data {
-            Value::Null => true,
-            Value::Array(items) => items.iter().all(Value::is_null),
-            _ => false,
-        };
-        Ok((!missing)
+        Ok((!is_missing_key(&data))
             .then(|| format!("{}#{}", self.inner.prefix, self.inner.hash_mode.hash(&data))))
     }
 
@@ -227,7 +243,7 @@ impl Idempotency {
             missing => {
                 let reason = match missing {
                     Err(reason) => reason,
-                    Ok(_) => "the path found nothing".to_owned(),
+                    Ok(_) => "the key data is null or empty".to_owned(),
                 };
                 if inner.raise_on_no_key {
                     return Err(IdempotencyError::KeyMissing {
@@ -590,11 +606,11 @@ impl IdempotencyBuilder {
             return Err(ConfigError::ZeroExpiry);
         }
         let env = self.env.unwrap_or_else(Env::from_env);
+        let config = FunctionConfig::from_source(&env);
         let prefix = match self.prefix {
             Some(prefix) if prefix.trim().is_empty() => return Err(ConfigError::EmptyPrefix),
             Some(prefix) => prefix,
             None => {
-                let config = FunctionConfig::from_source(&env);
                 let handler = self
                     .handler_name
                     .or_else(|| env.string("_HANDLER"))
@@ -624,6 +640,7 @@ impl IdempotencyBuilder {
                 on_replay: self.on_replay,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
                 warned_no_key: AtomicBool::new(false),
+                config,
             }),
         })
     }

@@ -66,7 +66,14 @@
 //!
 //! A record whose invocation died mid-way stays `INPROGRESS` until that invocation's deadline
 //! (`in_progress_expiration`, from the Lambda context; configurable), then the next duplicate
-//! runs. A store that fails is an `IdempotencyPersistenceLayerError` and the handler does not run.
+//! runs. [`IdempotencyLayer`] reads the deadline even when used alone: it opens the invocation
+//! scope itself (re-entrantly, reusing one an outer Powertools layer opened), so it works in any
+//! layer order.
+//!
+//! A payload has no key when the selected data is null, an empty string, an empty object, or a
+//! list that is empty or holds only nulls (as Powertools for Python decides); `0` and `false`
+//! are keys. Without a key the handler runs without idempotency (a warning, once), or fails with
+//! `IdempotencyKeyError` with [`IdempotencyBuilder::raise_on_no_idempotency_key`]. A store that fails is an `IdempotencyPersistenceLayerError` and the handler does not run.
 //!
 //! # Table
 //!

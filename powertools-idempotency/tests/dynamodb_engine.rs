@@ -164,7 +164,7 @@ async fn an_unreachable_store_fails_clearly_and_the_handler_does_not_run() -> Te
     let idem = idempotency(&client, "any");
     let runs = AtomicUsize::new(0);
     let result = idem
-        .run(&json!({"body": "{}"}), || async {
+        .run(&json!({"body": "{\"sku\":\"A\"}"}), || async {
             runs.fetch_add(1, Ordering::SeqCst);
             Ok::<_, String>(json!(1))
         })

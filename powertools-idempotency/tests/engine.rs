@@ -385,7 +385,7 @@ async fn the_replay_hook_sees_each_replay() {
     }));
     let runs = AtomicUsize::new(0);
     for _ in 0..3 {
-        let _ = create(&idem, &order("{}"), &runs).await;
+        let _ = create(&idem, &order(r#"{"sku":"A"}"#), &runs).await;
     }
     assert_eq!(replays.load(Ordering::SeqCst), 2);
 }
@@ -394,7 +394,7 @@ async fn the_replay_hook_sees_each_replay() {
 async fn a_stored_response_of_another_type_is_a_serialization_error() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store, &Clock::new()));
-    let payload = order("{}");
+    let payload = order(r#"{"sku":"A"}"#);
     let _: Result<Value, IdempotencyError<String>> =
         idem.run(&payload, || async { Ok(json!("text")) }).await;
     let typed: Result<u32, IdempotencyError<String>> =
@@ -506,4 +506,85 @@ fn invalid_configuration_is_refused() {
             .build()
             .is_err()
     );
+}
+
+/// The layer alone (no invocation layer around it) still records the invocation's deadline as
+/// the in-progress expiry, so a crashed invocation does not block its key until expiry.
+#[tokio::test]
+async fn the_layer_alone_records_the_deadline_as_the_in_progress_expiry() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let seen_store = Arc::clone(&store);
+    let service = idem
+        .layer()
+        .layer(service_fn(move |_event: LambdaEvent<Value>| {
+            let store = Arc::clone(&seen_store);
+            let key = key.clone();
+            async move {
+                let record = store.get(&key).await.ok().flatten();
+                Ok::<_, lambda_runtime::Error>(json!({
+                    "status": record.as_ref().map(|r| r.status.as_str()),
+                    "in_progress_expiration": record.and_then(|r| r.in_progress_expiration),
+                    "scope_deadline": Invocation::current().map(|i| i.deadline_ms()),
+                }))
+            }
+        }));
+    let mut event = powertools_testing::test_event("r-alone", payload);
+    event.context.deadline = NOW_MS + 42_000;
+    let seen = service.oneshot(event).await.ok();
+    assert_eq!(
+        seen,
+        Some(json!({
+            "status": "INPROGRESS",
+            "in_progress_expiration": NOW_MS + 42_000,
+            "scope_deadline": NOW_MS + 42_000,
+        }))
+    );
+}
+
+/// Which selected values count as "no key", as Powertools for Python's
+/// `is_missing_idempotency_key` decides: null, an empty string, an empty object, and a list that
+/// is empty or all null are missing; numbers and booleans never are; a non-empty object never
+/// is (Python iterates its keys).
+#[test]
+fn missing_keys_follow_powertools_for_python() {
+    let idem = build(
+        Idempotency::builder(InMemoryStore::new())
+            .env(Env::from_lookup(|_| None))
+            .event_key_jmespath("k"),
+    );
+    let cases = [
+        (json!({}), true),
+        (json!({"k": null}), true),
+        (json!({"k": ""}), true),
+        (json!({"k": {}}), true),
+        (json!({"k": []}), true),
+        (json!({"k": [null]}), true),
+        (json!({"k": [null, null]}), true),
+        (json!({"k": 0}), false),
+        (json!({"k": 0.0}), false),
+        (json!({"k": -1}), false),
+        (json!({"k": false}), false),
+        (json!({"k": true}), false),
+        (json!({"k": "a"}), false),
+        (json!({"k": " "}), false),
+        (json!({"k": {"a": null}}), false),
+        (json!({"k": {"a": 1}}), false),
+        (json!({"k": [null, 1]}), false),
+        (json!({"k": [""]}), false),
+        (json!({"k": [false]}), false),
+        (json!({"k": [[]]}), false),
+        (json!({"k": [{}]}), false),
+    ];
+    for (payload, missing) in cases {
+        let key = idem.key_for(&payload);
+        assert!(key.is_ok(), "{payload}: {key:?}");
+        assert_eq!(
+            key.ok().flatten().is_none(),
+            missing,
+            "{payload}: missing should be {missing}"
+        );
+    }
 }
