@@ -6,7 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use lambda_runtime::LambdaEvent;
 use pin_project_lite::pin_project;
-use powertools_core::{Invocation, InvocationLayer, InvocationService};
+use powertools_core::{CatchPanic, Invocation, InvocationLayer, InvocationService, catch_panic};
 use serde::Serialize;
 use tower::{Layer, Service};
 
@@ -16,7 +16,9 @@ use crate::state::{InvocationLog, lock};
 
 /// Wraps a handler: opens the invocation scope (re-entrant), sets the correlation id from the
 /// event, logs the event when asked, and at the end flushes the log buffer if the handler
-/// failed or drops it if it succeeded. Made by [`Logger::context_layer`].
+/// failed or drops it if it succeeded. When the handler panics, the buffer is flushed, the
+/// panic is logged as an ERROR line of the invocation, and the panic continues (for
+/// `lambda_runtime` to report it). Made by [`Logger::context_layer`].
 #[derive(Debug, Clone)]
 pub struct LogContextLayer {
     logger: Logger,
@@ -88,8 +90,9 @@ where
                 tracing::info!(message = ?Json(&event.payload));
             }
         }
+        let inner = &mut self.inner;
         LogContextFuture {
-            inner: self.inner.call(event),
+            inner: catch_panic(|| inner.call(event)),
             logger: self.logger.clone(),
         }
     }
@@ -100,7 +103,7 @@ pin_project! {
     #[derive(Debug)]
     pub struct LogContextFuture<F> {
         #[pin]
-        inner: F,
+        inner: CatchPanic<F>,
         logger: Logger,
     }
 }
@@ -114,13 +117,20 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match this.inner.poll(cx) {
-            Poll::Ready(result) => {
+            Poll::Ready(Ok(result)) => {
                 if result.is_err() {
                     this.logger.flush_buffer();
                 } else {
                     this.logger.clear_buffer();
                 }
                 Poll::Ready(result)
+            }
+            Poll::Ready(Err(panicked)) => {
+                // As on a failure: the held lines, then the panic itself, then on to the
+                // runtime, which reports it as the invocation's error.
+                this.logger.flush_buffer();
+                crate::layer::write_panic(&this.logger.shared, panicked.message());
+                panicked.resume()
             }
             Poll::Pending => Poll::Pending,
         }

@@ -8,10 +8,13 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::Context;
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::fields::{EventSink, FieldValue, KeptFields, Visitor};
+use crate::fields::{
+    ErrorValue, EventSink, FieldValue, KeptFields, MAX_STRING_BYTES, Visitor, cap_string,
+};
 use crate::format::{Appended, AppendedValue, Key, level_name, write_str, write_value};
 use crate::logger::{Logger, Shared};
 use crate::state::{InvocationLog, lock};
@@ -19,7 +22,7 @@ use crate::time::{epoch_millis, write_rfc3339_millis};
 
 /// Writes each `tracing` event as one Powertools JSON line (see the crate docs).
 ///
-/// Made by [`Logger::layer`]; cheap to clone.
+/// Made by [`Logger::layer`], behind its [`LoggerFilter`]; cheap to clone.
 #[derive(Clone)]
 pub struct LoggerLayer {
     shared: Arc<Shared>,
@@ -34,11 +37,21 @@ impl std::fmt::Debug for LoggerLayer {
 }
 
 impl Logger {
-    /// The `tracing` layer writing this logger's lines.
-    pub fn layer(&self) -> LoggerLayer {
+    /// The `tracing` layer writing this logger's lines, with the logger's level, sampling and
+    /// buffering as its own per-layer filter: other layers of the subscriber (the X-Ray span
+    /// layer, OpenTelemetry, your own) still see every span and event their own filters let
+    /// through. Add it to a `tracing_subscriber::registry()`.
+    pub fn layer<S>(&self) -> Filtered<LoggerLayer, LoggerFilter, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
         LoggerLayer {
             shared: Arc::clone(&self.shared),
         }
+        .with_filter(LoggerFilter {
+            shared: Arc::clone(&self.shared),
+        })
     }
 }
 
@@ -84,7 +97,23 @@ pub(crate) struct Record<'a> {
     pub(crate) location: Location<'a>,
 }
 
-impl LoggerLayer {
+/// The logger's level, sampling and buffering decisions, as a per-layer filter: they decide
+/// what the logger writes, never what other layers of the same subscriber see. Made by
+/// [`Logger::layer`].
+#[derive(Clone)]
+pub struct LoggerFilter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LoggerFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggerFilter")
+            .field("level", &self.shared.level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoggerFilter {
     /// Whether events at `level` may be written (or buffered) in some invocation.
     fn may_want(&self, level: Level) -> bool {
         let shared = &self.shared;
@@ -108,11 +137,8 @@ impl LoggerLayer {
     }
 }
 
-impl<S> tracing_subscriber::Layer<S> for LoggerLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+impl<S> Filter<S> for LoggerFilter {
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
         if metadata.is_span() {
             // Spans only lend their fields; other layers decide whether they exist.
             return Interest::always();
@@ -127,7 +153,7 @@ where
         }
     }
 
-    fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+    fn enabled(&self, metadata: &Metadata<'_>, _ctx: &Context<'_, S>) -> bool {
         if metadata.is_span() {
             return true;
         }
@@ -146,7 +172,12 @@ where
         }
         Some(hint)
     }
+}
 
+impl<S> tracing_subscriber::Layer<S> for LoggerLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // The runtime's own span repeats the request id and trace id under other names.
         if attrs.metadata().target().starts_with("lambda_runtime") || attrs.fields().is_empty() {
@@ -295,26 +326,77 @@ fn with_scratch(f: impl FnOnce(&mut Scratch)) {
 pub(crate) fn flush(shared: &Shared, state: &InvocationLog, invocation: &Invocation) {
     let (lines, evicted) = lock(&state.buffer).take();
     if evicted > 0 {
-        let record = Record {
-            level: Level::WARN,
-            location: Location {
-                module: module_path!(),
-                line: Some(line!()),
-            },
-        };
-        let mut scratch = Scratch::default();
-        write_str(
-            &mut scratch.message,
+        write_own(
+            shared,
+            Level::WARN,
+            line!(),
             &format!(
                 "{evicted} buffered log line(s) were evicted from this invocation's log buffer: increase the buffer's max_bytes to keep more"
             ),
+            None,
+            Some(invocation),
+            Some(state),
         );
-        render(shared, &record, Some(invocation), Some(state), &mut scratch);
-        shared.write(&scratch.out);
     }
     for line in lines {
         shared.write(&line);
     }
+}
+
+/// Writes a line of the logger's own (about the buffer, a panic) straight to the output, with
+/// the invocation's keys, if `level` passes the logger's level.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_own(
+    shared: &Shared,
+    level: Level,
+    line: u32,
+    message: &str,
+    error: Option<&ErrorValue>,
+    invocation: Option<&Invocation>,
+    state: Option<&InvocationLog>,
+) {
+    if level > shared.level {
+        return;
+    }
+    let record = Record {
+        level,
+        location: Location {
+            module: module_path!(),
+            line: Some(line),
+        },
+    };
+    let mut scratch = Scratch::default();
+    write_str(&mut scratch.message, message);
+    if let Some(error) = error {
+        scratch.appended.add(
+            "error",
+            AppendedValue::Error(error),
+            &shared.names,
+            &shared.redaction,
+        );
+    }
+    render(shared, &record, invocation, state, &mut scratch);
+    shared.write(&scratch.out);
+}
+
+/// Logs a panic of the handler as an ERROR line of the current invocation.
+pub(crate) fn write_panic(shared: &Shared, message: &str) {
+    let invocation = Invocation::current();
+    let state = invocation.as_ref().map(InvocationLog::of);
+    let error = ErrorValue {
+        name: "Panic".to_owned(),
+        message: cap_string(message.to_owned(), MAX_STRING_BYTES),
+        chain: Vec::new(),
+    };
+    write_own(
+        shared,
+        Level::ERROR,
+        line!(),
+        &error.message,
+        Some(&error),
+        invocation.as_ref(),
+        state.as_deref(),
+    );
 }
 
 /// Renders `record` as one line (with its trailing newline) into `scratch.out`. The event's

@@ -86,8 +86,11 @@
 //! `powertools_core::InvocationLayer`), then metrics, tracer, idempotency, the handler. The
 //! context layer must be outside anything whose failure should flush the buffer.
 //!
-//! The layer's level filter applies to the whole subscriber it is part of (as `EnvFilter`
-//! does): other layers in the same subscriber see only the events it lets through.
+//! The logger's level (and its sampling and buffering decisions) filter the logger's own
+//! output only: [`Logger::layer`] is a per-layer filtered layer, so at
+//! `AWS_LAMBDA_LOG_LEVEL=WARN` the `## ` spans of the X-Ray span layer, OpenTelemetry and your
+//! own layers are still created. With the logger alone in the subscriber, a line below the
+//! level still costs one comparison (callsite interest `never`).
 //!
 //! # Redaction and secrets
 //!
@@ -138,7 +141,7 @@ mod time;
 pub use context::{LogContext, LogContextFuture, LogContextLayer};
 pub use correlation::CorrelationPath;
 pub use fields::Json;
-pub use layer::LoggerLayer;
+pub use layer::{LoggerFilter, LoggerLayer};
 pub use logger::{BufferConfig, Logger, LoggerBuilder, LoggerError};
 
 use powertools_core::Invocation;

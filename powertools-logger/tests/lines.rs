@@ -804,3 +804,121 @@ fn filtered_out_lines_are_not_written() {
     assert!(captured.text().is_empty());
     let _ = Invocation::current();
 }
+
+/// A layer beside the logger that counts what reaches it.
+#[derive(Clone, Default)]
+struct Counting {
+    spans: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
+    fn on_new_span(
+        &self,
+        _attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.spans.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_event(
+        &self,
+        _event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.events.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_logger_level_filters_only_the_logger_output() {
+    let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let counting = Counting::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(logger.layer())
+        .with(counting.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("## charge", order_id = "o-1");
+        let _entered = span.enter();
+        tracing::info!("not for the logger");
+        tracing::debug!("not for the logger either");
+        tracing::warn!("for everyone");
+    });
+    assert_eq!(
+        counting.spans.load(Ordering::SeqCst),
+        1,
+        "the INFO span exists for other layers"
+    );
+    assert_eq!(
+        counting.events.load(Ordering::SeqCst),
+        3,
+        "every event reaches other layers"
+    );
+    let lines = json(&captured);
+    let levels: Vec<&str> = lines.iter().filter_map(|l| l["level"].as_str()).collect();
+    assert_eq!(levels, ["WARN"], "{}", captured.text());
+    assert_eq!(
+        lines[0]["order_id"], "o-1",
+        "span fields still reach the logger"
+    );
+}
+
+#[allow(clippy::panic)] // the handler under test panics on purpose
+async fn panicking(_e: LambdaEvent<Value>) -> Result<Value, Error> {
+    tracing::debug!(step = 1, "held detail");
+    tracing::info!("before the panic");
+    tokio::task::yield_now().await;
+    let empty: Vec<u8> = Vec::new();
+    if empty.is_empty() {
+        std::panic::panic_any(String::from("index out of bounds: the len is 0"));
+    }
+    Ok(json!({}))
+}
+
+#[tokio::test]
+async fn a_panicking_handler_flushes_the_buffer_logs_the_panic_and_panics_on() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .buffer(BufferConfig::default())
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger
+        .context_layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(panicking));
+    let outcome = powertools_core::catch_panic(|| {
+        service
+            .oneshot(event("req-panic", json!({})))
+            .with_subscriber(dispatch(&logger))
+    })
+    .await;
+    let panicked = outcome.err().map(|p| p.message().to_owned());
+    assert_eq!(
+        panicked.as_deref(),
+        Some("index out of bounds: the len is 0"),
+        "the panic goes on to the runtime"
+    );
+    let lines = json(&captured);
+    assert_eq!(
+        summary(&lines),
+        [
+            ("INFO".to_owned(), "before the panic".to_owned()),
+            ("DEBUG".to_owned(), "held detail".to_owned()),
+            (
+                "ERROR".to_owned(),
+                "index out of bounds: the len is 0".to_owned()
+            ),
+        ],
+        "{}",
+        captured.text()
+    );
+    let error = &lines[2];
+    assert_eq!(error["function_request_id"], "req-panic");
+    assert_eq!(error["cold_start"], true);
+    assert_eq!(error["error"]["name"], "Panic");
+    assert_eq!(
+        error["error"]["message"],
+        "index out of bounds: the len is 0"
+    );
+}
