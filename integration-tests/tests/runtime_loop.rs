@@ -55,6 +55,22 @@ async fn harness_delivers_events_with_real_headers() -> Result<(), HarnessError>
 }
 
 #[tokio::test]
+async fn the_tenant_header_reaches_the_invocation_scope() -> Result<(), HarnessError> {
+    let function = probe().await?;
+    let with = function
+        .invoke(InvocationRequest::json(&json!({}))?.tenant_id("tenant-42"))
+        .await?
+        .json()?;
+    let without = function
+        .invoke(InvocationRequest::json(&json!({}))?)
+        .await?
+        .json()?;
+    assert_eq!(with["tenant_id"], "tenant-42");
+    assert_eq!(without["tenant_id"], Value::Null);
+    Ok(())
+}
+
+#[tokio::test]
 async fn first_invocation_is_cold_then_warm() -> Result<(), HarnessError> {
     let function = probe().await?;
     let first = function
@@ -81,8 +97,12 @@ async fn first_invocation_is_cold_then_warm() -> Result<(), HarnessError> {
 }
 
 #[tokio::test]
-async fn provisioned_concurrency_and_snapstart_are_never_cold() -> Result<(), HarnessError> {
-    for kind in ["provisioned-concurrency", "snap-start"] {
+async fn only_on_demand_environments_have_a_cold_start() -> Result<(), HarnessError> {
+    for kind in [
+        "provisioned-concurrency",
+        "snap-start",
+        "lambda-managed-instances",
+    ] {
         let function = LocalFunction::builder(PROBE)
             .initialization_type(kind)
             .start()

@@ -62,6 +62,7 @@ async fn describe(event: LambdaEvent<Value>) -> Result<Value, ProbeError> {
         "trace_parent": at_start.trace_header().and_then(|h| h.parent()),
         "trace_sampled": at_start.trace_header().map(|h| h.is_sampled()),
         "cold_start": at_start.is_cold_start(),
+        "tenant_id": at_start.tenant_id(),
         "service": at_start.config().service_name(),
         // Re-read the environment on every invocation: malformed values must still be
         // reported only once per process.

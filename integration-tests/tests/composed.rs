@@ -1,0 +1,388 @@
+//! Every utility composed as production runs them (`composed-function`): the logger and the
+//! X-Ray span layer in one subscriber, the context, metrics, tracer and idempotency layers
+//! around the handler, DynamoDB Local and moto behind it, under the real
+//! `lambda_runtime::run_concurrent` loop. Sequential and concurrent, success, error and panic,
+//! and the log settings production uses (WARN, Lambda's JSON log format).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_ssm::types::ParameterType;
+use integration_tests::{local_endpoint, sdk_config};
+use powertools_testing::{InvocationRequest, LocalFunction, Outcome, UdpCollector, emf, xray};
+use serde_json::{Value, json};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const COMPOSED: &str = env!("CARGO_BIN_EXE_composed-function");
+
+/// A started function with its peers: DynamoDB table, SSM parameter, X-Ray collector.
+struct Stack {
+    function: LocalFunction,
+    collector: UdpCollector,
+    table: String,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Stack {
+    async fn start(name: &str, env: &[(&str, &str)]) -> Result<Self, Box<dyn std::error::Error>> {
+        local_endpoint("AWS_ENDPOINT_URL_DYNAMODB")?;
+        local_endpoint("AWS_ENDPOINT_URL_SSM")?;
+        let config = sdk_config().await;
+        let unique = format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            powertools_core::random_u64()
+        );
+        let table = format!("composed-{unique}");
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        integration_tests::create_table(&dynamodb, &table).await?;
+        let parameter = format!("/composed/{unique}/greeting");
+        aws_sdk_ssm::Client::new(&config)
+            .put_parameter()
+            .name(&parameter)
+            .value("hello from ssm")
+            .r#type(ParameterType::String)
+            .send()
+            .await?;
+        let collector = UdpCollector::start().await?;
+        let mut builder = LocalFunction::builder(COMPOSED)
+            .function_name("composed")
+            .max_concurrency(50)
+            .env("POWERTOOLS_SERVICE_NAME", "composed-orders")
+            .env("IDEMPOTENCY_TABLE_NAME", &table)
+            .env("CONFIG_PARAMETER", &parameter)
+            .env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address());
+        for (key, value) in env {
+            builder = builder.env(*key, *value);
+        }
+        Ok(Self {
+            function: builder.start().await?,
+            collector,
+            table,
+            dynamodb,
+        })
+    }
+
+    /// The JSON lines on the function's stdout: log lines and EMF blobs.
+    fn lines(&self) -> Vec<Value> {
+        self.function
+            .stdout_lines()
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    fn log_lines(&self) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.get("_aws").is_none())
+            .collect()
+    }
+
+    /// Every EMF blob, each checked against the EMF schema and rules.
+    fn blobs(&self) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+        Ok(self
+            .function
+            .stdout_lines()
+            .iter()
+            .filter(|line| line.contains("\"_aws\""))
+            .map(|line| emf::check_blob(line))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The X-Ray documents received, each validated, once `done` holds for them (or after
+    /// 20 s, whatever arrived).
+    async fn documents(
+        &self,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+        let mut documents = Vec::new();
+        for _ in 0..200 {
+            documents = self
+                .collector
+                .datagrams()
+                .iter()
+                .map(|d| xray::check_datagram(d))
+                .collect::<Result<_, _>>()?;
+            if done(&documents) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(documents)
+    }
+
+    async fn finish(self) -> TestResult {
+        self.function.stop().await;
+        self.dynamodb
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+fn root(n: usize) -> String {
+    format!("1-6740a1b2-{n:024x}")
+}
+
+fn order(n: usize, extra: Value) -> Result<InvocationRequest, Box<dyn std::error::Error>> {
+    let mut event = json!({"order_id": format!("o-{n}"), "n": n, "sleep_ms": 100});
+    if let (Some(event), Value::Object(extra)) = (event.as_object_mut(), extra) {
+        event.extend(extra);
+    }
+    Ok(InvocationRequest::json(&event)?
+        .request_id(format!("req-{n}-{}", powertools_core::random_u64()))
+        .trace_header(format!(
+            "Root={};Parent=53995c3f42cd8ad8;Sampled=1",
+            root(n)
+        )))
+}
+
+/// Lambda's advanced logging controls with `AWS_LAMBDA_LOG_FORMAT=JSON`: a line is kept when
+/// its `level` (INFO when absent) is at or above the application log level.
+fn lambda_keeps(line: &Value, application_level: &str) -> bool {
+    let rank = |level: &str| match level.to_ascii_uppercase().as_str() {
+        "TRACE" => 0,
+        "DEBUG" => 1,
+        "INFO" => 2,
+        "WARN" | "WARNING" => 3,
+        "ERROR" => 4,
+        "FATAL" | "CRITICAL" => 5,
+        _ => 2,
+    };
+    rank(line["level"].as_str().unwrap_or("INFO")) >= rank(application_level)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_invocations_never_carry_each_others_ids() -> TestResult {
+    let stack = Stack::start("concurrent", &[]).await?;
+    const N: usize = 50;
+    let tenant = |n: usize| {
+        if n % 2 == 0 {
+            "tenant-even"
+        } else {
+            "tenant-odd"
+        }
+    };
+
+    // First wave: 50 orders at once; second wave: the same 50 again (duplicates, replayed).
+    let mut first = Vec::new();
+    let mut requests: HashMap<String, (usize, String)> = HashMap::new(); // request id -> (n, root)
+    for n in 0..N {
+        let request = order(n, json!({}))?.tenant_id(tenant(n));
+        requests.insert(request.get_request_id().to_owned(), (n, root(n)));
+        first.push(stack.function.enqueue(request)?);
+    }
+    let mut originals = HashMap::new();
+    for pending in first {
+        let response = stack.function.wait(pending).await?.json()?;
+        originals.insert(
+            response["order_id"].as_str().unwrap_or("?").to_owned(),
+            response,
+        );
+    }
+    let mut second = Vec::new();
+    for n in 0..N {
+        let request = order(n, json!({}))?.tenant_id(tenant(n));
+        requests.insert(request.get_request_id().to_owned(), (n, root(n)));
+        second.push((n, stack.function.enqueue(request)?));
+    }
+    for (n, pending) in second {
+        let replayed = stack.function.wait(pending).await?.json()?;
+        let original = originals
+            .get(&format!("o-{n}"))
+            .cloned()
+            .unwrap_or_default();
+        // The duplicate gets the first response back, with the first request's id.
+        assert_eq!(replayed, original, "order o-{n}");
+        let (sent_n, _) = requests
+            .get(original["request_id"].as_str().unwrap_or_default())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            sent_n, n,
+            "o-{n} was answered with another order's response"
+        );
+        assert_eq!(original["config"], "hello from ssm");
+    }
+
+    // Log lines: each carries the ids of the invocation that wrote it.
+    let mut logged_orders = HashSet::new();
+    for line in stack.log_lines() {
+        let Some(request_id) = line["function_request_id"].as_str() else {
+            continue;
+        };
+        let (n, trace_root) = requests
+            .get(request_id)
+            .cloned()
+            .ok_or_else(|| format!("a line names an unknown request: {line}"))?;
+        assert_eq!(line["xray_trace_id"], trace_root, "{line}");
+        assert_eq!(line["tenant_id"], tenant(n), "{line}");
+        if line.get("order_id").is_some() {
+            assert_eq!(line["order_id"], format!("o-{n}"), "{line}");
+        }
+        if line["message"] == "order saved" {
+            logged_orders.insert(n);
+        }
+    }
+    assert_eq!(logged_orders.len(), N, "every order's WARN line is there");
+
+    // EMF: one blob per handled order, with its own value and metadata only.
+    let mut measured = HashSet::new();
+    for blob in stack.blobs()? {
+        if let Some(value) = blob.get("OrderValue") {
+            let n = value
+                .as_f64()
+                .ok_or_else(|| format!("one value per blob: {blob}"))? as usize;
+            assert_eq!(blob["order_id"], format!("o-{n}"), "{blob}");
+            assert_eq!(blob["service"], "composed-orders", "{blob}");
+            assert!(measured.insert(n), "order o-{n} measured twice: {blob}");
+        }
+    }
+    assert_eq!(measured.len(), N);
+
+    // X-Ray: a `## handler` per invocation and a `## save_order` per handled order, each in
+    // the trace of the invocation it belongs to.
+    let named = |docs: &[Value], name: &str| docs.iter().filter(|d| d["name"] == name).count();
+    let documents = stack
+        .documents(|docs| named(docs, "## save_order") >= N && named(docs, "## handler") >= 2 * N)
+        .await?;
+    let mut saved = HashSet::new();
+    let mut handlers = 0;
+    for doc in &documents {
+        if doc["name"] == "## save_order" {
+            let id = doc["annotations"]["order_id"].as_str().unwrap_or_default();
+            let n: usize = id.trim_start_matches("o-").parse()?;
+            assert_eq!(doc["trace_id"], root(n), "{doc}");
+            saved.insert(n);
+        } else if doc["name"] == "## handler" {
+            handlers += 1;
+        }
+    }
+    assert_eq!(saved.len(), N);
+    assert_eq!(handlers, 2 * N, "a handler subsegment for every invocation");
+
+    // Idempotency records: one per order and tenant, all completed, each holding its order.
+    let items = stack
+        .dynamodb
+        .scan()
+        .table_name(&stack.table)
+        .send()
+        .await?
+        .items
+        .unwrap_or_default();
+    assert_eq!(items.len(), N);
+    for item in &items {
+        let status = item.get("status").and_then(|s| s.as_s().ok());
+        assert_eq!(status.map(String::as_str), Some("COMPLETED"), "{item:?}");
+    }
+    stack.finish().await
+}
+
+#[tokio::test]
+async fn the_logger_at_warn_does_not_starve_the_span_layer() -> TestResult {
+    let stack = Stack::start("warn", &[("AWS_LAMBDA_LOG_LEVEL", "WARN")]).await?;
+    stack.function.invoke(order(1, json!({}))?).await?.json()?;
+    let documents = stack
+        .documents(|docs| docs.iter().any(|d| d["name"] == "## save_order"))
+        .await?;
+    let save = documents
+        .iter()
+        .find(|d| d["name"] == "## save_order")
+        .ok_or_else(|| format!("no ## save_order subsegment at WARN: {documents:#?}"))?;
+    assert_eq!(save["annotations"]["order_id"], "o-1");
+    assert_eq!(save["trace_id"], root(1));
+    let lines = stack.log_lines();
+    assert!(
+        lines.iter().any(|l| l["message"] == "order saved"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"] != "INFO" && l["level"] != "DEBUG"),
+        "the logger still prints nothing below WARN: {lines:#?}"
+    );
+    stack.finish().await
+}
+
+#[tokio::test]
+async fn a_panicking_or_failing_handler_keeps_its_logs_metrics_and_trace() -> TestResult {
+    let stack = Stack::start("panic", &[]).await?;
+    for (n, extra) in [
+        (7, json!({"panic": true})),
+        (8, json!({"fail": "payment declined"})),
+    ] {
+        let request = order(n, extra)?;
+        let request_id = request.get_request_id().to_owned();
+        let Outcome::Error(error) = stack.function.invoke(request).await? else {
+            return Err(format!("o-{n} did not fail").into());
+        };
+        if n == 7 {
+            assert!(
+                error.error_message.contains("order o-7 exploded"),
+                "{error:?}"
+            );
+        }
+        let lines: Vec<Value> = stack
+            .log_lines()
+            .into_iter()
+            .filter(|l| l["function_request_id"] == request_id.as_str())
+            .collect();
+        // The buffered DEBUG line is flushed because the invocation failed.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["step"] == "received" && l["level"] == "DEBUG"),
+            "o-{n}: {lines:#?}"
+        );
+        let blob = stack
+            .blobs()?
+            .into_iter()
+            .find(|b| b["order_id"] == format!("o-{n}"))
+            .ok_or_else(|| format!("o-{n}: no EMF blob"))?;
+        assert_eq!(blob["OrderValue"], n as f64);
+    }
+    let documents = stack
+        .documents(|docs| docs.iter().filter(|d| d["name"] == "## handler").count() >= 2)
+        .await?;
+    for n in [7, 8] {
+        let handler = documents
+            .iter()
+            .find(|d| d["name"] == "## handler" && d["trace_id"] == root(n))
+            .ok_or_else(|| format!("o-{n}: no handler subsegment: {documents:#?}"))?;
+        assert_eq!(handler["fault"], true, "{handler}");
+    }
+    // The function goes on serving.
+    let next = stack.function.invoke(order(9, json!({}))?).await?.json()?;
+    assert_eq!(next["order_id"], "o-9");
+    stack.finish().await
+}
+
+#[tokio::test]
+async fn lambda_json_log_format_at_warn_keeps_every_emf_blob() -> TestResult {
+    let stack = Stack::start(
+        "json-warn",
+        &[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ],
+    )
+    .await?;
+    for n in 0..3 {
+        stack.function.invoke(order(n, json!({}))?).await?.json()?;
+    }
+    let blobs = stack.blobs()?;
+    // The ColdStart blob and one per order.
+    assert_eq!(blobs.len(), 4, "{blobs:#?}");
+    for blob in &blobs {
+        assert!(
+            lambda_keeps(blob, "WARN"),
+            "Lambda drops this blob at WARN: {blob}"
+        );
+    }
+    stack.finish().await
+}
