@@ -66,14 +66,15 @@ impl RawValue {
         match self {
             Self::Text(t) => Ok(t.clone()),
             Self::Binary(b) => String::from_utf8(b.clone())
-                .map_err(|e| ParameterError::transform(name, "text", e.to_string())),
+                .map_err(|e| ParameterError::transform(name, "text", utf8_reason(e.utf8_error()))),
         }
     }
 
     pub(crate) fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, ParameterError> {
         let text = self.text(name)?;
-        serde_json::from_str(&text)
-            .map_err(|e| ParameterError::transform(name, "JSON", e.to_string()))
+        serde_json::from_str(&text).map_err(|e| {
+            ParameterError::transform(name, "JSON", json_reason(&e, std::any::type_name::<T>()))
+        })
     }
 
     pub(crate) fn binary(&self, name: &str) -> Result<Vec<u8>, ParameterError> {
@@ -81,7 +82,7 @@ impl RawValue {
             Self::Binary(b) => Ok(b.clone()),
             Self::Text(t) => base64::engine::general_purpose::STANDARD
                 .decode(t.trim())
-                .map_err(|e| ParameterError::transform(name, "base64", e.to_string())),
+                .map_err(|e| ParameterError::transform(name, "base64", base64_reason(&e))),
         }
     }
 
@@ -102,6 +103,52 @@ impl RawValue {
             _ => Transformed::Text(self.text(name)?),
         })
     }
+}
+
+// Why a value could not be transformed, in words that never quote the value. The libraries'
+// own messages do: serde's name the unexpected value (`invalid type: string "hunter2",
+// expected u32`, `unknown variant`, `unknown field`, `invalid value: integer`), base64's the
+// offending byte. Only their category and position are kept, never the error itself.
+
+fn json_reason(error: &serde_json::Error, target: &str) -> String {
+    use serde_json::error::Category;
+    let (line, column) = (error.line(), error.column());
+    match error.classify() {
+        Category::Syntax => {
+            format!("the value is not valid JSON (syntax error at line {line}, column {column})")
+        }
+        Category::Eof => {
+            format!("the value is not valid JSON (it ends early, at line {line}, column {column})")
+        }
+        Category::Data => format!(
+            "the value is JSON but does not fit the target type {target} (data error at line {line}, column {column})"
+        ),
+        Category::Io => "the value could not be read".to_owned(),
+    }
+}
+
+fn base64_reason(error: &base64::DecodeError) -> String {
+    match error {
+        base64::DecodeError::InvalidByte(offset, _) => {
+            format!("the value is not base64 (a character outside the alphabet at offset {offset})")
+        }
+        base64::DecodeError::InvalidLength(length) => {
+            format!("the value is not base64 (a length of {length} symbols is not valid)")
+        }
+        base64::DecodeError::InvalidLastSymbol(offset, _) => {
+            format!("the value is not base64 (an invalid last symbol at offset {offset})")
+        }
+        base64::DecodeError::InvalidPadding => {
+            "the value is not base64 (invalid padding)".to_owned()
+        }
+    }
+}
+
+fn utf8_reason(error: std::str::Utf8Error) -> String {
+    format!(
+        "the value is not UTF-8 text (an invalid byte sequence at offset {})",
+        error.valid_up_to()
+    )
 }
 
 /// A secret: its `Debug` and `Display` never show the value; read it with

@@ -191,6 +191,85 @@ async fn secrets_string_and_binary() -> TestResult {
     Ok(())
 }
 
+/// Display and Debug of `error` and of every source below it.
+fn everything_shown(error: &ParameterError) -> String {
+    use std::error::Error as _;
+    let mut shown = format!("{error}\n{error:?}\n");
+    let mut source = error.source();
+    while let Some(inner) = source {
+        shown.push_str(&format!("{inner}\n{inner:?}\n"));
+        source = inner.source();
+    }
+    shown
+}
+
+#[tokio::test]
+async fn secrets_that_do_not_fit_the_target_type_never_show_in_errors() -> TestResult {
+    let config = config().await?;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let scalar = unique("api-key");
+    let object = unique("db-credentials");
+    client
+        .create_secret()
+        .name(&scalar)
+        .secret_string(r#""sk_live_hunter2""#)
+        .send()
+        .await?;
+    client
+        .create_secret()
+        .name(&object)
+        .secret_string(r#"{"user":"app","password":"pa55-w0rd","pin":48151623}"#)
+        .send()
+        .await?;
+    let parameters = Parameters::builder(SecretsProvider::new(client))
+        .env(Env::from_lookup(|_| None))
+        .build();
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    enum Tier {
+        Free,
+        Paid,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Credentials {
+        user: String,
+        password: u32,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct OnlyUser {
+        user: String,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Pin {
+        pin: u16,
+    }
+    let errors = [
+        parameters.get_json::<u32>(&scalar).await.err(),
+        parameters.get_json::<Tier>(&scalar).await.err(),
+        parameters.get_json::<Vec<u8>>(&scalar).await.err(),
+        parameters.get_binary(&scalar).await.err(),
+        parameters.get_json::<Credentials>(&object).await.err(),
+        parameters.get_json::<OnlyUser>(&object).await.err(),
+        parameters.get_json::<Pin>(&object).await.err(),
+    ];
+    assert!(errors.iter().all(Option::is_some), "{errors:?}");
+    for error in errors.iter().flatten() {
+        let shown = everything_shown(error);
+        for value in ["sk_live_hunter2", "hunter2", "pa55-w0rd", "48151623"] {
+            assert!(!shown.contains(value), "{value:?} shows in {shown}");
+        }
+        assert!(
+            shown.contains(&scalar) || shown.contains(&object),
+            "names the secret: {shown}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn dynamodb_single_and_multiple_values() -> TestResult {
     let client = powertools_testing::dynamodb::local_client().await?;
