@@ -211,15 +211,31 @@ impl Idempotency {
         &self.inner.prefix
     }
 
-    /// The record key `payload` maps to (`<prefix>#<hash>`), or `None` when the key path
-    /// finds nothing.
+    /// The record key `payload` maps to, or `None` when the payload has no key.
+    ///
+    /// `<prefix>#<hash>`; inside an invocation of a function with tenant isolation
+    /// ([`Invocation::tenant_id`]), `<prefix>#<tenant id>#<hash>`, so that two tenants sending
+    /// the same payload never replay each other's responses. The hash (hex or base64) holds no
+    /// `#`, so the key reads back unambiguously.
     pub fn key_for(&self, payload: &Value) -> Result<Option<String>, String> {
         let data = match &self.inner.key {
             Some(selector) => selector.select(payload)?,
             None => payload.clone(),
         };
-        Ok((!is_missing_key(&data))
-            .then(|| format!("{}#{}", self.inner.prefix, self.inner.hash_mode.hash(&data))))
+        if is_missing_key(&data) {
+            return Ok(None);
+        }
+        let hash = self.inner.hash_mode.hash(&data);
+        let prefix = &self.inner.prefix;
+        Ok(Some(
+            Invocation::with_current(|invocation| {
+                invocation
+                    .tenant_id()
+                    .map(|tenant| format!("{prefix}#{tenant}#{hash}"))
+            })
+            .flatten()
+            .unwrap_or_else(|| format!("{prefix}#{hash}")),
+        ))
     }
 
     /// Runs `f` at most once for `payload`: the first call runs it and records its response;

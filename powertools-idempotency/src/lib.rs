@@ -83,12 +83,20 @@
 //!
 //! | attribute | type | meaning |
 //! |---|---|---|
-//! | `id` | S | `<prefix>#<hash>`; prefix `<function name>.<handler name>` or fixed |
+//! | `id` | S | `<prefix>#<hash>`, or `<prefix>#<tenant id>#<hash>` under tenant isolation; prefix `<function name>.<handler name>` or fixed |
 //! | `expiration` | N | epoch seconds after which the record is void (default now + 1 h) |
 //! | `in_progress_expiration` | N | epoch milliseconds: the claiming invocation's deadline |
 //! | `status` | S | `INPROGRESS` or `COMPLETED` |
 //! | `data` | S | the response, as JSON |
 //! | `validation` | S | hash of the validated part of the payload, when validation is on |
+//!
+//! # Tenant isolation
+//!
+//! When the invocation carries a tenant id (functions with tenant isolation mode: Lambda's
+//! `Context::tenant_id`, read through `powertools_core::Invocation::tenant_id`), the record key
+//! is `<prefix>#<tenant id>#<hash>`: two tenants sending the same payload to one table each run
+//! the handler and get their own response; a duplicate from the same tenant is replayed.
+//! Without a tenant id the key is `<prefix>#<hash>`, as in Powertools for Python.
 //!
 //! # IAM
 //!

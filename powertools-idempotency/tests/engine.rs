@@ -588,3 +588,60 @@ fn missing_keys_follow_powertools_for_python() {
         );
     }
 }
+
+/// Two tenants sending the same payload to one table each get their own response; the same
+/// tenant again is a duplicate.
+#[tokio::test]
+async fn keys_are_scoped_by_tenant() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&runs);
+    let service = idem
+        .layer()
+        .layer(service_fn(move |_event: LambdaEvent<Value>| {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let tenant = Invocation::current().and_then(|i| i.tenant_id().map(str::to_owned));
+                Ok::<_, lambda_runtime::Error>(json!({"statement_for": tenant}))
+            }
+        }));
+    let event = |request_id: &str, tenant: &str| {
+        let mut event = powertools_testing::test_event(request_id, order(r#"{"sku":"A"}"#));
+        event.context.tenant_id = Some(tenant.to_owned());
+        event
+    };
+    let a = service.clone().oneshot(event("r1", "tenant-a")).await.ok();
+    let b = service.clone().oneshot(event("r2", "tenant-b")).await.ok();
+    assert_eq!(a, Some(json!({"statement_for": "tenant-a"})));
+    assert_eq!(b, Some(json!({"statement_for": "tenant-b"})));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "one run per tenant");
+    let a_again = service.clone().oneshot(event("r3", "tenant-a")).await.ok();
+    assert_eq!(a_again, Some(json!({"statement_for": "tenant-a"})));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the same tenant replays");
+
+    // The record key: `<prefix>#<tenant id>#<hash>`.
+    let payload = order(r#"{"sku":"A"}"#);
+    let hash = powertools_idempotency::HashMode::Python.hash(&json!({"sku": "A"}));
+    let scoped = Invocation::builder("r4")
+        .tenant_id("tenant-a")
+        .build()
+        .sync_scope(|| idem.key_for(&payload));
+    assert_eq!(
+        scoped,
+        Ok(Some(format!("orders-api.handler#tenant-a#{hash}")))
+    );
+    assert_eq!(
+        idem.key_for(&payload),
+        Ok(Some(format!("orders-api.handler#{hash}")))
+    );
+    assert!(
+        store
+            .get(&format!("orders-api.handler#tenant-b#{hash}"))
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    );
+}
