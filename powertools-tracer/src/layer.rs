@@ -7,17 +7,20 @@ use std::task::{Context as TaskContext, Poll};
 
 use lambda_runtime::LambdaEvent;
 use pin_project_lite::pin_project;
-use powertools_core::{Invocation, InvocationLayer, InvocationService};
+use powertools_core::{CatchPanic, Invocation, InvocationLayer, InvocationService, catch_panic};
 use serde::Serialize;
 use tower::{Layer, Service};
 
 use crate::segment::{Annotation, Subsegment};
+use crate::spans::{PANIC_TYPE, unwinding_from};
 use crate::tracer::{TraceState, Tracer};
 
 /// Wraps a handler: opens the invocation scope (re-entrant) and, when the invocation's trace
 /// is recorded, the `## <handler>` subsegment with the `ColdStart` and `Service` annotations,
-/// the response or error as metadata, and `fault` with a `cause` on error. Made by
-/// [`Tracer::layer`].
+/// the response or error as metadata, and `fault` with a `cause` on error. A panicking handler
+/// is recorded like an error (`fault`, its message in the `cause` with type `panic`), the
+/// subsegments of the `## ` spans it was inside are closed and sent, then the panic goes on to
+/// the caller (`lambda_runtime` reports it). Made by [`Tracer::layer`].
 #[derive(Debug, Clone)]
 pub struct TracerLayer {
     tracer: Tracer,
@@ -103,8 +106,9 @@ where
             }
             Some(state)
         });
+        let inner = &mut self.inner;
         TracerFuture {
-            inner: self.inner.call(event),
+            inner: Some(catch_panic(|| inner.call(event))),
             tracer: self.tracer.clone(),
             state,
         }
@@ -115,10 +119,55 @@ pin_project! {
     /// The future of [`TracerService`].
     #[derive(Debug)]
     pub struct TracerFuture<F> {
+        // `None` once a panic was caught and the handler's future dropped.
         #[pin]
-        inner: F,
+        inner: Option<CatchPanic<F>>,
         tracer: Tracer,
         state: Option<Arc<TraceState>>,
+    }
+}
+
+/// How the handler ended.
+enum Outcome<'a, R> {
+    Response(&'a R),
+    Error(String),
+    Panic(&'a str),
+}
+
+impl Tracer {
+    /// Closes and sends the open handler subsegment of `state` with the handler's outcome.
+    fn close_handler<R: Serialize>(&self, state: &TraceState, outcome: Outcome<'_, R>) {
+        let open = state
+            .handler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(mut subsegment) = open else { return };
+        let inner = &self.inner;
+        let handler = &inner.handler_name;
+        let (message, kind) = match outcome {
+            Outcome::Response(response) => {
+                if inner.capture_response {
+                    let value = serde_json::to_value(response).unwrap_or(serde_json::Value::Null);
+                    subsegment.put_metadata(&inner.service, &format!("{handler} response"), value);
+                }
+                (None, None)
+            }
+            Outcome::Error(message) => (Some(message), None),
+            Outcome::Panic(message) => (Some(message.to_owned()), Some(PANIC_TYPE.to_owned())),
+        };
+        if let Some(message) = message {
+            if inner.capture_error {
+                subsegment.put_metadata(
+                    &inner.service,
+                    &format!("{handler} error"),
+                    message.clone().into(),
+                );
+            }
+            subsegment.record_exception(message, kind, true);
+        }
+        subsegment.end_time = Some(self.now());
+        inner.sink.export(&subsegment);
     }
 }
 
@@ -131,43 +180,36 @@ where
     type Output = Result<R, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = match this.inner.poll(cx) {
-            Poll::Ready(result) => result,
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            // Only after a panic, which was resumed: never polled again by a caller.
+            return Poll::Pending;
+        };
+        let outcome = match inner.poll(cx) {
+            Poll::Ready(outcome) => outcome,
             Poll::Pending => return Poll::Pending,
         };
-        if let Some(state) = this.state.take() {
-            let open = state.handler.lock().ok().and_then(|mut h| h.take());
-            if let Some(mut subsegment) = open {
-                let inner = &this.tracer.inner;
-                let handler = &inner.handler_name;
-                match &result {
-                    Ok(response) if inner.capture_response => {
-                        let value =
-                            serde_json::to_value(response).unwrap_or(serde_json::Value::Null);
-                        subsegment.put_metadata(
-                            &inner.service,
-                            &format!("{handler} response"),
-                            value,
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        let message = error.to_string();
-                        if inner.capture_error {
-                            subsegment.put_metadata(
-                                &inner.service,
-                                &format!("{handler} error"),
-                                message.clone().into(),
-                            );
-                        }
-                        subsegment.record_exception(message, None, true);
-                    }
+        match outcome {
+            Ok(result) => {
+                if let Some(state) = this.state.take() {
+                    let outcome = match &result {
+                        Ok(response) => Outcome::Response(response),
+                        Err(error) => Outcome::Error(error.to_string()),
+                    };
+                    this.tracer.close_handler(&state, outcome);
                 }
-                subsegment.end_time = Some(this.tracer.now());
-                inner.sink.export(&subsegment);
+                Poll::Ready(result)
+            }
+            Err(panicked) => {
+                // Drop the handler's future now, so that the `## ` spans it holds close (as
+                // faults, with the panic's message) before the handler subsegment does.
+                unwinding_from(panicked.message(), || this.inner.set(None));
+                if let Some(state) = this.state.take() {
+                    this.tracer
+                        .close_handler::<R>(&state, Outcome::Panic(panicked.message()));
+                }
+                panicked.resume()
             }
         }
-        Poll::Ready(result)
     }
 }

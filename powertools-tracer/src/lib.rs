@@ -43,6 +43,9 @@
 //! - **Handler**: [`Tracer::layer`] opens `## <handler>` (name from `_HANDLER`, or the builder)
 //!   with `ColdStart` and `Service`, keeps the response (`<handler> response`) or the error
 //!   (`<handler> error`) as metadata, and marks `fault` with a `cause` on error.
+//! - **Panics**: a panicking handler is recorded like a failed one (`fault`, the panic's message
+//!   in the `cause` with type `panic`); the `## ` spans it was inside are closed, sent and marked
+//!   `fault` too; then the panic goes on, for `lambda_runtime` to report.
 //! - **AWS SDK** (feature `aws-sdk`): `Tracer::interceptor()` on a client's config records each
 //!   call as a subsegment with `namespace: "aws"` and the `aws` block, and propagates the trace
 //!   header on the request.

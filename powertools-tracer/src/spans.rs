@@ -16,6 +16,32 @@ pub const SUBSEGMENT_PREFIX: &str = "## ";
 /// The field-name prefix that makes a span field an annotation (the rest are metadata).
 pub const ANNOTATION_PREFIX: &str = "annotation.";
 
+/// The exception type of a panic in a `cause`.
+pub(crate) const PANIC_TYPE: &str = "panic";
+
+thread_local! {
+    /// The message of the caught panic whose handler future is being dropped on this thread.
+    static UNWINDING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `drop` (dropping a handler's future after it panicked with `message`): the `## ` spans
+/// it closes are marked `fault` with that message.
+pub(crate) fn unwinding_from(message: &str, drop: impl FnOnce()) {
+    let previous = UNWINDING.with(|slot| slot.replace(Some(message.to_owned())));
+    drop();
+    UNWINDING.with(|slot| *slot.borrow_mut() = previous);
+}
+
+/// Why a span closing now was cut short by a panic, if it was: inside [`unwinding_from`], the
+/// caught panic's message; while this thread unwinds, a message saying so (the panic's own is
+/// not known yet).
+fn panic_closing_span() -> Option<String> {
+    UNWINDING.with(|slot| slot.borrow().clone()).or_else(|| {
+        std::thread::panicking()
+            .then(|| "panicked: the span was closed while the thread unwound".to_owned())
+    })
+}
+
 /// A span's open subsegment, in the span's extensions.
 pub(crate) struct SpanSubsegment {
     pub(crate) subsegment: Subsegment,
@@ -187,6 +213,10 @@ where
         let Some(span) = ctx.span(&id) else { return };
         let open = span.extensions_mut().remove::<SpanSubsegment>();
         if let Some(mut open) = open {
+            if let Some(message) = panic_closing_span() {
+                open.subsegment
+                    .record_exception(message, Some(PANIC_TYPE.to_owned()), true);
+            }
             open.subsegment.end_time = Some(self.tracer.now());
             self.tracer.inner.sink.export(&open.subsegment);
         }
