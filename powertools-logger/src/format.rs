@@ -18,12 +18,13 @@ pub(crate) enum Key {
     FunctionMemorySize,
     FunctionArn,
     FunctionRequestId,
+    TenantId,
     XrayTraceId,
     CorrelationId,
     SamplingRate,
 }
 
-pub(crate) const KEYS: [(Key, &str); 13] = [
+pub(crate) const KEYS: [(Key, &str); 14] = [
     (Key::Level, "level"),
     (Key::Location, "location"),
     (Key::Message, "message"),
@@ -34,6 +35,7 @@ pub(crate) const KEYS: [(Key, &str); 13] = [
     (Key::FunctionMemorySize, "function_memory_size"),
     (Key::FunctionArn, "function_arn"),
     (Key::FunctionRequestId, "function_request_id"),
+    (Key::TenantId, "tenant_id"),
     (Key::XrayTraceId, "xray_trace_id"),
     (Key::CorrelationId, "correlation_id"),
     (Key::SamplingRate, "sampling_rate"),
@@ -42,7 +44,7 @@ pub(crate) const KEYS: [(Key, &str); 13] = [
 /// The names written for the standard keys (renamable).
 #[derive(Debug, Clone)]
 pub(crate) struct KeyNames {
-    names: [String; 13],
+    names: [String; 14],
 }
 
 impl Default for KeyNames {
@@ -69,19 +71,25 @@ impl KeyNames {
         }
     }
 
-    /// Keys an appended key may not take over: the record's own shape.
+    /// Keys a field or appended key may not take over: every standard key, under the name it
+    /// is written with.
     fn is_reserved(&self, name: &str) -> bool {
-        [Key::Level, Key::Location, Key::Message, Key::Timestamp]
-            .iter()
-            .any(|k| self.get(*k) == name)
+        self.names.iter().any(|n| !n.is_empty() && n == name)
     }
 }
 
-fn hash(key: &str) -> u64 {
+/// The prefix of a field or appended key named like a standard key.
+const RESERVED_PREFIX: &str = "extra_";
+
+/// The hash of `prefix` followed by `key`.
+fn hash_parts(prefix: &str, key: &str) -> u64 {
     // FNV-1a: keys are short and this only guards against writing a key twice.
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    prefix
+        .bytes()
+        .chain(key.bytes())
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -265,11 +273,8 @@ impl Appended {
         self.seen.clear();
     }
 
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        self.seen.contains(&hash(key))
-    }
-
-    /// Adds `key` unless a more specific source already did.
+    /// Adds `key` unless a more specific source already did. A key named like a standard key
+    /// is written as `extra_<key>`: the standard keys always keep their real values.
     pub(crate) fn add(
         &mut self,
         key: &str,
@@ -277,17 +282,25 @@ impl Appended {
         names: &KeyNames,
         redaction: &Redaction,
     ) {
-        let h = hash(key);
+        let reserved = names.is_reserved(key);
+        // Deduplicate on the name written, so `extra_level` is written once whichever source
+        // used it.
+        let h = if reserved {
+            hash_parts(RESERVED_PREFIX, key)
+        } else {
+            hash_parts("", key)
+        };
         if self.seen.contains(&h) {
             return;
         }
         self.seen.push(h);
         self.out.push(b',');
-        if names.is_reserved(key) {
-            // Never let a field take over the record's own keys: keep it under another name.
-            write_str(&mut self.out, &format!("extra_{key}"));
-        } else {
-            write_str(&mut self.out, key);
+        let start = self.out.len();
+        write_str(&mut self.out, key);
+        if reserved {
+            // After the opening quote.
+            self.out
+                .splice(start + 1..start + 1, RESERVED_PREFIX.bytes());
         }
         self.out.push(b':');
         if redaction.matches(key) {

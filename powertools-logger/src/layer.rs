@@ -429,9 +429,11 @@ pub(crate) fn render(
     }
 
     let mut first = true;
-    let mut key = |out: &mut Vec<u8>, key: Key, overridable: bool| -> bool {
+    // Fields and appended keys named like a standard key were written as `extra_<name>`: the
+    // standard keys are always the real ones.
+    let mut key = |out: &mut Vec<u8>, key: Key| -> bool {
         let name = names.get(key);
-        if name.is_empty() || (overridable && appended.contains(name)) {
+        if name.is_empty() {
             return false;
         }
         out.push(if first { b'{' } else { b',' });
@@ -440,26 +442,26 @@ pub(crate) fn render(
         out.push(b':');
         true
     };
-    if key(out, Key::Level, false) {
+    if key(out, Key::Level) {
         write_str(out, level_name(record.level));
     }
-    if key(out, Key::Location, false) {
+    if key(out, Key::Location) {
         write_location(out, &record.location);
     }
-    if !message.is_empty() && key(out, Key::Message, false) {
+    if !message.is_empty() && key(out, Key::Message) {
         out.extend_from_slice(message);
     }
-    if key(out, Key::Timestamp, false) {
+    if key(out, Key::Timestamp) {
         out.push(b'"');
         write_rfc3339_millis(out, epoch_millis(shared.now()));
         out.push(b'"');
     }
     let config = &shared.config;
-    if key(out, Key::Service, true) {
+    if key(out, Key::Service) {
         write_str(out, config.service_name());
     }
     if let Some(invocation) = invocation
-        && key(out, Key::ColdStart, true)
+        && key(out, Key::ColdStart)
     {
         out.extend_from_slice(if invocation.is_cold_start() {
             b"true"
@@ -468,35 +470,40 @@ pub(crate) fn render(
         });
     }
     if let Some(name) = config.function_name()
-        && key(out, Key::FunctionName, true)
+        && key(out, Key::FunctionName)
     {
         write_str(out, name);
     }
     if let Some(mb) = config.memory_size_mb()
-        && key(out, Key::FunctionMemorySize, true)
+        && key(out, Key::FunctionMemorySize)
     {
         write_value(out, AppendedValue::U64(u64::from(mb)), redaction);
     }
     if let Some(invocation) = invocation {
-        if !invocation.function_arn().is_empty() && key(out, Key::FunctionArn, true) {
+        if !invocation.function_arn().is_empty() && key(out, Key::FunctionArn) {
             write_str(out, invocation.function_arn());
         }
-        if key(out, Key::FunctionRequestId, true) {
+        if key(out, Key::FunctionRequestId) {
             write_str(out, invocation.request_id());
         }
+        if let Some(tenant) = invocation.tenant_id()
+            && key(out, Key::TenantId)
+        {
+            write_str(out, tenant);
+        }
         if let Some(trace_id) = invocation.xray_trace_id()
-            && key(out, Key::XrayTraceId, true)
+            && key(out, Key::XrayTraceId)
         {
             write_str(out, trace_id);
         }
     }
     if let Some(state) = state
         && let Some(id) = lock(&state.correlation_id).as_deref()
-        && key(out, Key::CorrelationId, true)
+        && key(out, Key::CorrelationId)
     {
         write_str(out, id);
     }
-    if shared.sample_rate > 0.0 && key(out, Key::SamplingRate, true) {
+    if shared.sample_rate > 0.0 && key(out, Key::SamplingRate) {
         write_value(out, AppendedValue::F64(shared.sample_rate), redaction);
     }
     if first {

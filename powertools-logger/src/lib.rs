@@ -43,15 +43,22 @@
 //!
 //! - **Fields**: event fields, then fields of the enclosing spans (innermost first), then
 //!   per-invocation keys ([`append_invocation_key`]), then process-wide keys
-//!   ([`Logger::append_keys`]) become top-level keys; the most specific wins on a clash. A field
-//!   named like `level`, `location`, `message` or `timestamp` is written as `extra_<name>`.
+//!   ([`Logger::append_keys`]) become top-level keys; the most specific wins on a clash.
+//! - **Powertools keys cannot be spoofed**: a field or appended key named like any standard key
+//!   (`level`, `location`, `message`, `timestamp`, `service`, `cold_start`, `function_name`,
+//!   `function_memory_size`, `function_arn`, `function_request_id`, `tenant_id`,
+//!   `xray_trace_id`, `correlation_id`, `sampling_rate`, or the name a key was renamed to) is
+//!   kept, but written as `extra_<name>`; the standard key always has the real value, so a
+//!   query on `function_request_id` or `cold_start` never matches a value from an event.
 //! - **Structured values**: wrap any `Serialize` value in [`Json`]; `message = ?Json(&v)` makes
 //!   the whole message a JSON object.
 //! - **Errors**: `error = &err as &dyn std::error::Error` becomes
 //!   `{"name": .., "message": .., "chain": [..sources]}`.
-//! - **Lambda context**: `cold_start`, `function_request_id`, `function_arn`, `xray_trace_id`
-//!   come from the invocation scope of `powertools-core`, so they are right even when
-//!   invocations run concurrently in one process. Lines written during INIT have none of them.
+//! - **Lambda context**: `cold_start`, `function_request_id`, `function_arn`, `tenant_id` (only
+//!   for a function with tenant isolation, right after `function_request_id`, as Powertools for
+//!   TypeScript writes it), `xray_trace_id` come from the invocation scope of
+//!   `powertools-core`, so they are right even when invocations run concurrently in one
+//!   process. Lines written during INIT have none of them.
 //!
 //! # Environment variables
 //!

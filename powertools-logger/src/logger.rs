@@ -109,7 +109,7 @@ pub enum LoggerError {
     },
     /// A key to rename is not one of the standard keys.
     #[error(
-        "cannot rename {0:?}: it is not a standard key (level, location, message, timestamp, service, cold_start, function_name, function_memory_size, function_arn, function_request_id, xray_trace_id, correlation_id, sampling_rate)"
+        "cannot rename {0:?}: it is not a standard key (level, location, message, timestamp, service, cold_start, function_name, function_memory_size, function_arn, function_request_id, tenant_id, xray_trace_id, correlation_id, sampling_rate)"
     )]
     UnknownKey(String),
     /// The buffer size is zero.

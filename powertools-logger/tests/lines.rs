@@ -922,3 +922,159 @@ async fn a_panicking_handler_flushes_the_buffer_logs_the_panic_and_panics_on() {
         "index out of bounds: the len is 0"
     );
 }
+
+/// The standard keys a line of an invocation carries, with the values the test expects.
+fn real_values(line: &Value) {
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["message"], "charged", "{line}");
+    assert_eq!(line["service"], "orders", "{line}");
+    assert_eq!(line["cold_start"], true, "{line}");
+    assert_eq!(line["function_name"], "orders-api", "{line}");
+    assert_eq!(line["function_memory_size"], 512, "{line}");
+    assert_eq!(
+        line["function_arn"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:orders-api"
+    );
+    assert_eq!(line["function_request_id"], "req-real", "{line}");
+    assert_eq!(line["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+    assert_eq!(line["correlation_id"], "corr-real", "{line}");
+    assert_eq!(line["sampling_rate"], 0.5, "{line}");
+    assert!(
+        line["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-11-21T")),
+        "{line}"
+    );
+}
+
+const SPOOFABLE: [&str; 13] = [
+    "level",
+    "location",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+    "correlation_id",
+    "sampling_rate",
+    "tenant_id",
+];
+
+#[tokio::test]
+async fn event_fields_named_like_powertools_keys_do_not_replace_them() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .sample_rate(0.5)
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger
+        .context_layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+            powertools_logger::set_correlation_id("corr-real");
+            tracing::info!(
+                level = "DEBUG",
+                location = "spoof",
+                timestamp = "1970-01-01T00:00:00.000Z",
+                service = "spoof",
+                cold_start = false,
+                function_name = "spoof",
+                function_memory_size = 1,
+                function_arn = "spoof",
+                function_request_id = "spoof",
+                xray_trace_id = "spoof",
+                correlation_id = "spoof",
+                sampling_rate = 9,
+                tenant_id = "spoof",
+                "charged"
+            );
+            Ok::<_, Error>(())
+        }));
+    let _ = service
+        .oneshot(event("req-real", json!({})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 1, "{}", captured.text());
+    real_values(&lines[0]);
+    // The user's values are kept, under another name.
+    for key in SPOOFABLE {
+        assert!(
+            lines[0].get(format!("extra_{key}")).is_some(),
+            "extra_{key} missing: {}",
+            lines[0]
+        );
+    }
+    assert_eq!(lines[0]["extra_function_request_id"], "spoof");
+    assert_eq!(lines[0]["extra_cold_start"], false);
+}
+
+#[tokio::test]
+async fn appended_keys_named_like_powertools_keys_do_not_replace_them() {
+    let (builder, captured) = builder(&[]);
+    let mut builder = builder.sample_rate(0.5);
+    for key in SPOOFABLE {
+        builder = builder.append_key(key, json!(format!("persistent-{key}")));
+    }
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger
+        .context_layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+            powertools_logger::set_correlation_id("corr-real");
+            for key in SPOOFABLE {
+                powertools_logger::append_invocation_key(key, json!(format!("invocation-{key}")));
+            }
+            powertools_logger::append_invocation_key("message", json!("spoof"));
+            tracing::info!("charged");
+            Ok::<_, Error>(())
+        }));
+    let _ = service
+        .oneshot(event("req-real", json!({})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 1, "{}", captured.text());
+    real_values(&lines[0]);
+    for key in SPOOFABLE {
+        // The invocation's key is the more specific one.
+        assert_eq!(
+            lines[0][format!("extra_{key}")],
+            format!("invocation-{key}"),
+            "{}",
+            lines[0]
+        );
+    }
+    assert_eq!(lines[0]["extra_message"], "spoof");
+}
+
+#[tokio::test]
+async fn the_tenant_id_follows_the_lambda_context_keys_when_there_is_one() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let mut with_tenant = event("req-tenant", json!({}));
+    with_tenant.context.tenant_id = Some("tenant-blue".to_owned());
+    run_invocations(&logger, vec![with_tenant, event("req-none", json!({}))]).await;
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 2, "{}", captured.text());
+    assert_eq!(lines[0]["tenant_id"], "tenant-blue");
+    let keys: Vec<&str> = lines[0]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let at = |k: &str| keys.iter().position(|x| *x == k);
+    assert_eq!(
+        at("tenant_id"),
+        at("function_request_id").map(|i| i + 1),
+        "{keys:?}"
+    );
+    assert_eq!(
+        at("xray_trace_id"),
+        at("tenant_id").map(|i| i + 1),
+        "{keys:?}"
+    );
+    assert!(lines[1].get("tenant_id").is_none(), "{}", lines[1]);
+}

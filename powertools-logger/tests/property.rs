@@ -81,12 +81,16 @@ proptest! {
         if number.is_finite() {
             prop_assert_eq!(first["number"].as_f64(), Some(number));
         }
-        // Every appended key is present (under its own name, or extra_<name> for a reserved one).
-        let reserved = ["level", "location", "message", "timestamp"];
-        let shadowing = ["text", "number", "structured", "service", "function_name", "function_request_id", "cold_start", "function_arn", "xray_trace_id"];
+        // Every appended key is present: under its own name, or as extra_<name> when named like
+        // a standard key (whose real value stays).
+        let standard = ["level", "location", "message", "timestamp", "service", "cold_start", "function_name", "function_memory_size", "function_arn", "function_request_id", "tenant_id", "xray_trace_id", "correlation_id", "sampling_rate"];
+        let shadowing = ["text", "number", "structured"];
         for (k, _) in persistent.iter().chain(invocation_keys.iter()) {
-            let name = if reserved.contains(&k.as_str()) { format!("extra_{k}") } else { k.clone() };
+            let name = if standard.contains(&k.as_str()) { format!("extra_{k}") } else { k.clone() };
             prop_assert!(first.get(&name).is_some() || shadowing.contains(&k.as_str()), "missing {:?} in {}", name, lines[0]);
         }
+        prop_assert_eq!(&first["level"], "INFO");
+        prop_assert_eq!(&first["function_name"], "fuzz");
+        prop_assert_eq!(&first["service"], "service_undefined");
     }
 }
