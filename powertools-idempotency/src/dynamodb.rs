@@ -234,7 +234,7 @@ impl Store for DynamoDbStore {
                 .expression_attribute_names("#expiry", &a.expiry)
                 .expression_attribute_names("#status", &a.status)
                 .expression_attribute_names("#in_progress_expiry", &a.in_progress_expiry)
-                .expression_attribute_values(":now", AttributeValue::N((now_ms / 1_000).to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(Record::epoch_seconds(now_ms).to_string()))
                 .expression_attribute_values(":now_in_millis", AttributeValue::N(now_ms.to_string()))
                 .expression_attribute_values(":inprogress", AttributeValue::S(Status::InProgress.as_str().to_owned()))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

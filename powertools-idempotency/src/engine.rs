@@ -305,7 +305,8 @@ impl Idempotency {
             let claim = Record {
                 key: key.clone(),
                 status: Status::InProgress,
-                expiration: (now_ms / 1_000).saturating_add(inner.expires_after.as_secs()),
+                expiration: Record::epoch_seconds(now_ms)
+                    .saturating_add(inner.expires_after.as_secs()),
                 in_progress_expiration: self.in_progress_deadline(now_ms),
                 data: None,
                 validation: validation.clone(),
@@ -363,7 +364,8 @@ impl Idempotency {
                 let now_ms = now_ms((inner.clock)());
                 let completed = Record {
                     status: Status::Completed,
-                    expiration: (now_ms / 1_000).saturating_add(inner.expires_after.as_secs()),
+                    expiration: Record::epoch_seconds(now_ms)
+                        .saturating_add(inner.expires_after.as_secs()),
                     data: Some(data),
                     ..claim
                 };

@@ -84,7 +84,7 @@
 //! | attribute | type | meaning |
 //! |---|---|---|
 //! | `id` | S | `<prefix>#<hash>`, or `<prefix>#<tenant id>#<hash>` under tenant isolation; prefix `<function name>.<handler name>` or fixed |
-//! | `expiration` | N | epoch seconds after which the record is void (default now + 1 h) |
+//! | `expiration` | N | epoch seconds (default now + 1 h); void once the current whole epoch second is greater (`expiration < now_s`, the same comparison in the store's condition and in the client) |
 //! | `in_progress_expiration` | N | epoch milliseconds: the claiming invocation's deadline |
 //! | `status` | S | `INPROGRESS` or `COMPLETED` |
 //! | `data` | S | the response, as JSON |

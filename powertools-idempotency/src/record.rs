@@ -52,9 +52,17 @@ pub struct Record {
 }
 
 impl Record {
-    /// Whether the record is void at `now_ms`.
+    /// The whole epoch second `now_ms` falls in: what `expiration` is compared with, here and
+    /// in a store's condition (DynamoDB's `#expiry < :now`), so both always agree.
+    pub fn epoch_seconds(now_ms: u64) -> u64 {
+        now_ms / 1_000
+    }
+
+    /// Whether the record is void at `now_ms`: `expiration < now` in whole epoch seconds (as
+    /// DynamoDB's condition and Powertools for Python compare), so a record is live through the
+    /// last millisecond of its expiration second.
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expiration.saturating_mul(1_000) < now_ms
+        self.expiration < Self::epoch_seconds(now_ms)
     }
 
     /// Whether an in-progress claim still holds at `now_ms`.

@@ -322,3 +322,41 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
     client.delete_table().table_name(&name).send().await?;
     Ok(())
 }
+
+/// In the last second before a record expires, DynamoDB's condition (whole seconds) and the
+/// client agree: the duplicate is replayed, never `IdempotencyInconsistentStateError`.
+#[tokio::test]
+async fn the_last_second_before_expiry_replays_over_dynamodb() -> TestResult {
+    use std::sync::atomic::AtomicU64;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    let name = format!("idem-boundary-{}", std::process::id());
+    let (client, _) = table(&name).await?;
+    let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() * 1_000 + 250;
+    let now = Arc::new(AtomicU64::new(start));
+    let clock = Arc::clone(&now);
+    let idem = Idempotency::builder(DynamoDbStore::builder(client.clone(), &name).build())
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .event_key_jmespath("powertools_json(body)")
+        .expires_after(Duration::from_secs(60))
+        .clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
+        .build()?;
+    let payload = json!({"body": "{\"sku\":\"A\"}"});
+    let runs = AtomicUsize::new(0);
+    let call = || async {
+        let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok::<_, String>(json!({"run": n}))
+    };
+    assert_eq!(idem.run(&payload, call).await?, json!({"run": 1}));
+    let expiration = start / 1_000 + 60;
+    now.store(expiration * 1_000 + 500, Ordering::SeqCst);
+    let last_second: Result<Value, _> = idem.run(&payload, call).await;
+    assert_eq!(last_second.map_err(|e| e.to_string())?, json!({"run": 1}));
+    now.store((expiration + 1) * 1_000, Ordering::SeqCst);
+    assert_eq!(idem.run(&payload, call).await?, json!({"run": 2}));
+    client.delete_table().table_name(&name).send().await?;
+    Ok(())
+}

@@ -645,3 +645,29 @@ async fn keys_are_scoped_by_tenant() {
             .is_some()
     );
 }
+
+/// In the last second before a record expires, a duplicate is replayed (the store and the
+/// client agree on whole seconds); from the next second on it runs again.
+#[tokio::test]
+async fn a_record_is_replayed_through_its_last_second_then_runs_again() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Clock::new();
+    clock.advance(Duration::from_millis(250)); // not on a whole second
+    let idem = build(builder(store, &clock).expires_after(Duration::from_secs(60)));
+    let runs = AtomicUsize::new(0);
+    let payload = order(r#"{"sku":"A"}"#);
+    assert!(create(&idem, &payload, &runs).await.is_ok());
+    let expiration = (NOW_MS + 250) / 1_000 + 60;
+    clock.0.store(expiration * 1_000 + 500, Ordering::SeqCst);
+    assert_eq!(
+        create(&idem, &payload, &runs).await.ok(),
+        Some(json!({"order_id": "o-1"})),
+        "replayed in the last second"
+    );
+    clock.0.store((expiration + 1) * 1_000, Ordering::SeqCst);
+    assert_eq!(
+        create(&idem, &payload, &runs).await.ok(),
+        Some(json!({"order_id": "o-2"})),
+        "runs again once expired"
+    );
+}

@@ -63,6 +63,39 @@ pub async fn conformance(store: &dyn Store, run: &str) {
         Some(PutOutcome::Claimed)
     );
 
+    // Expiry is decided in whole epoch seconds (as DynamoDB's condition and Powertools for
+    // Python compare): a record is live through the last millisecond of its expiration second.
+    let expiration = NOW_MS / 1_000 + 60;
+    let boundary = Record {
+        status: Status::Completed,
+        data: Some("1".to_owned()),
+        expiration,
+        ..claim(&key("e"), NOW_MS, 30_000)
+    };
+    assert_eq!(
+        store.put_if_absent_or_expired(&boundary, NOW_MS).await.ok(),
+        Some(PutOutcome::Claimed)
+    );
+    for now in [expiration * 1_000, expiration * 1_000 + 999] {
+        assert!(!boundary.is_expired(now), "live at {now}");
+        match store
+            .put_if_absent_or_expired(&claim(&key("e"), now, 30_000), now)
+            .await
+        {
+            Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, boundary, "at {now}"),
+            other => unreachable!("claim at {now}, in the record's last second: {other:?}"),
+        }
+    }
+    let after = (expiration + 1) * 1_000;
+    assert!(boundary.is_expired(after));
+    assert_eq!(
+        store
+            .put_if_absent_or_expired(&claim(&key("e"), after, 30_000), after)
+            .await
+            .ok(),
+        Some(PutOutcome::Claimed)
+    );
+
     // An in-progress record blocks until its in-progress expiry, then may be claimed.
     let stuck = claim(&key("b"), NOW_MS, 10_000);
     assert_eq!(
