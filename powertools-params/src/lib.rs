@@ -48,6 +48,11 @@
 //! | `POWERTOOLS_PARAMETERS_MAX_AGE` | seconds a value is served from the cache | `5` |
 //! | `POWERTOOLS_PARAMETERS_SSM_DECRYPT` | decrypt SecureString parameters | `false` |
 //!
+//! A malformed value (`-1`, `2.5`, `5s`, a number past `u64::MAX`) is reported once on stderr
+//! and the default is used; explicit builder values beat the environment. Any max age and any
+//! stale-if-error window are accepted, up to [`Duration::MAX`](std::time::Duration::MAX): sums
+//! that do not fit saturate (an endless window), they never panic.
+//!
 //! # Caching
 //!
 //! - A value is served from the cache while younger than the max age (builder, else

@@ -145,6 +145,12 @@ impl<P: Provider + 'static> Parameters<P> {
         &self.provider
     }
 
+    /// How long a value is served from the cache (the builder's, else the environment's, else
+    /// [`DEFAULT_MAX_AGE`]).
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
     fn fresh(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
         (self.clock)()
             .duration_since(fetched_at)
@@ -152,10 +158,11 @@ impl<P: Provider + 'static> Parameters<P> {
     }
 
     fn can_serve_stale(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
+        // Saturating: a max age or window too large to add is an endless window, not a panic.
         self.stale_if_error.is_some_and(|window| {
             (self.clock)()
                 .duration_since(fetched_at)
-                .map_or(true, |age| age <= max_age + window)
+                .map_or(true, |age| age <= max_age.saturating_add(window))
         })
     }
 

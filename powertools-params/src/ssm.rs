@@ -45,6 +45,11 @@ impl SsmProvider {
         self
     }
 
+    /// Whether SecureString parameters are decrypted.
+    pub fn decrypts(&self) -> bool {
+        self.decrypt
+    }
+
     /// Reads paths recursively (default) or one level only.
     #[must_use]
     pub fn recursive(mut self, on: bool) -> Self {

@@ -242,3 +242,59 @@ async fn values_under_a_path() {
     let _ = p.get_multiple("/orders/limits", GetOptions::new()).await;
     assert_eq!(p.provider().calls(), calls, "cached");
 }
+
+#[tokio::test]
+async fn stale_if_error_with_the_largest_max_age_or_window_does_not_overflow() {
+    let clock = Clock::new();
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    let moving = clock.clone();
+    let p = Parameters::builder(provider)
+        .env(Env::from_pairs([(
+            "POWERTOOLS_PARAMETERS_MAX_AGE",
+            "18446744073709551615",
+        )]))
+        .clock(move || moving.now())
+        .stale_if_error(Duration::from_secs(60))
+        .build();
+    assert_eq!(p.max_age(), Duration::from_secs(u64::MAX));
+    assert_eq!(p.get("/orders/flag").await.ok().as_deref(), Some("on"));
+    p.provider().set_failing(true);
+    clock.advance(Duration::from_secs(6));
+    // A forced fetch that fails falls back to the last good value: max age + window is beyond
+    // any representable duration, which means "still within the window".
+    assert_eq!(
+        p.get_with("/orders/flag", GetOptions::new().force_fetch())
+            .await
+            .ok()
+            .as_deref(),
+        Some("on")
+    );
+
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    let moving = clock.clone();
+    let p = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .clock(move || moving.now())
+        .stale_if_error(Duration::MAX)
+        .build();
+    let _ = p.get("/orders/flag").await;
+    p.provider().set_failing(true);
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(
+        p.get("/orders/flag").await.ok().as_deref(),
+        Some("on"),
+        "expired, backend down, within an endless window"
+    );
+    assert_eq!(
+        p.get_with(
+            "/orders/flag",
+            GetOptions::new().max_age(Duration::MAX).force_fetch()
+        )
+        .await
+        .ok()
+        .as_deref(),
+        Some("on")
+    );
+}
