@@ -81,13 +81,66 @@ thread_local! {
 /// Outside this logger (another subscriber) it prints as compact JSON text.
 pub struct Json<T>(pub T);
 
+/// The text written instead of a value nested deeper than [`MAX_JSON_DEPTH`]: none of its
+/// content, so nothing a redacted key holds.
+pub(crate) fn too_deep_note() -> String {
+    format!("<value nested deeper than {MAX_JSON_DEPTH} levels>")
+}
+
+/// A `serde_json` formatter that stops the serialization (with an error) when the value nests
+/// deeper than [`MAX_JSON_DEPTH`]: the recursion of `Serialize` never goes further than that.
+struct DepthLimit<'a> {
+    depth: usize,
+    too_deep: &'a Cell<bool>,
+}
+
+impl DepthLimit<'_> {
+    fn enter(&mut self) -> std::io::Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_JSON_DEPTH {
+            self.too_deep.set(true);
+            return Err(std::io::Error::other("value nested too deep"));
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for DepthLimit<'_> {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.enter()?;
+        writer.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        writer.write_all(b"]")
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.enter()?;
+        writer.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        writer.write_all(b"}")
+    }
+}
+
 impl<T: Serialize> Json<T> {
     fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match serde_json::to_string(&self.0) {
-            Ok(text) => {
+        let too_deep = Cell::new(false);
+        let mut text = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(
+            &mut text,
+            DepthLimit {
+                depth: 0,
+                too_deep: &too_deep,
+            },
+        );
+        match self.0.serialize(&mut serializer) {
+            Ok(()) => {
                 WROTE_JSON.with(|flag| flag.set(true));
-                f.write_str(&text)
+                f.write_str(&String::from_utf8_lossy(&text))
             }
+            Err(_) if too_deep.get() => f.write_str(&too_deep_note()),
             Err(error) => write!(f, "<value could not be serialized as JSON: {error}>"),
         }
     }
@@ -174,16 +227,55 @@ pub(crate) fn error_value(error: &(dyn std::error::Error + 'static)) -> ErrorVal
     }
 }
 
-/// Formats a `Debug` value into `text`; `true` when it is JSON written by a [`Json`] wrapper
-/// (valid, not too large, not too deep), to be written as is.
-pub(crate) fn format_debug(value: &dyn fmt::Debug, text: &mut String) -> bool {
+/// What a `Debug` value formatted into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Debugged {
+    /// JSON written by a [`Json`] wrapper (valid, not too large, not too deep): written as is.
+    Json,
+    /// Text, written as a string.
+    Text,
+    /// Text holding JSON of a [`Json`] wrapper that cannot be written as is (too large, or
+    /// inside another value's `Debug`): written as a string, redacted first.
+    UncheckedJson,
+}
+
+/// Formats a `Debug` value into `text` and says what it is.
+pub(crate) fn format_debug(value: &dyn fmt::Debug, text: &mut String) -> Debugged {
     text.clear();
     WROTE_JSON.with(|flag| flag.set(false));
     let _ = write!(text, "{value:?}");
-    WROTE_JSON.with(|flag| flag.replace(false))
-        && text.len() <= MAX_JSON_BYTES
+    if !WROTE_JSON.with(|flag| flag.replace(false)) {
+        return Debugged::Text;
+    }
+    if text.len() <= MAX_JSON_BYTES
         && raw_depth(text) <= MAX_JSON_DEPTH
         && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    {
+        Debugged::Json
+    } else {
+        Debugged::UncheckedJson
+    }
+}
+
+/// Text with JSON that could not be written as JSON, made safe to write as a string: with the
+/// redacted keys' values replaced, or, when it cannot be read to find them, none of it.
+fn redacted_text(text: &str, redaction: &Redaction) -> String {
+    if !redaction.is_active() {
+        return text.to_owned();
+    }
+    if raw_depth(text) <= MAX_JSON_DEPTH
+        && let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        redaction.apply(&mut value);
+        return value.to_string();
+    }
+    // JSON inside another value's Debug: whether a redacted key is in it cannot be told
+    // without parsing Debug output, so none of it is written.
+    if raw_depth(text) > MAX_JSON_DEPTH {
+        too_deep_note()
+    } else {
+        "<value not written: it embeds JSON inside another value, which redaction cannot check; log the Json value itself>".to_owned()
+    }
 }
 
 /// Where a visited field goes: written into the line, or kept (span fields).
@@ -192,6 +284,8 @@ pub(crate) trait FieldSink {
     fn put(&mut self, name: &'static str, value: AppendedValue<'_>);
     /// A reusable buffer for formatting `Debug` values.
     fn text(&mut self) -> &mut String;
+    /// The keys to redact.
+    fn redaction(&self) -> &Redaction;
 }
 
 /// Visits fields into a [`FieldSink`]: one place that turns every `tracing` value into JSON.
@@ -245,10 +339,13 @@ impl<S: FieldSink> Visit for Visitor<S> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut text = std::mem::take(self.0.text());
-        if format_debug(value, &mut text) {
-            self.put(field, AppendedValue::Raw(&text));
-        } else {
-            self.put_str(field, &text);
+        match format_debug(value, &mut text) {
+            Debugged::Json => self.put(field, AppendedValue::Raw(&text)),
+            Debugged::Text => self.put_str(field, &text),
+            Debugged::UncheckedJson => {
+                let safe = redacted_text(&text, self.0.redaction());
+                self.put_str(field, &safe);
+            }
         }
         *self.0.text() = text;
     }
@@ -276,16 +373,30 @@ impl FieldSink for EventSink<'_> {
     fn text(&mut self) -> &mut String {
         self.text
     }
+    fn redaction(&self) -> &Redaction {
+        self.redaction
+    }
 }
 
 /// Keeps a span's fields (its `message`, if any, as a plain field).
-#[derive(Debug, Default)]
-pub(crate) struct KeptFields {
+#[derive(Debug)]
+pub(crate) struct KeptFields<'a> {
     pub(crate) fields: Vec<(&'static str, FieldValue)>,
     text: String,
+    redaction: &'a Redaction,
 }
 
-impl FieldSink for KeptFields {
+impl<'a> KeptFields<'a> {
+    pub(crate) fn new(redaction: &'a Redaction) -> Self {
+        Self {
+            fields: Vec::new(),
+            text: String::new(),
+            redaction,
+        }
+    }
+}
+
+impl FieldSink for KeptFields<'_> {
     fn put(&mut self, name: &'static str, value: AppendedValue<'_>) {
         let owned = match value {
             AppendedValue::Str(s) => FieldValue::Str(s.to_owned()),
@@ -309,6 +420,9 @@ impl FieldSink for KeptFields {
     }
     fn text(&mut self) -> &mut String {
         &mut self.text
+    }
+    fn redaction(&self) -> &Redaction {
+        self.redaction
     }
 }
 
@@ -348,10 +462,10 @@ mod tests {
     fn json_wrapper_is_captured_as_json() {
         let mut text = String::new();
         let value = serde_json::json!({"a": [1, 2], "b": "x"});
-        assert!(format_debug(&Json(&value), &mut text));
+        assert_eq!(format_debug(&Json(&value), &mut text), Debugged::Json);
         assert_eq!(text, r#"{"a":[1,2],"b":"x"}"#);
         // A plain Debug value stays a string, even one that looks like JSON.
-        assert!(!format_debug(&"{\"a\":1}", &mut text));
+        assert_eq!(format_debug(&"{\"a\":1}", &mut text), Debugged::Text);
         assert_eq!(text, "\"{\\\"a\\\":1}\"");
     }
 
@@ -364,7 +478,7 @@ mod tests {
             }
         }
         let mut text = String::new();
-        assert!(!format_debug(&Json(Bad), &mut text));
+        assert_eq!(format_debug(&Json(Bad), &mut text), Debugged::Text);
         assert!(
             text.contains("could not be serialized as JSON: no way"),
             "{text}"
@@ -373,7 +487,8 @@ mod tests {
 
     #[test]
     fn kept_span_fields_own_their_values() {
-        let mut kept = KeptFields::default();
+        let redaction = Redaction::default();
+        let mut kept = KeptFields::new(&redaction);
         kept.put("order_id", AppendedValue::Str("o-1"));
         kept.put("doc", AppendedValue::Raw(r#"{"a":1}"#));
         kept.put("order_id", AppendedValue::U64(7));

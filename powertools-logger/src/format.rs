@@ -3,7 +3,7 @@
 use serde_json::Value;
 use tracing::Level;
 
-use crate::fields::{ErrorValue, FieldValue, MAX_JSON_DEPTH, MAX_STRING_BYTES, cap_string};
+use crate::fields::{ErrorValue, FieldValue, MAX_JSON_DEPTH};
 
 /// The standard keys, in line order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,10 +159,7 @@ impl Redaction {
 /// few readers could parse it).
 pub(crate) fn write_json_value(out: &mut Vec<u8>, value: &Value, redaction: &Redaction) {
     if crate::fields::deeper_than(value, MAX_JSON_DEPTH) {
-        write_str(
-            out,
-            &format!("<value nested deeper than {MAX_JSON_DEPTH} levels>"),
-        );
+        write_str(out, &crate::fields::too_deep_note());
         return;
     }
     if redaction.is_active() {
@@ -231,7 +228,9 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: AppendedValue<'_>, redaction
             if redaction.is_active() {
                 match serde_json::from_str::<Value>(raw) {
                     Ok(value) => write_json_value(out, &value, redaction),
-                    Err(_) => write_str(out, &cap_string(raw.to_owned(), MAX_STRING_BYTES)),
+                    // Checked JSON always parses; if not, write none of it rather than an
+                    // unredacted copy.
+                    Err(_) => write_str(out, "<value could not be checked for redaction>"),
                 }
             } else {
                 out.extend_from_slice(raw.as_bytes());

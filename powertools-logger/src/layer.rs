@@ -184,14 +184,14 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut visitor = Visitor(KeptFields::default());
+        let mut visitor = Visitor(KeptFields::new(&self.shared.redaction));
         attrs.record(&mut visitor);
         span.extensions_mut().insert(SpanFields(visitor.0.fields));
     }
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut visitor = Visitor(KeptFields::default());
+        let mut visitor = Visitor(KeptFields::new(&self.shared.redaction));
         values.record(&mut visitor);
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<SpanFields>() {

@@ -102,8 +102,11 @@
 //! # Redaction and secrets
 //!
 //! [`LoggerBuilder::redact_key`] replaces the value of matching keys (any case, at any depth of
-//! structured values, in fields, keys and the logged event) with `*****`. The library itself
-//! never logs configuration values, secrets or environment variables.
+//! structured values, in fields, keys and the logged event) with `*****`. It holds for values
+//! the logger cannot write as JSON too: one nested deeper than 64 levels is written as a note
+//! without any of its content (and is never serialized further than that, so no value can
+//! overflow the stack), and one larger than 128 KiB is redacted before it is cut to a string.
+//! The library itself never logs configuration values, secrets or environment variables.
 //!
 //! # Testing your code
 //!

@@ -1078,3 +1078,116 @@ async fn the_tenant_id_follows_the_lambda_context_keys_when_there_is_one() {
     );
     assert!(lines[1].get("tenant_id").is_none(), "{}", lines[1]);
 }
+
+/// `{"password": "hunter2-<n>", "next": {...}}` nested `depth` deep, built without recursion.
+fn nested_secrets(depth: usize) -> Value {
+    let mut value = json!({"password": format!("hunter2-{depth}")});
+    for n in (0..depth).rev() {
+        // Moved in, not through `json!` (which serializes its values, recursively).
+        let mut map = serde_json::Map::new();
+        map.insert("password".into(), json!(format!("hunter2-{n}")));
+        map.insert("next".into(), value);
+        value = Value::Object(map);
+    }
+    value
+}
+
+/// Drops a deep value of objects and arrays iteratively.
+fn drop_deep(value: Value) {
+    let mut stack = vec![value];
+    while let Some(mut v) = stack.pop() {
+        match &mut v {
+            Value::Array(items) => stack.append(items),
+            Value::Object(map) => {
+                let keys: Vec<String> = map.keys().cloned().collect();
+                for key in keys {
+                    if let Some(child) = map.remove(&key) {
+                        stack.push(child);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn redaction_holds_for_values_too_deep_or_too_large_to_write_as_json() {
+    let (builder, captured) = builder(&[("POWERTOOLS_LOGGER_LOG_EVENT", "true")]);
+    let logger = builder
+        .redact_key("password")
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let deep = nested_secrets(100);
+    let large = json!({"password": "hunter2-large", "padding": vec!["x".repeat(1_000); 200]});
+    let service = logger
+        .context_layer()
+        .layer(service_fn(|e: LambdaEvent<Value>| async move {
+            let deep = &e.payload["deep"];
+            let large = &e.payload["large"];
+            powertools_logger::append_invocation_key("appended", deep.clone());
+            tracing::info!(doc = ?Json(deep), "deep field");
+            tracing::info!(message = ?Json(deep));
+            let span = tracing::info_span!("work", kept = ?Json(deep), big = ?Json(large));
+            let _entered = span.enter();
+            tracing::info!(doc = ?Json(large), "large field");
+            tracing::info!(wrapped = ?Some(Json(large)), "wrapped in another value");
+            Ok::<_, Error>(())
+        }));
+    let _ = service
+        .oneshot(event("r", json!({"deep": deep.clone(), "large": large})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 5, "{}", captured.text());
+    let text = captured.text();
+    assert!(!text.contains("hunter2"), "a redacted value leaked: {text}");
+    drop_deep(deep);
+}
+
+#[test]
+fn values_nested_thousands_deep_do_not_overflow_the_stack() {
+    // A thread with an ordinary 2 MiB stack: the library must not recurse as deep as the value.
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut lines = Vec::new();
+            for redact in [false, true] {
+                let (builder, captured) = builder(&[]);
+                let builder = if redact {
+                    builder.redact_key("password")
+                } else {
+                    builder
+                };
+                let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+                let mut deep = json!({"password": "hunter2"});
+                for _ in 0..10_000 {
+                    let mut map = serde_json::Map::new();
+                    map.insert("next".into(), deep);
+                    deep = Value::Object(map);
+                }
+                tracing::dispatcher::with_default(&dispatch(&logger), || {
+                    tracing::info!(doc = ?Json(&deep), "deep field");
+                    tracing::info!(message = ?Json(&deep));
+                    let span = tracing::info_span!("work", kept = ?Json(&deep));
+                    let _entered = span.enter();
+                    tracing::info!("in a span with a deep field");
+                });
+                drop_deep(deep);
+                lines.push(captured.text());
+            }
+            lines
+        })
+        .map(|thread| thread.join());
+    let Ok(Ok(outputs)) = outcome else {
+        unreachable!("the logging thread failed")
+    };
+    for text in outputs {
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        for line in text.lines() {
+            let parsed: Value = serde_json::from_str(line).unwrap_or_default();
+            assert!(parsed.is_object(), "{line}");
+        }
+    }
+}
