@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use moka::ops::compute::{CompResult, Op};
+use moka::policy::EvictionPolicy;
 use powertools_core::Env;
 use serde::de::DeserializeOwned;
 
@@ -305,6 +306,13 @@ impl<P: Provider + 'static> Parameters<P> {
         Ok(values)
     }
 
+    /// How many single values the cache holds, counted after the cache's pending maintenance
+    /// (evictions beyond [`ParametersBuilder::capacity`]) has run.
+    pub async fn cached_len(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.entry_count()
+    }
+
     /// Forgets every cached value.
     pub fn clear_cache(&self) {
         self.cache.invalidate_all();
@@ -326,7 +334,8 @@ impl<P: Provider + 'static> ParametersBuilder<P> {
         self
     }
 
-    /// How many values the cache holds at most (default 1,024; least recently used go first).
+    /// How many values the cache holds at most (default 1,024; least recently used go first,
+    /// when the cache's maintenance runs: the bound may be exceeded briefly under load).
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
         self
@@ -356,9 +365,11 @@ impl<P: Provider + 'static> ParametersBuilder<P> {
             provider: Arc::new(self.provider),
             cache: moka::future::Cache::builder()
                 .max_capacity(self.capacity)
+                .eviction_policy(EvictionPolicy::lru())
                 .build(),
             multiple: moka::future::Cache::builder()
                 .max_capacity(self.capacity)
+                .eviction_policy(EvictionPolicy::lru())
                 .build(),
             max_age,
             stale_if_error: self.stale_if_error,

@@ -298,3 +298,69 @@ async fn stale_if_error_with_the_largest_max_age_or_window_does_not_overflow() {
         Some("on")
     );
 }
+
+#[tokio::test]
+async fn the_cache_holds_at_most_its_capacity_and_evicted_names_are_fetched_again() {
+    let clock = Clock::new();
+    let provider = InMemoryProvider::new();
+    let names: Vec<String> = (0..40).map(|i| format!("/orders/p{i:02}")).collect();
+    for name in &names {
+        provider.set(name, name);
+    }
+    let moving = clock.clone();
+    let p = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .clock(move || moving.now())
+        .capacity(8)
+        .build();
+    for name in &names {
+        assert_eq!(p.get(name).await.ok().as_deref(), Some(name.as_str()));
+    }
+    assert_eq!(p.provider().calls(), 40);
+    let held = p.cached_len().await;
+    assert!(
+        (1..=8).contains(&held),
+        "{held} values held with a capacity of 8"
+    );
+
+    // Every value is still young: only the evicted ones (at least 32) are fetched again, and
+    // the cache still holds no more than 8 afterwards.
+    for name in &names {
+        assert_eq!(p.get(name).await.ok().as_deref(), Some(name.as_str()));
+    }
+    let refetched = p.provider().calls() - 40;
+    assert!(
+        (32..=40).contains(&refetched),
+        "{refetched} names fetched again"
+    );
+    assert!(p.cached_len().await <= 8);
+}
+
+#[tokio::test]
+async fn the_least_recently_used_values_go_first() {
+    let clock = Clock::new();
+    let provider = InMemoryProvider::new();
+    for i in 0..12 {
+        provider.set(format!("/p{i:02}"), "v");
+    }
+    let moving = clock.clone();
+    let p = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .clock(move || moving.now())
+        .capacity(4)
+        .build();
+    for i in 0..12 {
+        let _ = p.get(&format!("/p{i:02}")).await;
+        // Evictions run in the cache's maintenance: after each insert, as a busy cache would.
+        let _ = p.cached_len().await;
+    }
+    assert_eq!(p.provider().calls(), 12);
+    // The four most recent stay cached: no call.
+    for i in 8..12 {
+        let _ = p.get(&format!("/p{i:02}")).await;
+    }
+    assert_eq!(p.provider().calls(), 12, "the four most recent are cached");
+    // The oldest was evicted: fetched again.
+    let _ = p.get("/p00").await;
+    assert_eq!(p.provider().calls(), 13, "the oldest was evicted");
+}
