@@ -1,10 +1,13 @@
 //! The idempotency engine: claim, run once, complete or delete, replay.
 
+use std::borrow::Cow;
 use std::future::Future;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use lambda_runtime::Diagnostic;
 use powertools_core::{Env, FunctionConfig, Invocation};
 use serde::Serialize;
@@ -75,8 +78,9 @@ pub enum IdempotencyError<E> {
         /// The JMESPath expression.
         path: String,
     },
-    /// The store failed; the handler did not run, or its outcome could not be recorded
-    /// (`IdempotencyPersistenceLayerError`).
+    /// The store failed while claiming the key: the handler did not run
+    /// (`IdempotencyPersistenceLayerError`). Once the handler has run, a store failure never
+    /// replaces its outcome (see the failure modes in the crate docs).
     #[error("idempotency store failed ({context}): {source}")]
     Persistence {
         /// What was being done.
@@ -85,8 +89,8 @@ pub enum IdempotencyError<E> {
         #[source]
         source: StoreError,
     },
-    /// A key expression failed, a response could not be serialized, or a stored response
-    /// could not be read as the handler's output (`IdempotencySerializationError`).
+    /// The event could not be read as JSON, the validation expression failed, or a stored
+    /// response could not be read as the handler's output (`IdempotencySerializationError`).
     #[error("idempotency data could not be processed: {0}")]
     Serialization(String),
     /// The store and the clock kept disagreeing about the record (`IdempotencyInconsistentStateError`).
@@ -146,6 +150,7 @@ struct Inner {
     hash_mode: HashMode,
     disabled: bool,
     cache: Option<moka::sync::Cache<String, Record>>,
+    max_stored_response_bytes: usize,
     on_replay: Option<Arc<ReplayHook>>,
     clock: Arc<Clock>,
     warned_no_key: AtomicBool,
@@ -173,6 +178,60 @@ fn now_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// How a stored response that was compressed to fit begins: gzip, then standard base64. JSON
+/// never begins with `g`, so a plain response cannot be mistaken for one.
+const COMPRESSED_PREFIX: &str = "gzip+base64:";
+
+/// The default largest stored response: DynamoDB's 400 KB item limit less room for the key and
+/// the other attributes.
+const DEFAULT_MAX_STORED_RESPONSE_BYTES: usize = 400 * 1024 - 8 * 1024;
+
+/// The `data` a response is stored as: its JSON when it fits in `max` bytes, else its JSON
+/// compressed when that fits; `Err(reason)` when it cannot be stored or could not be read back.
+fn encode_response(json: String, max: usize) -> Result<String, String> {
+    // What serde_json cannot read (over 128 levels deep) could never be replayed. (Reading
+    // into `IgnoredAny` would not do: serde_json skips values without its recursion limit.)
+    if let Err(e) = serde_json::from_str::<Value>(&json) {
+        return Err(format!("it could not be read back: {e}"));
+    }
+    if json.len() <= max {
+        return Ok(json);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = encoder
+        .write_all(json.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| format!("it could not be compressed: {e}"))?;
+    let encoded = format!(
+        "{COMPRESSED_PREFIX}{}",
+        base64::engine::general_purpose::STANDARD.encode(compressed)
+    );
+    if encoded.len() <= max {
+        Ok(encoded)
+    } else {
+        Err(format!(
+            "{} bytes of JSON, {} compressed, over the {max} bytes a record holds",
+            json.len(),
+            encoded.len()
+        ))
+    }
+}
+
+/// The JSON of a stored response (see [`encode_response`]).
+fn decode_response(data: &str) -> Result<Cow<'_, str>, String> {
+    let Some(encoded) = data.strip_prefix(COMPRESSED_PREFIX) else {
+        return Ok(Cow::Borrowed(data));
+    };
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("not base64: {e}"))?;
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut json)
+        .map_err(|e| format!("not gzip-compressed JSON: {e}"))?;
+    Ok(Cow::Owned(json))
 }
 
 /// Whether the selected key data means "no key": Powertools for Python's
@@ -355,12 +414,18 @@ impl Idempotency {
     {
         let inner = &self.inner;
         match f().await {
+            // The handler ran: its caller gets its response whatever the store does next.
             Ok(response) => {
-                let data = serde_json::to_string(&response).map_err(|e| {
-                    IdempotencyError::Serialization(format!(
-                        "the response could not be stored as JSON: {e}"
-                    ))
-                })?;
+                let data = serde_json::to_string(&response)
+                    .map_err(|e| format!("it cannot be written as JSON: {e}"))
+                    .and_then(|json| encode_response(json, inner.max_stored_response_bytes));
+                let data = match data {
+                    Ok(data) => data,
+                    Err(reason) => {
+                        self.release(&claim.key, &reason).await;
+                        return Ok(response);
+                    }
+                };
                 let now_ms = now_ms((inner.clock)());
                 let completed = Record {
                     status: Status::Completed,
@@ -369,24 +434,41 @@ impl Idempotency {
                     data: Some(data),
                     ..claim
                 };
-                inner.store.update(&completed).await.map_err(|source| {
-                    IdempotencyError::Persistence {
-                        context: "saving the response after the handler ran",
-                        source,
+                match inner.store.update(&completed).await {
+                    Ok(()) => {
+                        if let Some(cache) = &inner.cache {
+                            cache.insert(completed.key.clone(), completed);
+                        }
                     }
-                })?;
-                if let Some(cache) = &inner.cache {
-                    cache.insert(completed.key.clone(), completed);
+                    Err(error) => {
+                        self.release(&completed.key, &format!("saving it failed: {error}"))
+                            .await;
+                    }
                 }
                 Ok(response)
             }
             Err(error) => {
-                inner.store.delete(&claim.key).await.map_err(|source| IdempotencyError::Persistence {
-                    context: "deleting the record after the handler failed; a retry is refused until the in-progress expiry",
-                    source,
-                })?;
+                if let Err(store_error) = inner.store.delete(&claim.key).await {
+                    eprintln!(
+                        "[powertools] idempotency: the handler failed and its record {:?} could not be deleted ({store_error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again",
+                        claim.key
+                    );
+                }
                 Err(IdempotencyError::Handler(error))
             }
+        }
+    }
+
+    /// The handler succeeded but its response is not recorded (`reason`): removes the claim so
+    /// that a duplicate runs the handler again, and says so on stderr.
+    async fn release(&self, key: &str, reason: &str) {
+        match self.inner.store.delete(key).await {
+            Ok(()) => eprintln!(
+                "[powertools] idempotency: the response for {key:?} was returned but not stored ({reason}); the record was removed, so a duplicate runs the handler again"
+            ),
+            Err(error) => eprintln!(
+                "[powertools] idempotency: the response for {key:?} was returned but not stored ({reason}), and the record could not be removed ({error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again"
+            ),
         }
     }
 
@@ -400,8 +482,13 @@ impl Idempotency {
         {
             return Err(IdempotencyError::Validation { key: record.key });
         }
-        let data = record.data.as_deref().unwrap_or("null");
-        let response = serde_json::from_str(data).map_err(|e| {
+        let data = decode_response(record.data.as_deref().unwrap_or("null")).map_err(|e| {
+            IdempotencyError::Serialization(format!(
+                "the stored response of {:?} is not readable: {e}",
+                record.key
+            ))
+        })?;
+        let response = serde_json::from_str(&data).map_err(|e| {
             IdempotencyError::Serialization(format!(
                 "the stored response of {:?} is not the handler's output type: {e}",
                 record.key
@@ -433,6 +520,7 @@ pub struct IdempotencyBuilder {
     hash_mode: HashMode,
     disabled: Option<bool>,
     cache: Option<(u64, Duration)>,
+    max_stored_response_bytes: usize,
     on_replay: Option<Arc<ReplayHook>>,
     clock: Option<Arc<Clock>>,
 }
@@ -483,6 +571,7 @@ impl IdempotencyBuilder {
             hash_mode: HashMode::Python,
             disabled: None,
             cache: None,
+            max_stored_response_bytes: DEFAULT_MAX_STORED_RESPONSE_BYTES,
             on_replay: None,
             clock: None,
         }
@@ -591,6 +680,16 @@ impl IdempotencyBuilder {
         self
     }
 
+    /// The largest response stored (bytes of `data`; default 400 KiB less 8 KiB, under
+    /// DynamoDB's 400 KB item limit). A response whose JSON is larger is stored gzip-compressed
+    /// (base64, after the prefix `gzip+base64:`) when that fits; otherwise it is returned to its
+    /// caller but not stored, the record is removed and a duplicate runs the handler again (a
+    /// warning on stderr says so).
+    pub fn max_stored_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_stored_response_bytes = bytes;
+        self
+    }
+
     /// Called with the stored record whenever a response is replayed.
     pub fn on_replay<F: Fn(&Record) + Send + Sync + 'static>(mut self, hook: F) -> Self {
         self.on_replay = Some(Arc::new(hook));
@@ -655,6 +754,7 @@ impl IdempotencyBuilder {
                         .time_to_live(ttl)
                         .build()
                 }),
+                max_stored_response_bytes: self.max_stored_response_bytes,
                 on_replay: self.on_replay,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
                 warned_no_key: AtomicBool::new(false),

@@ -87,8 +87,39 @@
 //! | `expiration` | N | epoch seconds (default now + 1 h); void once the current whole epoch second is greater (`expiration < now_s`, the same comparison in the store's condition and in the client) |
 //! | `in_progress_expiration` | N | epoch milliseconds: the claiming invocation's deadline |
 //! | `status` | S | `INPROGRESS` or `COMPLETED` |
-//! | `data` | S | the response, as JSON |
+//! | `data` | S | the response, as JSON; `gzip+base64:<base64 of gzip of the JSON>` when only the compressed form fits |
 //! | `validation` | S | hash of the validated part of the payload, when validation is on |
+//!
+//! # Responses the table cannot hold
+//!
+//! A caller whose handler succeeded always gets its response. A response is stored as its JSON
+//! when that fits in [`IdempotencyBuilder::max_stored_response_bytes`] (default 400 KiB less
+//! 8 KiB, under DynamoDB's 400 KB item limit), else gzip-compressed and base64-encoded after the
+//! prefix `gzip+base64:` when that fits (replayed here; Powertools for Python, which cannot
+//! store such a response either, cannot read it). A response that does not fit even
+//! compressed, that is nested deeper than serde_json reads back (128 levels), or that cannot be
+//! written as JSON is returned to its caller and not stored: the record is deleted, a warning
+//! on stderr says so, and a duplicate runs the handler again. Never an error, never a blocked
+//! key.
+//!
+//! # Failure modes
+//!
+//! What the caller gets when the store fails, and what a retry (a duplicate with the same key)
+//! does then:
+//!
+//! | when the store fails | the caller gets | a retry |
+//! |---|---|---|
+//! | claiming the key (before the handler) | `IdempotencyPersistenceLayerError`; the handler did not run | runs normally once the store answers |
+//! | saving the response (after the handler succeeded) | the handler's response; a warning on stderr | the engine deletes the record: if that works, the retry runs the handler again; if the store is still down, the record stays `INPROGRESS` and the retry gets `IdempotencyAlreadyInProgressError` until the in-progress expiry (the invocation's deadline), then runs the handler again |
+//! | deleting the record (after the handler failed) | the handler's error; a warning on stderr | `IdempotencyAlreadyInProgressError` until the in-progress expiry, then runs the handler |
+//! | the response cannot be stored (size, depth, not JSON) | the handler's response; a warning on stderr | runs the handler again |
+//! | replaying (the claim is refused, the store answers with the record) | the stored response; a record that cannot be read as the handler's output is `IdempotencySerializationError` | the same |
+//!
+//! So the handler runs again after a failed save: the response is the caller's, but what the
+//! handler did is not recorded. Give the handler a deadline (the layer reads it from the
+//! Lambda context; [`Idempotency::run`] outside an invocation uses
+//! [`IdempotencyBuilder::in_progress_expiry`] when set) so that no record blocks its key until
+//! `expires_after`.
 //!
 //! # Tenant isolation
 //!

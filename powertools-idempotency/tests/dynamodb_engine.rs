@@ -2,6 +2,8 @@
 //! replaying a record written the way Powertools for Python writes it.
 #![cfg(feature = "dynamodb")]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -357,6 +359,49 @@ async fn the_last_second_before_expiry_replays_over_dynamodb() -> TestResult {
     assert_eq!(last_second.map_err(|e| e.to_string())?, json!({"run": 1}));
     now.store((expiration + 1) * 1_000, Ordering::SeqCst);
     assert_eq!(idem.run(&payload, call).await?, json!({"run": 2}));
+    client.delete_table().table_name(&name).send().await?;
+    Ok(())
+}
+
+/// Responses DynamoDB cannot hold as they are (400 KB item limit) or serde_json cannot read
+/// back (128 levels): the caller always gets its response; a duplicate gets it replayed when it
+/// could be stored (compressed), else runs again; never an error, never a blocked key.
+#[tokio::test]
+async fn responses_the_table_cannot_hold_reach_the_caller_and_never_block_the_key() -> TestResult {
+    let name = format!("idem-large-{}", std::process::id());
+    let (client, _) = table(&name).await?;
+    let idem = idempotency(&client, &name);
+    let runs = AtomicUsize::new(0);
+    let run = |body: &'static str, response: Value| {
+        let idem = &idem;
+        let runs = &runs;
+        async move {
+            idem.run(&json!({ "body": body }), || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(response)
+            })
+            .await
+        }
+    };
+
+    // 500 KB that compresses: stored compressed, replayed.
+    let large = json!({"lines": vec!["the same order line, again and again"; 14_000]});
+    assert!(large.to_string().len() > 500_000);
+    assert_eq!(run("{\"sku\":\"large\"}", large.clone()).await?, large);
+    assert_eq!(run("{\"sku\":\"large\"}", json!(0)).await?, large);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 1, "replayed");
+
+    // 500 KB that does not compress: returned, not stored, the duplicate runs again.
+    let random = json!(common::incompressible(500_000));
+    assert_eq!(run("{\"sku\":\"random\"}", random.clone()).await?, random);
+    assert_eq!(run("{\"sku\":\"random\"}", random.clone()).await?, random);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 2, "ran again");
+
+    // 200 levels deep: returned, not stored, the duplicate runs again.
+    let deep = common::nested(200);
+    assert_eq!(run("{\"sku\":\"deep\"}", deep.clone()).await?, deep);
+    assert_eq!(run("{\"sku\":\"deep\"}", deep.clone()).await?, deep);
+    assert_eq!(runs.swap(0, Ordering::SeqCst), 2, "ran again");
     client.delete_table().table_name(&name).send().await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::NOW_MS;
+use common::{NOW_MS, incompressible, nested};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use powertools_core::{Env, Invocation};
 use powertools_idempotency::{
@@ -670,4 +670,125 @@ async fn a_record_is_replayed_through_its_last_second_then_runs_again() {
         Some(json!({"order_id": "o-2"})),
         "runs again once expired"
     );
+}
+
+async fn run_value(
+    idem: &Idempotency,
+    payload: &Value,
+    runs: &AtomicUsize,
+    response: &Value,
+) -> Result<Value, IdempotencyError<String>> {
+    idem.run(payload, || async {
+        runs.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, String>(response.clone())
+    })
+    .await
+}
+
+/// A response nested deeper than serde_json reads back (128) is returned to its caller and not
+/// stored; a duplicate runs the handler again instead of failing on replay.
+#[tokio::test]
+async fn a_response_too_deep_to_replay_is_returned_and_a_duplicate_runs_again() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let deep = nested(200);
+    let runs = AtomicUsize::new(0);
+    let first = run_value(&idem, &payload, &runs, &deep).await;
+    assert_eq!(first.ok().as_ref(), Some(&deep));
+    assert_eq!(store.get(&key).await.ok().flatten(), None, "not stored");
+    let second = run_value(&idem, &payload, &runs, &deep).await;
+    assert_eq!(second.ok().as_ref(), Some(&deep));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the duplicate ran again");
+    // 100 levels read back: stored and replayed.
+    let shallow = nested(100);
+    let other = order(r#"{"sku":"B"}"#);
+    let _ = run_value(&idem, &other, &runs, &shallow).await;
+    assert_eq!(
+        run_value(&idem, &other, &runs, &json!(0)).await.ok(),
+        Some(shallow)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+}
+
+/// A response over the stored size limit is stored compressed when that fits, and replayed.
+#[tokio::test]
+async fn a_large_response_is_stored_compressed_and_replayed() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let large = json!({"lines": vec!["the same order line, again and again"; 15_000]});
+    assert!(large.to_string().len() > 500_000);
+    let runs = AtomicUsize::new(0);
+    assert_eq!(
+        run_value(&idem, &payload, &runs, &large)
+            .await
+            .ok()
+            .as_ref(),
+        Some(&large)
+    );
+    let stored = store
+        .get(&key)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.data)
+        .unwrap_or_default();
+    assert!(
+        stored.starts_with("gzip+base64:"),
+        "{}",
+        &stored[..stored.len().min(40)]
+    );
+    assert!(stored.len() < 400 * 1024, "{} bytes stored", stored.len());
+    assert_eq!(
+        run_value(&idem, &payload, &runs, &json!(0)).await.ok(),
+        Some(large)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "replayed");
+    // Small responses are stored as plain JSON (readable by Powertools for Python).
+    let small = order(r#"{"sku":"B"}"#);
+    let _ = run_value(&idem, &small, &runs, &json!({"ok": true})).await;
+    let small_key = idem.key_for(&small).ok().flatten().unwrap_or_default();
+    assert_eq!(
+        store
+            .get(&small_key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.data),
+        Some(r#"{"ok":true}"#.to_owned())
+    );
+}
+
+/// A response that does not fit even compressed is returned to its caller, not stored; the
+/// record is removed so a duplicate runs again (never an error, never a blocked key).
+#[tokio::test]
+async fn a_response_that_does_not_fit_is_returned_and_a_duplicate_runs_again() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()).max_stored_response_bytes(4_096));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let big = json!(incompressible(20_000));
+    let runs = AtomicUsize::new(0);
+    assert_eq!(
+        run_value(&idem, &payload, &runs, &big).await.ok().as_ref(),
+        Some(&big)
+    );
+    assert_eq!(store.get(&key).await.ok().flatten(), None, "not stored");
+    assert_eq!(
+        run_value(&idem, &payload, &runs, &big).await.ok().as_ref(),
+        Some(&big)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // Compressible, the same size fits.
+    let other = order(r#"{"sku":"B"}"#);
+    let repeated = json!("a".repeat(20_000));
+    let _ = run_value(&idem, &other, &runs, &repeated).await;
+    assert_eq!(
+        run_value(&idem, &other, &runs, &json!(0)).await.ok(),
+        Some(repeated)
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
 }

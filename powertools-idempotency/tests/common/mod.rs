@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use powertools_idempotency::{PutOutcome, Record, Status, Store};
+use serde_json::{Value, json};
 
 pub const NOW_MS: u64 = 1_795_268_547_000;
 
@@ -143,4 +144,23 @@ pub async fn conformance(store: &dyn Store, run: &str) {
             .await,
         Ok(PutOutcome::Exists(_))
     ));
+}
+
+/// `depth` arrays nested in each other around `1`.
+pub fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!([inner]))
+}
+
+/// Text that gzip cannot shrink much (a fixed xorshift sequence over 64 characters).
+pub fn incompressible(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ALPHABET[(state % 64) as usize] as char
+        })
+        .collect()
 }
