@@ -1,12 +1,17 @@
 //! Checks X-Ray daemon datagrams: the `{"format":"json","version":1}` header line, then a
 //! subsegment document valid against `schemas/xray-subsegment.json` (a sent subsegment must
-//! carry `type`, `trace_id` and, in Lambda, `parent_id`).
+//! carry `type`, `trace_id` and, in Lambda, `parent_id`), the whole datagram at most
+//! [`MAX_DATAGRAM`] bytes.
 
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use crate::HarnessError;
+
+/// The largest UDP payload over IPv4 (65,535 - 8 bytes of UDP header - 20 of IPv4 header):
+/// the most one datagram (header line, newline and document) can hold.
+pub const MAX_DATAGRAM: usize = 65_507;
 
 /// The schema, as kept in `schemas/xray-subsegment.json`.
 pub const SCHEMA: &str = include_str!("../schemas/xray-subsegment.json");
@@ -19,9 +24,9 @@ fn validator() -> Result<&'static jsonschema::Validator, HarnessError> {
 /// Checks one datagram as the daemon receives it; returns the document.
 pub fn check_datagram(datagram: &[u8]) -> Result<Value, HarnessError> {
     let invalid = HarnessError::InvalidDocument;
-    if datagram.len() >= 64 * 1024 {
+    if datagram.len() > MAX_DATAGRAM {
         return Err(invalid(format!(
-            "datagram of {} bytes is not under 64 KB",
+            "datagram of {} bytes is over the {MAX_DATAGRAM}-byte IPv4 UDP payload limit",
             datagram.len()
         )));
     }

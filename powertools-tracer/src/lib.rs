@@ -49,8 +49,9 @@
 //! - **AWS SDK** (feature `aws-sdk`): `Tracer::interceptor()` on a client's config records each
 //!   call as a subsegment with `namespace: "aws"` and the `aws` block, and propagates the trace
 //!   header on the request.
-//! - Annotation keys are 1 to 500 of `[A-Za-z0-9_]`, values strings, numbers or booleans, at
-//!   most 50 per trace; anything else is kept as metadata, never dropped.
+//! - Annotation keys are 1 to 500 of `[A-Za-z0-9_]`, values strings (cut to 1,000
+//!   characters), finite numbers or booleans, at most 50 per trace; anything else is kept as
+//!   metadata, never dropped.
 //!
 //! # When nothing is recorded
 //!
@@ -80,8 +81,13 @@
 //! # Sending
 //!
 //! Each finished subsegment is one datagram: `{"format":"json","version":1}`, a newline, the
-//! document; documents over 64 KB are trimmed (metadata first). Sending never blocks and never
-//! fails the handler; errors are reported once on stderr. Sinks are a trait
+//! document, at most 65,507 bytes in all (the largest UDP payload over IPv4). A larger
+//! document is trimmed, never dropped: the metadata first, then long exception messages,
+//! exceptions past the 25th, long annotation values, the `aws`/`http` values, and so on until it
+//! fits (see [`Subsegment::to_datagram`]); the metadata says what was trimmed
+//! (`powertools.trimmed`). A subsegment records at most 100 exceptions and counts the rest
+//! (`powertools.exceptions_not_recorded`). Sending never blocks and never fails the handler;
+//! errors are reported once on stderr. Sinks are a trait
 //! ([`SegmentSink`]), so other exporters can be added; [`MemorySink`] keeps them for tests.
 //!
 //! # Layer order

@@ -6,9 +6,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// A datagram must stay under this size (header included).
-pub(crate) const MAX_DATAGRAM: usize = 64 * 1024 - 1;
+/// The most one datagram may hold, header line included: the largest UDP payload over IPv4
+/// (65,535 - 8 bytes of UDP header - 20 of IPv4 header).
+pub(crate) const MAX_DATAGRAM: usize = 65_507;
 const HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
+
+/// X-Ray keeps at most 1,000 characters of an annotation value.
+pub(crate) const MAX_ANNOTATION_CHARS: usize = 1_000;
+/// A subsegment records at most this many exceptions; later ones are counted in the metadata
+/// (`powertools.exceptions_not_recorded`).
+pub(crate) const MAX_EXCEPTIONS: usize = 100;
+/// The metadata namespace of the notes this crate adds.
+const NOTES: &str = "powertools";
+const NOT_RECORDED: &str = "exceptions_not_recorded";
 
 /// An annotation value: indexed by X-Ray, so only strings, numbers and booleans.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,57 +170,224 @@ impl Subsegment {
             .insert(key.to_owned(), value);
     }
 
-    /// Records a failure: `fault` (or `error` for a client error) with a cause.
-    pub(crate) fn record_exception(&mut self, message: String, kind: Option<String>, fault: bool) {
+    /// Records a failure: `fault` (or `error` for a client error) with a cause. Past
+    /// [`MAX_EXCEPTIONS`], the exception is only counted.
+    pub(crate) fn record_exception(
+        &mut self,
+        mut message: String,
+        kind: Option<String>,
+        fault: bool,
+    ) {
         if fault {
             self.fault = true;
         } else {
             self.error = true;
         }
-        self.cause
-            .get_or_insert_with(Cause::default)
-            .exceptions
-            .push(Exception {
-                id: new_id(),
-                message,
-                kind,
-            });
+        let cause = self.cause.get_or_insert_with(Cause::default);
+        if cause.exceptions.len() >= MAX_EXCEPTIONS {
+            let notes = self.metadata.entry(NOTES.to_owned()).or_default();
+            let count = notes.get(NOT_RECORDED).and_then(Value::as_u64).unwrap_or(0);
+            notes.insert(
+                NOT_RECORDED.to_owned(),
+                Value::from(count.saturating_add(1)),
+            );
+            return;
+        }
+        // Nothing longer could ever be sent.
+        truncate_bytes(&mut message, MAX_DATAGRAM);
+        cause.exceptions.push(Exception {
+            id: new_id(),
+            message,
+            kind,
+        });
     }
 
-    /// The datagram for the daemon (header line + document), under 64 KB: metadata, then
-    /// exception messages, are trimmed to fit. `None` if even that cannot fit.
+    /// The datagram for the daemon (header line + document), at most 65,507 bytes (one IPv4 UDP
+    /// datagram). A document that does not fit is trimmed, least useful first, until it does:
+    /// the metadata, long exception messages, exceptions past the 25th, long annotation
+    /// values, long `aws`/`http` values, the `aws`/`http` blocks, exceptions past the 5th, the
+    /// largest annotations, the `cause`. What was trimmed is said in the metadata
+    /// (`powertools.trimmed`). `None` only if the document cannot be serialized, or its ids
+    /// alone are too large (never for a subsegment this crate made).
     pub fn to_datagram(&self) -> Option<Vec<u8>> {
-        let render = |s: &Subsegment| {
-            let mut out = HEADER.to_vec();
-            serde_json::to_writer(&mut out, s).ok().map(|()| out)
-        };
         let out = render(self)?;
         if out.len() <= MAX_DATAGRAM {
             return Some(out);
         }
+        let original = out.len();
         let mut trimmed = self.clone();
-        trimmed.metadata.clear();
-        trimmed.put_metadata(
-            "powertools",
-            "trimmed",
-            Value::String(format!(
-                "metadata removed: the document was {} bytes, over the 64 KB datagram limit",
-                out.len()
-            )),
-        );
-        let out = render(&trimmed)?;
-        if out.len() <= MAX_DATAGRAM {
-            return Some(out);
-        }
-        if let Some(cause) = &mut trimmed.cause {
-            for exception in &mut cause.exceptions {
-                exception
-                    .message
-                    .truncate(floor_char_boundary(&exception.message, 1_024));
+        let mut removed: Vec<String> = Vec::new();
+        let mut excess = original - MAX_DATAGRAM;
+        for step in TRIM_STEPS {
+            let Some(what) = step(&mut trimmed, excess) else {
+                continue;
+            };
+            removed.push(what);
+            trimmed.put_metadata(
+                NOTES,
+                "trimmed",
+                Value::String(format!(
+                    "the document was {original} bytes, over the 65,507-byte limit of one UDP \
+                     datagram; trimmed: {}",
+                    removed.join(", ")
+                )),
+            );
+            let out = render(&trimmed)?;
+            if out.len() <= MAX_DATAGRAM {
+                return Some(out);
             }
+            excess = out.len() - MAX_DATAGRAM;
         }
-        let out = render(&trimmed)?;
-        (out.len() <= MAX_DATAGRAM).then_some(out)
+        None
+    }
+}
+
+fn render(subsegment: &Subsegment) -> Option<Vec<u8>> {
+    let mut out = HEADER.to_vec();
+    serde_json::to_writer(&mut out, subsegment)
+        .ok()
+        .map(|()| out)
+}
+
+/// One way of making a document smaller: returns what it removed, `None` if nothing. Gets how
+/// many bytes are still too many.
+type TrimStep = fn(&mut Subsegment, usize) -> Option<String>;
+
+const TRIM_STEPS: [TrimStep; 9] = [
+    trim_metadata,
+    |s, _| shorten_exceptions(s, 1_024),
+    |s, _| drop_exceptions_after(s, 25),
+    trim_annotation_values,
+    trim_blocks,
+    drop_blocks,
+    |s, _| {
+        let dropped = drop_exceptions_after(s, 5);
+        let shortened = shorten_exceptions(s, 256);
+        dropped.or(shortened)
+    },
+    drop_largest_annotations,
+    drop_cause,
+];
+
+/// Removes the metadata, except the count of exceptions not recorded.
+fn trim_metadata(s: &mut Subsegment, _excess: usize) -> Option<String> {
+    if s.metadata.is_empty() {
+        return None;
+    }
+    let not_recorded = s
+        .metadata
+        .get(NOTES)
+        .and_then(|notes| notes.get(NOT_RECORDED))
+        .and_then(Value::as_u64);
+    s.metadata.clear();
+    if let Some(count) = not_recorded {
+        s.put_metadata(NOTES, NOT_RECORDED, Value::from(count));
+    }
+    Some("metadata".to_owned())
+}
+
+/// Cuts exception messages to `chars` characters and types to 200.
+fn shorten_exceptions(s: &mut Subsegment, chars: usize) -> Option<String> {
+    let mut changed = false;
+    for exception in s.cause.iter_mut().flat_map(|c| c.exceptions.iter_mut()) {
+        changed |= truncate_chars(&mut exception.message, chars);
+        if let Some(kind) = &mut exception.kind {
+            changed |= truncate_chars(kind, 200);
+        }
+    }
+    changed.then(|| format!("exception messages over {chars} characters"))
+}
+
+/// Keeps the first `keep` exceptions.
+fn drop_exceptions_after(s: &mut Subsegment, keep: usize) -> Option<String> {
+    let cause = s.cause.as_mut()?;
+    let dropped = cause
+        .exceptions
+        .len()
+        .checked_sub(keep)
+        .filter(|n| *n > 0)?;
+    cause.exceptions.truncate(keep);
+    Some(format!("{dropped} exceptions after the first {keep}"))
+}
+
+/// Cuts string annotation values to 250 characters.
+fn trim_annotation_values(s: &mut Subsegment, _excess: usize) -> Option<String> {
+    let mut changed = false;
+    for value in s.annotations.values_mut() {
+        if let Annotation::String(text) = value {
+            changed |= truncate_chars(text, 250);
+        }
+    }
+    changed.then(|| "annotation values over 250 characters".to_owned())
+}
+
+/// Cuts the strings of the `aws` and `http` blocks to 256 characters.
+fn trim_blocks(s: &mut Subsegment, _excess: usize) -> Option<String> {
+    let mut changed = false;
+    let mut stack: Vec<&mut Value> = s.aws.iter_mut().flat_map(|aws| aws.values_mut()).collect();
+    stack.extend(s.http.iter_mut());
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(text) => changed |= truncate_chars(text, 256),
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(fields) => stack.extend(fields.values_mut()),
+            _ => {}
+        }
+    }
+    changed.then(|| "aws and http values over 256 characters".to_owned())
+}
+
+/// Removes the `aws` and `http` blocks.
+fn drop_blocks(s: &mut Subsegment, _excess: usize) -> Option<String> {
+    let had = s.aws.take().is_some() | s.http.take().is_some();
+    had.then(|| "the aws and http blocks".to_owned())
+}
+
+/// Removes the largest annotations until `excess` bytes are gone.
+fn drop_largest_annotations(s: &mut Subsegment, excess: usize) -> Option<String> {
+    let mut sizes: Vec<(usize, String)> = s
+        .annotations
+        .iter()
+        .map(|(key, value)| {
+            let value = serde_json::to_string(value).map_or(0, |v| v.len());
+            // "key":value, (quotes, colon and comma; escapes make the key longer, never shorter)
+            (key.len() + value + 4, key.clone())
+        })
+        .collect();
+    sizes.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+    let mut freed = 0;
+    let mut dropped = 0;
+    for (size, key) in sizes {
+        if freed >= excess {
+            break;
+        }
+        s.annotations.remove(&key);
+        freed += size;
+        dropped += 1;
+    }
+    (dropped > 0).then(|| format!("the {dropped} largest annotations"))
+}
+
+/// Removes the `cause` (`fault`, `error` and `throttle` stay).
+fn drop_cause(s: &mut Subsegment, _excess: usize) -> Option<String> {
+    s.cause.take().map(|_| "the cause".to_owned())
+}
+
+/// Cuts `text` to at most `max` characters; whether it was longer.
+pub(crate) fn truncate_chars(text: &mut String, max: usize) -> bool {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => {
+            text.truncate(end);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+fn truncate_bytes(text: &mut String, max: usize) {
+    if text.len() > max {
+        text.truncate(floor_char_boundary(text, max));
     }
 }
 
@@ -260,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn oversized_documents_are_trimmed_under_64_kb() {
+    fn oversized_documents_are_trimmed_to_one_datagram() {
         let mut s = Subsegment::start("## save", "1-5759e988-bd862e3fe1be46a994272793", None, 1.0);
         s.end_time = Some(2.0);
         s.put_metadata("orders", "payload", Value::String("x".repeat(100_000)));
@@ -273,10 +450,163 @@ mod tests {
         );
         let text = String::from_utf8_lossy(&datagram);
         assert!(
-            text.contains("metadata removed"),
+            text.contains("trimmed: metadata"),
             "{}",
             &text[..200.min(text.len())]
         );
+    }
+
+    const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+
+    fn checked(s: &Subsegment) -> Value {
+        let datagram = s.to_datagram();
+        assert!(datagram.is_some(), "dropped");
+        let datagram = datagram.unwrap_or_default();
+        assert!(datagram.len() <= 65_507, "{} bytes", datagram.len());
+        powertools_testing::xray::check_datagram(&datagram).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn ended(name: &str) -> Subsegment {
+        let mut s = Subsegment::start(name, ROOT, Some("557abcec3ee5a047".into()), 1.0);
+        s.end_time = Some(2.0);
+        s
+    }
+
+    #[test]
+    fn a_huge_annotation_set_directly_is_trimmed_not_dropped() {
+        let mut s = ended("## big");
+        s.annotations
+            .insert("blob".into(), Annotation::String("x".repeat(200 * 1024)));
+        s.annotations.insert("small".into(), Annotation::Int(7));
+        let doc = checked(&s);
+        assert_eq!(doc["annotations"]["small"], 7);
+        assert!(doc["metadata"]["powertools"]["trimmed"].is_string());
+    }
+
+    #[test]
+    fn thousands_of_exceptions_set_directly_are_trimmed_not_dropped() {
+        let mut s = ended("## many");
+        s.fault = true;
+        s.cause = Some(Cause {
+            exceptions: (0..5_000)
+                .map(|n| Exception {
+                    id: new_id(),
+                    message: format!("failure {n}"),
+                    kind: Some("E".repeat(1_000)),
+                })
+                .collect(),
+        });
+        let doc = checked(&s);
+        assert_eq!(doc["cause"]["exceptions"][0]["message"], "failure 0");
+        assert_eq!(doc["fault"], true);
+    }
+
+    #[test]
+    fn record_exception_keeps_the_first_hundred_and_counts_the_rest() {
+        let mut s = ended("## errors");
+        for n in 0..250 {
+            s.record_exception(format!("e{n}"), None, n % 2 == 0);
+        }
+        let exceptions = s.cause.as_ref().map_or(0, |c| c.exceptions.len());
+        assert_eq!(exceptions, MAX_EXCEPTIONS);
+        assert_eq!(s.metadata[NOTES][NOT_RECORDED], 150);
+        assert!(s.fault && s.error);
+    }
+
+    #[test]
+    fn large_aws_and_http_blocks_are_trimmed() {
+        let mut s = ended("DynamoDB");
+        let mut aws = Map::new();
+        aws.insert("operation".into(), "PutItem".into());
+        aws.insert("table_name".into(), "t".repeat(100_000).into());
+        s.aws = Some(aws);
+        s.http = Some(serde_json::json!({"request": {"url": "u".repeat(100_000)}}));
+        let doc = checked(&s);
+        assert_eq!(doc["aws"]["operation"], "PutItem");
+        assert_eq!(doc["aws"]["table_name"], "t".repeat(256));
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        let mut text = "é".repeat(5);
+        assert!(truncate_chars(&mut text, 3));
+        assert_eq!(text, "ééé");
+        assert!(!truncate_chars(&mut text, 3));
+        let mut bytes = "é".repeat(5);
+        truncate_bytes(&mut bytes, 5);
+        assert_eq!(bytes, "éé");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\PC{0,60}",
+                "[\\x00-\\x1f\"\\\\]{0,4000}",
+                (1usize..200_000).prop_map(|n| "v".repeat(n)),
+                (1usize..30_000).prop_map(|n| "\u{1F600}".repeat(n)),
+            ]
+        }
+
+        fn annotation() -> impl Strategy<Value = Annotation> {
+            prop_oneof![
+                // As `Tracer::annotate` leaves them: at most 1,000 characters.
+                text().prop_map(|mut text| {
+                    truncate_chars(&mut text, MAX_ANNOTATION_CHARS);
+                    Annotation::String(text)
+                }),
+                any::<i64>().prop_map(Annotation::Int),
+                any::<f64>()
+                    .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                    .prop_map(Annotation::Float),
+                any::<bool>().prop_map(Annotation::Bool),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(32))]
+
+            /// Whatever a subsegment holds (any name, up to 50 annotations with valid keys,
+            /// metadata, exceptions, aws/http values), its datagram is sent, valid and within
+            /// 65,507 bytes.
+            #[test]
+            fn every_document_fits_one_valid_datagram(
+                name in "\\PC{0,400}",
+                annotations in proptest::collection::btree_map(
+                    "[A-Za-z0-9_]{1,500}", annotation(), 0..50),
+                metadata in proptest::collection::vec((text(), text(), text()), 0..6),
+                exceptions in proptest::collection::vec(
+                    ("\\PC{0,80}", proptest::option::of("[A-Za-z_]{1,300}")), 0..300),
+                long_exceptions in proptest::collection::vec(text(), 0..4),
+                aws in proptest::option::of(text()),
+            ) {
+                let mut s = ended(&name);
+                s.annotations = annotations;
+                for (namespace, key, value) in metadata {
+                    s.put_metadata(&namespace, &key, Value::String(value));
+                }
+                for (message, kind) in exceptions {
+                    s.record_exception(message, kind, true);
+                }
+                for message in long_exceptions {
+                    s.record_exception(message, None, false);
+                }
+                if let Some(value) = aws {
+                    let mut block = Map::new();
+                    block.insert("operation".into(), value.clone().into());
+                    s.aws = Some(block);
+                    s.http = Some(serde_json::json!({"response": {"status": 200}, "note": value}));
+                }
+                let datagram = s.to_datagram();
+                prop_assert!(datagram.is_some(), "dropped");
+                let datagram = datagram.unwrap_or_default();
+                prop_assert!(datagram.len() <= 65_507, "{} bytes", datagram.len());
+                let checked = powertools_testing::xray::check_datagram(&datagram);
+                prop_assert!(checked.is_ok(), "{:?}", checked.err());
+            }
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl SegmentSink for UdpDaemonSink {
     fn export(&self, subsegment: &Subsegment) {
         match subsegment.to_datagram() {
             Some(datagram) => self.send(&datagram),
-            None => self.report("the document could not be trimmed under 64 KB"),
+            None => self.report("the document could not be trimmed to one UDP datagram"),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use powertools_core::{Env, FunctionConfig, Invocation, TraceContext};
 
-use crate::segment::{Annotation, Subsegment, epoch_seconds};
+use crate::segment::{Annotation, MAX_ANNOTATION_CHARS, Subsegment, epoch_seconds, truncate_chars};
 use crate::sink::{DEFAULT_DAEMON_ADDRESS, SegmentSink, UdpDaemonSink, parse_daemon_address};
 
 type Clock = dyn Fn() -> SystemTime + Send + Sync;
@@ -131,28 +131,43 @@ impl Tracer {
         Invocation::current().and_then(|invocation| self.trace_state(&invocation))
     }
 
-    /// Adds an annotation if the key is valid and the trace has room; else the value goes to
-    /// metadata (nothing is lost) with one warning.
+    /// Adds an annotation if the key is valid, the value a string, a finite number or a
+    /// boolean, and the trace has room; else the value goes to metadata (nothing is lost) with
+    /// one warning. String values are cut to X-Ray's 1,000 characters.
     pub(crate) fn annotate(
         &self,
         state: &TraceState,
         subsegment: &mut Subsegment,
         key: &str,
-        value: Annotation,
+        mut value: Annotation,
     ) {
         let valid_key = !key.is_empty()
             && key.len() <= 500
             && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if valid_key && state.take_annotation_slot() {
+        let valid_value = match &mut value {
+            Annotation::String(text) => {
+                truncate_chars(text, MAX_ANNOTATION_CHARS);
+                true
+            }
+            Annotation::Float(number) => number.is_finite(),
+            Annotation::Int(_) | Annotation::Bool(_) => true,
+        };
+        if valid_key && valid_value && state.take_annotation_slot() {
             subsegment.annotations.insert(key.to_owned(), value);
             return;
         }
         if !self.inner.warned_annotations.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "[powertools] annotation {key:?} kept as metadata: keys are 1 to 500 of [A-Za-z0-9_], at most {MAX_ANNOTATIONS} per trace (warned once)"
+                "[powertools] annotation {key:?} kept as metadata: keys are 1 to 500 of [A-Za-z0-9_], values strings, finite numbers or booleans, at most {MAX_ANNOTATIONS} per trace (warned once)"
             );
         }
-        let value = serde_json::to_value(&value).unwrap_or(serde_json::Value::Null);
+        let value = match value {
+            // JSON has no NaN or infinity: keep what it was as text.
+            Annotation::Float(number) if !number.is_finite() => {
+                serde_json::Value::String(number.to_string())
+            }
+            value => serde_json::to_value(&value).unwrap_or(serde_json::Value::Null),
+        };
         subsegment.put_metadata(&self.inner.service, key, value);
     }
 

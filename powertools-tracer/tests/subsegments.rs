@@ -295,7 +295,7 @@ async fn annotation_rules_keep_bad_keys_and_extras_as_metadata() {
 }
 
 #[tokio::test]
-async fn oversized_documents_stay_under_64_kb() {
+async fn oversized_documents_fit_one_datagram() {
     let (t, sink) = tracer(&[]);
     let service = t.layer().layer(service_fn(|_e: LambdaEvent<Value>| async {
         Ok::<_, Error>(json!({"blob": "x".repeat(200_000)}))
@@ -305,12 +305,12 @@ async fn oversized_documents_stay_under_64_kb() {
     assert!(service.oneshot(event).await.is_ok());
     let subsegments: Vec<Subsegment> = sink.subsegments();
     let datagram = subsegments[0].to_datagram().unwrap_or_default();
-    assert!(datagram.len() < 64 * 1024);
+    assert!(datagram.len() <= 65_507);
     let doc = xray::check_datagram(&datagram).unwrap_or_else(|e| unreachable!("{e}"));
     assert!(
         doc["metadata"]["powertools"]["trimmed"]
             .as_str()
-            .is_some_and(|m| m.contains("64 KB"))
+            .is_some_and(|m| m.contains("65,507"))
     );
 }
 
