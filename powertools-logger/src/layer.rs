@@ -294,8 +294,28 @@ impl LoggerLayer {
                 scratch,
             );
             match (buffered, &state, buffer) {
+                (true, Some(state), Some(config)) if scratch.out.len() <= config.capacity() => {
+                    let pushed = lock(&state.buffer).push(scratch.out.clone(), config.capacity());
+                    if let Err(line) = pushed {
+                        shared.write(&line);
+                    }
+                }
                 (true, Some(state), Some(config)) => {
-                    lock(&state.buffer).push(scratch.out.clone(), config.capacity());
+                    // Never dropped silently: written now, after a warning saying why.
+                    write_own(
+                        shared,
+                        Level::WARN,
+                        line!(),
+                        &format!(
+                            "a log line of {} bytes is larger than the log buffer ({} bytes): written directly instead of buffered; increase the buffer's max_bytes to buffer it",
+                            scratch.out.len(),
+                            config.capacity()
+                        ),
+                        None,
+                        invocation.as_ref(),
+                        Some(state),
+                    );
+                    shared.write(&scratch.out);
                 }
                 _ => shared.write(&scratch.out),
             }

@@ -64,7 +64,8 @@ impl BufferConfig {
     }
 
     /// Holds at most this many bytes per invocation; the oldest lines are evicted first, and a
-    /// warning on flush says how many (default 20,480).
+    /// warning on flush says how many (default 20,480). A single line larger than this is not
+    /// buffered: it is written at once, after a warning.
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.max_bytes = bytes;
         self

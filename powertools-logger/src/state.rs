@@ -46,11 +46,11 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
-    /// Holds `line`, evicting the oldest lines to stay within `max_bytes`.
-    pub(crate) fn push(&mut self, line: Vec<u8>, max_bytes: usize) {
+    /// Holds `line`, evicting the oldest lines to stay within `max_bytes`. A line larger than
+    /// `max_bytes` is not held: it is given back, to be written directly.
+    pub(crate) fn push(&mut self, line: Vec<u8>, max_bytes: usize) -> Result<(), Vec<u8>> {
         if line.len() > max_bytes {
-            self.evicted += 1;
-            return;
+            return Err(line);
         }
         while self.bytes + line.len() > max_bytes {
             match self.lines.pop_front() {
@@ -63,6 +63,7 @@ impl Buffer {
         }
         self.bytes += line.len();
         self.lines.push_back(line);
+        Ok(())
     }
 
     /// Takes the held lines (oldest first) and how many were evicted, leaving it empty.
@@ -88,7 +89,7 @@ mod tests {
     fn buffer_evicts_oldest_first_within_its_bytes() {
         let mut b = Buffer::default();
         for i in 0..5u8 {
-            b.push(vec![b'0' + i; 10], 35);
+            assert!(b.push(vec![b'0' + i; 10], 35).is_ok());
         }
         assert_eq!(b.len(), 3);
         let (lines, evicted) = b.take();
@@ -99,12 +100,13 @@ mod tests {
     }
 
     #[test]
-    fn a_line_larger_than_the_buffer_is_counted_as_evicted() {
+    fn a_line_larger_than_the_buffer_is_given_back() {
         let mut b = Buffer::default();
-        b.push(vec![b'x'; 100], 50);
+        assert!(b.push(vec![b'a'; 10], 50).is_ok());
+        assert_eq!(b.push(vec![b'x'; 100], 50), Err(vec![b'x'; 100]));
         let (lines, evicted) = b.take();
-        assert!(lines.is_empty());
-        assert_eq!(evicted, 1);
+        assert_eq!(lines.len(), 1, "the held line stays");
+        assert_eq!(evicted, 0);
     }
 
     #[test]

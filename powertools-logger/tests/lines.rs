@@ -1191,3 +1191,34 @@ fn values_nested_thousands_deep_do_not_overflow_the_stack() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_line_larger_than_the_buffer_is_written_directly_with_a_warning() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .buffer(BufferConfig::default().max_bytes(600))
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger
+        .context_layer()
+        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+            tracing::debug!("small detail");
+            tracing::debug!(dump = "x".repeat(2_000).as_str(), "large detail");
+            tracing::info!("visible");
+            Ok::<_, Error>(())
+        }));
+    let _ = service
+        .oneshot(event("req-big", json!({})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let lines = json(&captured);
+    let s = summary(&lines);
+    assert_eq!(s.len(), 3, "{}", captured.text());
+    assert_eq!(s[0].0, "WARN");
+    assert!(s[0].1.contains("larger than the log buffer"), "{}", s[0].1);
+    assert_eq!(lines[0]["function_request_id"], "req-big");
+    assert_eq!(s[1], ("DEBUG".to_owned(), "large detail".to_owned()));
+    assert_eq!(lines[1]["dump"].as_str().map(str::len), Some(2_000));
+    // The small line stayed in the buffer, dropped with it at the end of a good invocation.
+    assert_eq!(s[2], ("INFO".to_owned(), "visible".to_owned()));
+}
