@@ -172,9 +172,17 @@ fn write_within_size(
     }
     out.clear();
     write_blob(out, ctx, metrics, false);
+    let name = metrics.first().map(|m| m.name.as_str()).unwrap_or_default();
+    if out.len() > MAX_BLOB_BYTES {
+        // Not reached: the client refuses dimensions that leave no room for one metric. Never
+        // write a blob CloudWatch would drop.
+        eprintln!(
+            "[powertools] EMF blob for metric {name:?} not written: its dimensions alone exceed CloudWatch's 256 KB event limit"
+        );
+        return;
+    }
     eprintln!(
-        "[powertools] metadata left out of an EMF blob for metric {:?}: with it the blob would exceed CloudWatch's 256 KB event limit",
-        metrics.first().map(|m| m.name.as_str()).unwrap_or_default()
+        "[powertools] metadata left out of an EMF blob for metric {name:?}: with it the blob would exceed CloudWatch's 256 KB event limit"
     );
     emit(out);
 }

@@ -69,6 +69,14 @@ pub enum MetricsError {
         /// What it is already.
         used_as: &'static str,
     },
+    /// The dimension sets and values would leave no room for metrics in a 256 KB log event.
+    #[error(
+        "the dimension sets and their values would take {bytes} bytes of every blob: a CloudWatch log event holds 256 KB and the metrics need room too; use fewer or shorter dimension sets"
+    )]
+    DimensionsTooLarge {
+        /// What the dimensions would take, in bytes of each blob.
+        bytes: usize,
+    },
     /// A dimension already has another value.
     #[error(
         "dimension {name:?} already has value {existing:?}; a blob holds one value per dimension: use single_metric for {new:?}"

@@ -66,7 +66,10 @@
 //! | dimension values 1 to 1024 ASCII characters, not blank | [`MetricsError::InvalidDimensionValue`] |
 //! | values finite, within ±2^360 and not closer to 0 than 2^-360 | [`MetricsError::InvalidValue`] |
 //! | timestamp within 14 days past and 2 hours future | [`MetricsError::InvalidTimestamp`] |
-//! | every dimension and metric is a distinct root member | [`MetricsError::NameClash`], [`MetricsError::ConflictingDimension`] |
+//! | every dimension and metric is a distinct root member, none named `_aws` | [`MetricsError::NameClash`], [`MetricsError::ConflictingDimension`] |
+//! | each key once per dimension set | a repeated key (or `service`, a default dimension) with the same value is written once; with another value, [`MetricsError::ConflictingDimension`] |
+//! | the same dimension set once per directive | repeated sets are written once (a value would count twice) |
+//! | dimension sets and values leave room for metrics in 256 KB | [`MetricsError::DimensionsTooLarge`] |
 //! | one unit and resolution per metric | [`MetricsError::ConflictingMetric`] |
 //! | a log event is at most 256 KB | blobs split further (metadata left out, with a warning, only if it alone is too large) |
 //! | the namespace: 1 to 255 ASCII characters, not `AWS/...` | [`MetricsError::InvalidNamespace`] |

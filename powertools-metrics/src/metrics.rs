@@ -9,7 +9,8 @@ use powertools_core::{Env, FunctionConfig, Invocation};
 use serde_json::Value;
 
 use crate::emf::{
-    BlobContext, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, name_key, write_blobs,
+    BlobContext, MAX_BLOB_BYTES, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, name_key,
+    write_blob, write_blobs,
 };
 use crate::error::MetricsError;
 use crate::unit::{Resolution, Unit};
@@ -18,6 +19,11 @@ type Clock = dyn Fn() -> SystemTime + Send + Sync;
 type Sink = dyn Fn(&[u8]) -> std::io::Result<()> + Send + Sync;
 
 const SERVICE: &str = "service";
+/// The root member holding the EMF directive: never a metric or dimension name.
+const DIRECTIVE: &str = "_aws";
+/// What one metric can take in a blob at most (its definition and root member with 100 values,
+/// names escaped): the dimensions leave at least this much of a 256 KB event free.
+const ROOM_FOR_ONE_METRIC: usize = 8 * 1024;
 const MAX_PAST: Duration = Duration::from_secs(14 * 24 * 3600);
 const MAX_FUTURE: Duration = Duration::from_secs(2 * 3600);
 
@@ -37,6 +43,14 @@ pub(crate) fn validate_metric_name(name: &str) -> Result<(), MetricsError> {
     let chars = name.chars().count();
     if chars == 0 || chars > 255 || name.trim().is_empty() {
         return Err(MetricsError::InvalidMetricName(name.to_owned()));
+    }
+    refuse_reserved(name)
+}
+
+/// Refuses the root member names EMF keeps for itself.
+fn refuse_reserved(name: &str) -> Result<(), MetricsError> {
+    if name == DIRECTIVE {
+        return Err(clash(name, "reserved key (the EMF directive)"));
     }
     Ok(())
 }
@@ -73,7 +87,7 @@ pub(crate) fn validate_dimension(name: &str, value: &str) -> Result<(), MetricsE
             value: value.to_owned(),
         });
     }
-    Ok(())
+    refuse_reserved(name)
 }
 
 fn validate_namespace(namespace: &str) -> Result<(), MetricsError> {
@@ -338,16 +352,7 @@ impl Metrics {
         if set.metadata.iter().any(|(k, _)| k == name) {
             return Err(clash(name, "metadata key"));
         }
-        let existing = if name == SERVICE {
-            Some(self.inner.service.as_str())
-        } else {
-            self.inner
-                .default_dimensions
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .or_else(|| set.dimension(name))
-        };
+        let existing = self.fixed_dimension(name).or_else(|| set.dimension(name));
         match existing {
             Some(existing) if existing == value => Ok(false),
             Some(existing) => Err(MetricsError::ConflictingDimension {
@@ -359,15 +364,43 @@ impl Metrics {
         }
     }
 
-    fn fixed_dimensions(&self) -> usize {
+    /// The value of `service` or of a default dimension (present in every dimension set).
+    pub(crate) fn fixed_dimension(&self, name: &str) -> Option<&str> {
+        if name == SERVICE {
+            return Some(self.inner.service.as_str());
+        }
+        self.inner
+            .default_dimensions
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How many dimensions every set holds (`service` and the default dimensions).
+    pub(crate) fn fixed_dimensions(&self) -> usize {
         1 + self.inner.default_dimensions.len()
+    }
+
+    /// Refuses dimensions that would leave less than [`ROOM_FOR_ONE_METRIC`] of a blob for
+    /// metrics (many large dimension sets).
+    fn check_size(&self, set: &MetricSet) -> Result<(), MetricsError> {
+        let mut out = Vec::new();
+        self.with_context(set, |ctx| write_blob(&mut out, ctx, &[], false));
+        if out.len() + ROOM_FOR_ONE_METRIC > MAX_BLOB_BYTES {
+            return Err(MetricsError::DimensionsTooLarge { bytes: out.len() });
+        }
+        Ok(())
     }
 
     /// Adds a dimension to the main dimension set of the current invocation's metrics.
     pub fn add_dimension(&self, name: &str, value: &str) -> Result<(), MetricsError> {
         self.with_state(|state| {
             let set = &mut state.main;
-            if !self.check_dimension(set, name, value)? {
+            self.check_dimension(set, name, value)?;
+            // Present with this value in the main set already (a further set may hold it too:
+            // it is still added to the main set).
+            if self.fixed_dimension(name).is_some() || set.dimensions.iter().any(|(k, _)| k == name)
+            {
                 return Ok(());
             }
             let count = self.fixed_dimensions() + set.dimensions.len() + 1;
@@ -375,6 +408,10 @@ impl Metrics {
                 return Err(MetricsError::TooManyDimensions(count));
             }
             set.dimensions.push((name.to_owned(), value.to_owned()));
+            if let Err(e) = self.check_size(set) {
+                set.dimensions.pop();
+                return Err(e);
+            }
             Ok(())
         })
     }
@@ -384,19 +421,34 @@ impl Metrics {
     pub fn add_dimension_set(&self, dimensions: &[(&str, &str)]) -> Result<(), MetricsError> {
         self.with_state(|state| {
             let set = &mut state.main;
-            let count = self.fixed_dimensions() + dimensions.len();
+            let mut new: Vec<(String, String)> = Vec::with_capacity(dimensions.len());
+            for (name, value) in dimensions {
+                match new.iter().find(|(k, _)| k == name) {
+                    Some((_, existing)) if existing == value => continue,
+                    Some((_, existing)) => {
+                        return Err(MetricsError::ConflictingDimension {
+                            name: (*name).to_owned(),
+                            existing: existing.clone(),
+                            new: (*value).to_owned(),
+                        });
+                    }
+                    None => {}
+                }
+                self.check_dimension(set, name, value)?;
+                // `service` and the default dimensions are in every set already.
+                if self.fixed_dimension(name).is_none() {
+                    new.push(((*name).to_owned(), (*value).to_owned()));
+                }
+            }
+            let count = self.fixed_dimensions() + new.len();
             if count > MAX_DIMENSIONS {
                 return Err(MetricsError::TooManyDimensions(count));
             }
-            let mut new = Vec::with_capacity(dimensions.len());
-            for (name, value) in dimensions {
-                if new.iter().any(|(k, _): &(String, String)| k == name) {
-                    continue;
-                }
-                self.check_dimension(set, name, value)?;
-                new.push(((*name).to_owned(), (*value).to_owned()));
-            }
             set.extra_sets.push(new);
+            if let Err(e) = self.check_size(set) {
+                set.extra_sets.pop();
+                return Err(e);
+            }
             Ok(())
         })
     }
@@ -560,48 +612,63 @@ impl Metrics {
         write_blobs(&ctx, &[metric], &mut |blob| self.write(blob));
     }
 
+    /// Calls `f` with the blob context of `set`: its dimension sets (each beside `service` and
+    /// the default dimensions, written once even when repeated), every dimension's value once,
+    /// its metadata and timestamp.
+    fn with_context<R>(&self, set: &MetricSet, f: impl FnOnce(&BlobContext<'_>) -> R) -> R {
+        let mut base: Vec<(&str, &str)> =
+            Vec::with_capacity(1 + self.inner.default_dimensions.len());
+        base.push((SERVICE, &self.inner.service));
+        base.extend(
+            self.inner
+                .default_dimensions
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        fn keys_of<'a>(base: &[(&'a str, &'a str)], extra: &'a [(String, String)]) -> Vec<&'a str> {
+            base.iter()
+                .map(|(k, _)| *k)
+                .chain(extra.iter().map(|(k, _)| k.as_str()))
+                .collect()
+        }
+        fn same_keys(a: &[&str], b: &[&str]) -> bool {
+            a.len() == b.len() && a.iter().all(|k| b.contains(k))
+        }
+        let mut sets: Vec<Vec<&str>> = Vec::with_capacity(1 + set.extra_sets.len());
+        sets.push(keys_of(&base, &set.dimensions));
+        for extra in &set.extra_sets {
+            let keys = keys_of(&base, extra);
+            // The same set twice would count every value twice.
+            if !sets.iter().any(|existing| same_keys(existing, &keys)) {
+                sets.push(keys);
+            }
+        }
+        let mut values = base;
+        for (k, v) in set.dimensions.iter().chain(set.extra_sets.iter().flatten()) {
+            if !values.iter().any(|(existing, _)| existing == k) {
+                values.push((k, v));
+            }
+        }
+        let ctx = BlobContext {
+            namespace: &self.inner.namespace,
+            timestamp_ms: set
+                .timestamp_ms
+                .unwrap_or_else(|| epoch_ms((self.inner.clock)())),
+            dimension_sets: &sets,
+            dimension_values: &values,
+            metadata: &set.metadata,
+        };
+        f(&ctx)
+    }
+
     /// Writes `set`'s metrics (clearing them); `clear_all` also clears its dimensions and
     /// metadata (a full flush), else they stay for the next blob (an automatic split).
     fn write_set(&self, set: &mut MetricSet, clear_all: bool) {
         let metrics = std::mem::take(&mut set.metrics);
         if !metrics.is_empty() && !self.inner.disabled {
-            let mut base: Vec<(&str, &str)> =
-                Vec::with_capacity(1 + self.inner.default_dimensions.len());
-            base.push((SERVICE, &self.inner.service));
-            base.extend(
-                self.inner
-                    .default_dimensions
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
-            fn keys_of<'a>(
-                base: &[(&'a str, &'a str)],
-                extra: &'a [(String, String)],
-            ) -> Vec<&'a str> {
-                base.iter()
-                    .map(|(k, _)| *k)
-                    .chain(extra.iter().map(|(k, _)| k.as_str()))
-                    .collect()
-            }
-            let mut sets: Vec<Vec<&str>> = Vec::with_capacity(1 + set.extra_sets.len());
-            sets.push(keys_of(&base, &set.dimensions));
-            sets.extend(set.extra_sets.iter().map(|extra| keys_of(&base, extra)));
-            let mut values = base.clone();
-            for (k, v) in set.dimensions.iter().chain(set.extra_sets.iter().flatten()) {
-                if !values.iter().any(|(existing, _)| existing == k) {
-                    values.push((k, v));
-                }
-            }
-            let ctx = BlobContext {
-                namespace: &self.inner.namespace,
-                timestamp_ms: set
-                    .timestamp_ms
-                    .unwrap_or_else(|| epoch_ms((self.inner.clock)())),
-                dimension_sets: &sets,
-                dimension_values: &values,
-                metadata: &set.metadata,
-            };
-            write_blobs(&ctx, &metrics, &mut |blob| self.write(blob));
+            self.with_context(set, |ctx| {
+                write_blobs(ctx, &metrics, &mut |blob| self.write(blob));
+            });
         }
         if clear_all {
             *set = MetricSet::default();

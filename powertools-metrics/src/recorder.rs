@@ -9,6 +9,8 @@ use metrics::{
     SharedString,
 };
 
+use crate::emf::MAX_DIMENSIONS;
+use crate::error::MetricsError;
 use crate::metrics::{Metrics, validate_dimension, validate_metric_name, validate_value};
 use crate::unit::{Resolution, Unit};
 
@@ -82,21 +84,48 @@ impl MetricsRecorder {
     }
 
     fn handle(&self, key: &Key, kind: Kind) -> Arc<Handle> {
-        let mut labels: Vec<(String, String)> = Vec::new();
-        for label in key.labels() {
-            match validate_dimension(label.key(), label.value()) {
-                Ok(()) => labels.push((label.key().to_owned(), label.value().to_owned())),
-                Err(e) => report_once(&self.shared, key.name(), &e.to_string()),
-            }
-        }
-        labels.sort();
         Arc::new(Handle {
             shared: Arc::clone(&self.shared),
             name: key.name().to_owned(),
-            labels,
+            labels: self.labels(key),
             kind,
             gauge: Mutex::new(0.0),
         })
+    }
+
+    /// The dimensions of `key`'s labels: each a valid dimension, each key once, `service` and
+    /// the default dimensions only with their own value (then left out: every set has them),
+    /// at most 29 beside `service`. Anything else would make an invalid blob or lose a value.
+    fn labels(&self, key: &Key) -> Result<Vec<(String, String)>, MetricsError> {
+        let metrics = &self.shared.metrics;
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for label in key.labels() {
+            let (name, value) = (label.key(), label.value());
+            validate_dimension(name, value)?;
+            let existing = metrics.fixed_dimension(name).or_else(|| {
+                labels
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            });
+            match existing {
+                Some(existing) if existing == value => {}
+                Some(existing) => {
+                    return Err(MetricsError::ConflictingDimension {
+                        name: name.to_owned(),
+                        existing: existing.to_owned(),
+                        new: value.to_owned(),
+                    });
+                }
+                None => labels.push((name.to_owned(), value.to_owned())),
+            }
+        }
+        let count = metrics.fixed_dimensions() + labels.len();
+        if count > MAX_DIMENSIONS {
+            return Err(MetricsError::TooManyDimensions(count));
+        }
+        labels.sort();
+        Ok(labels)
     }
 }
 
@@ -116,7 +145,8 @@ static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 struct Handle {
     shared: Arc<Shared>,
     name: String,
-    labels: Vec<(String, String)>,
+    /// The label set, or why it cannot be written (every value is then left out, reported).
+    labels: Result<Vec<(String, String)>, MetricsError>,
     kind: Kind,
     gauge: Mutex<f64>,
 }
@@ -147,8 +177,15 @@ impl Handle {
                 "[powertools] a metric was recorded outside an invocation: it is kept until Metrics::flush()"
             );
         }
+        let labels = match &self.labels {
+            Ok(labels) => labels,
+            Err(e) => {
+                report_once(&self.shared, &self.name, &e.to_string());
+                return;
+            }
+        };
         let metrics = &self.shared.metrics;
-        let labels = (!self.labels.is_empty()).then_some(self.labels.as_slice());
+        let labels = (!labels.is_empty()).then_some(labels.as_slice());
         let added = metrics.with_state(|state| {
             let result =
                 metrics.add_to_set_in(state, labels, &self.name, unit, Resolution::Standard, value);

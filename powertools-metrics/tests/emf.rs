@@ -668,9 +668,32 @@ fn the_validator_catches_broken_blobs() {
                     .join(",")
             ),
         ),
+        // A dimension set repeating a key.
+        good.replace("[\"service\"]", "[\"service\",\"service\"]"),
+        // A root key written twice (the parsed value would keep only the last).
+        good.replace(",\"M\":[1.0]", ",\"M\":[1.0],\"M\":[2.0]"),
+        // A metric named `_aws`: two root `_aws` keys.
+        good.replace("\"Name\":\"M\"", "\"Name\":\"_aws\"")
+            .replace(",\"M\":[1.0]", ",\"_aws\":[1.0]"),
+        // A dimension named `_aws`.
+        good.replace("[\"service\"]", "[\"_aws\"]"),
+        // One metric defined twice in a directive.
+        good.replace(
+            "{\"Name\":\"M\",\"Unit\":\"Count\"}",
+            "{\"Name\":\"M\",\"Unit\":\"Count\"},{\"Name\":\"M\",\"Unit\":\"Count\"}",
+        ),
+        // Past 256 KB.
+        good.replace(
+            "\"M\":[1.0]",
+            &format!("\"M\":[1.0],\"big\":\"{}\"", "x".repeat(256 * 1024)),
+        ),
     ];
     for blob in broken {
-        assert!(check_blob(&blob).is_err(), "{blob}");
+        assert!(
+            check_blob(&blob).is_err(),
+            "{}",
+            &blob[..blob.len().min(400)]
+        );
     }
 }
 
@@ -712,4 +735,195 @@ async fn a_panicking_handler_still_flushes_its_metrics_and_the_panic_goes_on() {
     assert_eq!(flushed.len(), 1, "{blobs:?}");
     assert_eq!(flushed[0]["BeforePanic"], json!([3.0]));
     assert_eq!(flushed[0]["request"], "r-panic");
+}
+
+#[test]
+fn the_aws_key_is_never_a_metric_or_dimension_name() {
+    let (m, captured) = metrics(&[]);
+    assert!(matches!(
+        m.add_metric("_aws", Unit::Count, 1.0),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.add_dimension("_aws", "x"),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.add_dimension_set(&[("_aws", "x")]),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.single_metric("_aws", Unit::Count, 1.0, &[]),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.single_metric("M", Unit::Count, 1.0, &[("_aws", "x")]),
+        Err(MetricsError::NameClash { .. })
+    ));
+    let (b, _) = builder(&[]);
+    assert!(matches!(
+        b.default_dimension("_aws", "x").build(),
+        Err(MetricsError::NameClash { .. })
+    ));
+    m.add_metric("M", Unit::Count, 1.0)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(blobs(&captured).len(), 1);
+}
+
+#[test]
+fn a_dimension_set_repeating_a_key_writes_each_key_once() {
+    let (b, captured) = builder(&[]);
+    let m = b
+        .default_dimension("environment", "prod")
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_dimension("tenant", "t1")
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    // `service` and `environment` are in every set already; `tenant` has the same value.
+    m.add_dimension_set(&[
+        ("service", "orders"),
+        ("environment", "prod"),
+        ("region", "eu-west-1"),
+        ("region", "eu-west-1"),
+        ("tenant", "t1"),
+    ])
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    // Another value for a key already present is refused, within the set too.
+    assert!(matches!(
+        m.add_dimension_set(&[("service", "payments")]),
+        Err(MetricsError::ConflictingDimension { .. })
+    ));
+    assert!(matches!(
+        m.add_dimension_set(&[("zone", "a"), ("zone", "b")]),
+        Err(MetricsError::ConflictingDimension { .. })
+    ));
+    m.add_metric("M", Unit::Count, 1.0)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    let blobs = blobs(&captured);
+    assert_eq!(
+        blobs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([
+            ["service", "environment", "tenant"],
+            ["service", "environment", "region", "tenant"]
+        ])
+    );
+    assert!(blobs[0].get("zone").is_none());
+}
+
+#[test]
+fn dimension_sets_never_push_a_blob_past_256_kb() {
+    let (m, captured) = metrics(&[]);
+    let value = "v".repeat(1024);
+    let mut refused = None;
+    for set in 0..100 {
+        let names: Vec<String> = (0..29)
+            .map(|i| format!("{set:03}_{i:02}_{}", "d".repeat(240)))
+            .collect();
+        let dimensions: Vec<(&str, &str)> =
+            names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+        if let Err(e) = m.add_dimension_set(&dimensions) {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(refused, Some(MetricsError::DimensionsTooLarge { .. })),
+        "{refused:?}"
+    );
+    // The sets that were accepted still leave room for every metric: nothing is lost.
+    for i in 0..150 {
+        m.add_metric(
+            &format!("Metric{i}{}", "m".repeat(200)),
+            Unit::Count,
+            f64::from(i),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    }
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    let blobs = blobs(&captured);
+    let mut seen: Vec<f64> = blobs
+        .iter()
+        .flat_map(|b| {
+            b.as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.starts_with("Metric"))
+                .flat_map(|(_, v)| v.as_array().cloned().unwrap_or_default())
+                .filter_map(|v| v.as_f64())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    seen.sort_by(f64::total_cmp);
+    assert_eq!(seen, (0..150).map(f64::from).collect::<Vec<_>>());
+}
+
+/// Records through the facade inside one invocation and returns the blobs.
+async fn record_with_labels(record: fn()) -> Vec<Value> {
+    let (m, captured) = metrics(&[]);
+    let recorder = MetricsRecorder::new(m.clone());
+    let service = m
+        .layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(move |_e: LambdaEvent<Value>| async move {
+            record();
+            Ok::<_, Error>(())
+        }));
+    let call = service.oneshot(event("r", json!({})));
+    let result = {
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        call.await
+    };
+    assert!(result.is_ok());
+    blobs(&captured)
+        .into_iter()
+        .filter(|b| b.get("ColdStart").is_none())
+        .collect()
+}
+
+#[tokio::test]
+async fn facade_labels_never_make_an_invalid_blob_or_lose_a_value() {
+    // 31 labels: more than a dimension set holds beside `service`.
+    let blobs = record_with_labels(|| {
+        let labels: Vec<metrics::Label> = (0..31)
+            .map(|i| metrics::Label::new(format!("l{i}"), "v"))
+            .collect();
+        metrics::counter!("too_many", labels).increment(1);
+        metrics::counter!("fine", "l" => "v").increment(1);
+    })
+    .await;
+    assert!(
+        blobs.iter().all(|b| b.get("too_many").is_none()),
+        "{blobs:?}"
+    );
+    assert_eq!(blobs.len(), 1);
+    assert_eq!(blobs[0]["fine"], json!([1.0]));
+
+    // A repeated key: the same value is one dimension; two values cannot be written.
+    let blobs = record_with_labels(|| {
+        metrics::counter!("same", "k" => "a", "k" => "a").increment(2);
+        metrics::counter!("twice", "k" => "a", "k" => "b").increment(1);
+    })
+    .await;
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert_eq!(blobs[0]["same"], json!([2.0]));
+    assert_eq!(blobs[0]["k"], "a");
+    assert_eq!(
+        blobs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["service", "k"]])
+    );
+
+    // `service` as a label: its own value only (another would be lost).
+    let blobs = record_with_labels(|| {
+        metrics::counter!("own_service", "service" => "orders").increment(3);
+        metrics::counter!("other_service", "service" => "payments").increment(4);
+        metrics::counter!("aws", "_aws" => "x").increment(5);
+    })
+    .await;
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert_eq!(blobs[0]["own_service"], json!([3.0]));
+    assert_eq!(blobs[0]["service"], "orders");
+    assert!(blobs[0].get("other_service").is_none());
+    assert!(blobs[0].get("aws").is_none());
 }

@@ -1,7 +1,8 @@
 //! Checks CloudWatch Embedded Metric Format blobs: against a JSON Schema of the EMF
 //! specification kept in this crate (`schemas/emf.json`), and against the cross-field rules a
 //! schema cannot express (every referenced dimension and metric is a root member, dimension
-//! values are non-empty strings, at most 100 values per metric, 256 KB per event).
+//! values are non-empty strings, at most 100 values per metric, 256 KB per event, no root key
+//! twice, no dimension or metric named `_aws`, no metric defined twice in a directive).
 //!
 //! ```
 //! use powertools_testing::emf;
@@ -29,6 +30,33 @@ fn invalid(message: String) -> HarnessError {
     HarnessError::InvalidDocument(message)
 }
 
+/// The root keys of a JSON object in their order, repeats included (`Value` keeps only one).
+struct RootKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for RootKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = RootKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RootKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(RootKeys(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
 /// Checks one blob (one log line); returns it parsed.
 pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
     if line.len() > 256 * 1024 {
@@ -39,6 +67,16 @@ pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
     }
     let blob: Value =
         serde_json::from_str(line).map_err(|e| invalid(format!("not JSON ({e}): {line}")))?;
+    // `Value` keeps the last of repeated keys: a repeated root key (a second `_aws`, a metric
+    // written twice) is found on the raw text.
+    let RootKeys(keys) =
+        serde_json::from_str(line).map_err(|e| invalid(format!("not a JSON object ({e})")))?;
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    if let Some(repeated) = keys.iter().find(|key| !seen.insert(key.as_str())) {
+        return Err(invalid(format!(
+            "root key {repeated:?} appears twice in {line}"
+        )));
+    }
     let errors: Vec<String> = validator()?
         .iter_errors(&blob)
         .map(|e| e.to_string())
@@ -54,6 +92,9 @@ pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
         for set in directive["Dimensions"].as_array().into_iter().flatten() {
             for key in set.as_array().into_iter().flatten() {
                 let key = key.as_str().unwrap_or_default();
+                if key == "_aws" {
+                    return Err(invalid("a dimension is named \"_aws\"".to_owned()));
+                }
                 match blob.get(key) {
                     Some(Value::String(v)) if !v.trim().is_empty() && v.len() <= 1024 => {}
                     other => {
@@ -64,8 +105,17 @@ pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
                 }
             }
         }
+        let mut defined = std::collections::HashSet::new();
         for metric in directive["Metrics"].as_array().into_iter().flatten() {
             let name = metric["Name"].as_str().unwrap_or_default();
+            if name == "_aws" {
+                return Err(invalid("a metric is named \"_aws\"".to_owned()));
+            }
+            if !defined.insert(name) {
+                return Err(invalid(format!(
+                    "metric {name:?} is defined twice in one directive"
+                )));
+            }
             match blob.get(name) {
                 Some(Value::Array(values))
                     if !values.is_empty()
