@@ -405,3 +405,165 @@ async fn responses_the_table_cannot_hold_reach_the_caller_and_never_block_the_ke
     client.delete_table().table_name(&name).send().await?;
     Ok(())
 }
+
+/// A TCP proxy in front of DynamoDB Local that can be cut: afterwards it refuses connections
+/// and drops the open ones, as a store that went down.
+struct CuttableProxy {
+    endpoint: String,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl CuttableProxy {
+    async fn start() -> Result<Self, Box<dyn std::error::Error>> {
+        let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")?
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let (cut, cut_seen) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut accepting = cut_seen.clone();
+            loop {
+                tokio::select! {
+                    _ = accepting.changed() => break,
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { break };
+                        let upstream = upstream.clone();
+                        let mut connection = cut_seen.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = connection.changed() => {}
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Ok(Self { endpoint, cut })
+    }
+
+    /// A client that reaches DynamoDB Local through the proxy, without retries.
+    async fn client(&self) -> Result<aws_sdk_dynamodb::Client, Box<dyn std::error::Error>> {
+        let config = sdk_config().await?;
+        Ok(aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .endpoint_url(&self.endpoint)
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .timeout_config(
+                    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(Duration::from_secs(10))
+                        .build(),
+                )
+                .build(),
+        ))
+    }
+
+    fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+}
+
+/// The store goes down after the claim, while the handler runs (the failure-mode table of the
+/// crate docs): the caller gets the handler's outcome; a retry gets
+/// `IdempotencyAlreadyInProgressError` until the in-progress expiry, then runs the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcome() -> TestResult {
+    use std::sync::atomic::AtomicU64;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    let name = format!("idem-down-{}", std::process::id());
+    let (direct, _) = table(&name).await?;
+    let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let now = Arc::new(AtomicU64::new(start));
+    let over = |client: &aws_sdk_dynamodb::Client| {
+        let clock = Arc::clone(&now);
+        Idempotency::builder(DynamoDbStore::builder(client.clone(), &name).build())
+            .env(Env::from_pairs([(
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "orders-api",
+            )]))
+            .event_key_jmespath("powertools_json(body)")
+            .in_progress_expiry(Duration::from_secs(30))
+            .clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
+            .build()
+    };
+    let retrying = over(&direct)?;
+    let runs = AtomicUsize::new(0);
+
+    for (sku, outcome) in [
+        ("saved", Ok(json!({"order_id": "o-1"}))),
+        ("failed", Err("declined".to_owned())),
+    ] {
+        now.store(start, Ordering::SeqCst);
+        runs.store(0, Ordering::SeqCst);
+        let proxy = CuttableProxy::start().await?;
+        let going_down = over(&proxy.client().await?)?;
+        let payload = json!({ "body": format!("{{\"sku\":\"{sku}\"}}") });
+        let first: Result<Value, IdempotencyError<String>> = going_down
+            .run(&payload, || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                proxy.cut(); // after the claim, before the response is saved
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                outcome.clone()
+            })
+            .await;
+        match (&first, &outcome) {
+            (Ok(got), Ok(expected)) => {
+                assert_eq!(got, expected, "{sku}: the caller gets its response")
+            }
+            (Err(IdempotencyError::Handler(got)), Err(expected)) => {
+                assert_eq!(got, expected, "{sku}: the caller gets the handler's error")
+            }
+            _ => return Err(format!("{sku}: {first:?}").into()),
+        }
+        // The proxy is down: this client fails like a store that went away.
+        let down: Result<Value, IdempotencyError<String>> =
+            going_down.run(&payload, || async { Ok(json!(0)) }).await;
+        assert!(
+            matches!(down, Err(IdempotencyError::Persistence { .. })),
+            "{sku}: {down:?}"
+        );
+
+        // The record is still INPROGRESS: a retry is refused until the in-progress expiry...
+        let key = retrying.key_for(&payload)?.unwrap_or_default();
+        let left = DynamoDbStore::builder(direct.clone(), &name).build();
+        let record = powertools_idempotency::Store::get(&left, &key).await?;
+        assert_eq!(
+            record.map(|r| (r.status, r.in_progress_expiration)),
+            Some((
+                powertools_idempotency::Status::InProgress,
+                Some(start + 30_000)
+            )),
+            "{sku}"
+        );
+        now.store(start + 29_000, Ordering::SeqCst);
+        let early: Result<Value, IdempotencyError<String>> = retrying
+            .run(&payload, || async { Ok(json!("retried")) })
+            .await;
+        assert!(
+            matches!(early, Err(IdempotencyError::AlreadyInProgress { .. })),
+            "{sku}: {early:?}"
+        );
+        // ... then runs the handler again.
+        now.store(start + 31_000, Ordering::SeqCst);
+        let late: Value = retrying
+            .run(&payload, || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(json!("retried"))
+            })
+            .await?;
+        assert_eq!(late, json!("retried"));
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "{sku}: ran again after the in-progress expiry"
+        );
+    }
+    direct.delete_table().table_name(&name).send().await?;
+    Ok(())
+}
