@@ -14,7 +14,8 @@ pub trait SegmentSink: Send + Sync + std::fmt::Debug {
 }
 
 /// The daemon address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or `tcp:h:p udp:h:p` (the
-/// UDP one is used). `None` when it cannot be parsed.
+/// UDP one is used). The host is an IP address or a host name (resolved once, here). `None`
+/// when it cannot be parsed; a value that is not a host name is never looked up.
 pub fn parse_daemon_address(value: &str) -> Option<SocketAddr> {
     let value = value.trim();
     let udp = if value.contains(' ') || value.starts_with("udp:") || value.starts_with("tcp:") {
@@ -24,7 +25,30 @@ pub fn parse_daemon_address(value: &str) -> Option<SocketAddr> {
     } else {
         value
     };
-    udp.to_socket_addrs().ok()?.next()
+    if let Ok(address) = udp.parse::<SocketAddr>() {
+        return Some(address);
+    }
+    let (host, port) = udp.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    if !is_host_name(host) {
+        return None;
+    }
+    (host, port).to_socket_addrs().ok()?.next()
+}
+
+/// A DNS host name (RFC 1123): dot-separated labels of ASCII letters, digits and hyphens.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// The default daemon address.
@@ -139,6 +163,18 @@ mod tests {
             parse_daemon_address("udp:127.0.0.3:3000"),
             Some(SocketAddr::from(([127, 0, 0, 3], 3000)))
         );
+        assert_eq!(
+            parse_daemon_address("localhost:2000").map(|a| a.port()),
+            Some(2000)
+        );
+        assert_eq!(
+            parse_daemon_address("[::1]:2000"),
+            Some(SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 2000)))
+        );
+        assert_eq!(parse_daemon_address("127.0.0.1:65536"), None);
+        assert_eq!(parse_daemon_address("127.0.0.1:-1"), None);
+        assert_eq!(parse_daemon_address("bad host:2000"), None);
+        assert_eq!(parse_daemon_address("émoji😀:2000"), None);
         assert_eq!(parse_daemon_address("tcp:127.0.0.1:2000"), None);
         assert_eq!(parse_daemon_address("nonsense"), None);
         assert_eq!(parse_daemon_address(""), None);

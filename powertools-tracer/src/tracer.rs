@@ -1,5 +1,6 @@
 //! The tracer: configuration, the per-invocation trace state, and the handle users keep.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -7,7 +8,7 @@ use std::time::SystemTime;
 use powertools_core::{Env, FunctionConfig, Invocation, TraceContext};
 
 use crate::segment::{Annotation, MAX_ANNOTATION_CHARS, Subsegment, epoch_seconds, truncate_chars};
-use crate::sink::{DEFAULT_DAEMON_ADDRESS, SegmentSink, UdpDaemonSink, parse_daemon_address};
+use crate::sink::{SegmentSink, UdpDaemonSink, parse_daemon_address};
 
 type Clock = dyn Fn() -> SystemTime + Send + Sync;
 
@@ -187,6 +188,27 @@ impl Tracer {
     }
 }
 
+/// The daemon's address from `AWS_XRAY_DAEMON_ADDRESS`; a value that cannot be parsed is
+/// reported and the default (`127.0.0.1:2000`) used.
+fn daemon_address(env: &Env) -> SocketAddr {
+    env.string("AWS_XRAY_DAEMON_ADDRESS")
+        .and_then(|raw| {
+            let parsed = parse_daemon_address(&raw);
+            if parsed.is_none() {
+                env.report(
+                    "AWS_XRAY_DAEMON_ADDRESS",
+                    &raw,
+                    "host:port or tcp:host:port udp:host:port",
+                );
+            }
+            parsed
+        })
+        .unwrap_or(DEFAULT_DAEMON)
+}
+
+/// [`DEFAULT_DAEMON_ADDRESS`](crate::DEFAULT_DAEMON_ADDRESS) as an address.
+const DEFAULT_DAEMON: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 2000);
+
 /// Builds a [`Tracer`]: explicit values first, then the environment.
 #[must_use]
 #[derive(Default)]
@@ -273,24 +295,9 @@ impl TracerBuilder {
                 && !config.dev_mode()
                 && config.is_lambda()
         });
-        let sink = self.sink.unwrap_or_else(|| {
-            let daemon = env
-                .string("AWS_XRAY_DAEMON_ADDRESS")
-                .and_then(|raw| {
-                    let parsed = parse_daemon_address(&raw);
-                    if parsed.is_none() {
-                        env.report(
-                            "AWS_XRAY_DAEMON_ADDRESS",
-                            &raw,
-                            "host:port or tcp:host:port udp:host:port",
-                        );
-                    }
-                    parsed
-                })
-                .or_else(|| parse_daemon_address(DEFAULT_DAEMON_ADDRESS))
-                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 2000)));
-            Arc::new(UdpDaemonSink::new(daemon))
-        });
+        let sink = self
+            .sink
+            .unwrap_or_else(|| Arc::new(UdpDaemonSink::new(daemon_address(&env))));
         Tracer {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -314,6 +321,156 @@ impl TracerBuilder {
                 warned_malformed: AtomicBool::new(false),
                 warned_annotations: AtomicBool::new(false),
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use powertools_core::Malformed;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every variable the tracer reads, itself or through `FunctionConfig`.
+    const VARIABLES: [&str; 8] = [
+        "POWERTOOLS_TRACE_DISABLED",
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
+        "POWERTOOLS_TRACER_CAPTURE_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS",
+        "_HANDLER",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_DEV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+    ];
+
+    /// Anything an environment variable may hold.
+    fn raw_value() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            Just(String::new()),
+            Just("   ".to_owned()),
+            Just("18446744073709551615".to_owned()),
+            Just("-1".to_owned()),
+            Just("true".to_owned()),
+            Just(" FALSE ".to_owned()),
+            Just("yes".to_owned()),
+            Just("0".to_owned()),
+            "[ -~]{0,30}",
+            "\\PC{0,40}",
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            // Daemon addresses, including ports past 65535 and the two-address form.
+            (any::<[u8; 4]>(), any::<u64>())
+                .prop_map(|(ip, port)| format!("{}:{port}", Ipv4Addr::from(ip))),
+            (any::<[u8; 4]>(), 0u64..70_000).prop_map(|(ip, port)| format!(
+                "tcp:127.0.0.1:2000 udp:{}:{port}",
+                Ipv4Addr::from(ip)
+            )),
+            (0u64..70_000).prop_map(|port| format!("[::1]:{port}")),
+        ])
+    }
+
+    fn expected_bool(value: Option<&String>) -> Option<bool> {
+        match value?.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "y" | "on" => Some(true),
+            "false" | "0" | "no" | "n" | "off" => Some(false),
+            _ => None,
+        }
+    }
+
+    fn non_blank(value: Option<&String>) -> Option<&str> {
+        value.map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Random values in every variable: building never panics, and each setting is the
+        /// value when it is valid, else the default (with a report).
+        #[test]
+        fn from_env_never_panics_and_falls_back(values in proptest::collection::vec(raw_value(), 8)) {
+            let pairs: Vec<(&str, String)> = VARIABLES
+                .iter()
+                .zip(&values)
+                .filter_map(|(key, value)| value.clone().map(|v| (*key, v)))
+                .collect();
+            let get = |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+            let reports: Arc<Mutex<Vec<Malformed>>> = Arc::default();
+            let seen = Arc::clone(&reports);
+            let env = Env::from_pairs(pairs.clone()).with_reporter(move |m| {
+                if let Ok(mut all) = seen.lock() {
+                    all.push(m.clone());
+                }
+            });
+            let daemon = daemon_address(&env);
+            let tracer = Tracer::builder().env(env.clone()).build();
+            let inner = &tracer.inner;
+
+            let in_lambda = non_blank(get("AWS_LAMBDA_FUNCTION_NAME")).is_some();
+            let disabled = expected_bool(get("POWERTOOLS_TRACE_DISABLED")).unwrap_or(false);
+            let dev = FunctionConfig::from_source(&env).dev_mode();
+            prop_assert_eq!(tracer.is_enabled(), in_lambda && !disabled && !dev);
+            prop_assert_eq!(
+                inner.capture_response,
+                expected_bool(get("POWERTOOLS_TRACER_CAPTURE_RESPONSE")).unwrap_or(true)
+            );
+            prop_assert_eq!(
+                inner.capture_error,
+                expected_bool(get("POWERTOOLS_TRACER_CAPTURE_ERROR")).unwrap_or(true)
+            );
+            prop_assert_eq!(
+                inner.handler_name.as_str(),
+                non_blank(get("_HANDLER")).unwrap_or("handler")
+            );
+            prop_assert_eq!(
+                inner.service.as_str(),
+                non_blank(get("POWERTOOLS_SERVICE_NAME")).unwrap_or("service_undefined")
+            );
+
+            // The daemon: the value's address when it parses, else the default and a report.
+            let reported = |key: &str| {
+                reports.lock().map(|all| all.iter().any(|m| m.key == key)).unwrap_or(false)
+            };
+            match non_blank(get("AWS_XRAY_DAEMON_ADDRESS")) {
+                None => prop_assert_eq!(daemon, DEFAULT_DAEMON),
+                Some(raw) => match parse_daemon_address(raw) {
+                    Some(parsed) => {
+                        prop_assert_eq!(daemon, parsed);
+                        prop_assert!(!reported("AWS_XRAY_DAEMON_ADDRESS"));
+                    }
+                    None => {
+                        prop_assert_eq!(daemon, DEFAULT_DAEMON);
+                        prop_assert!(reported("AWS_XRAY_DAEMON_ADDRESS"));
+                    }
+                },
+            }
+            // A port past 65535 is never accepted.
+            if let Some(port) = get("AWS_XRAY_DAEMON_ADDRESS")
+                .and_then(|raw| raw.rsplit_once(':'))
+                .and_then(|(_, port)| port.trim().parse::<u64>().ok())
+                .filter(|port| *port > 65_535)
+            {
+                prop_assert_eq!(daemon, DEFAULT_DAEMON, "port {}", port);
+            }
+            for key in ["POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
+                        "POWERTOOLS_TRACER_CAPTURE_ERROR"] {
+                let malformed = non_blank(get(key)).is_some() && expected_bool(get(key)).is_none();
+                prop_assert_eq!(reported(key), malformed, "{}", key);
+            }
+        }
+
+        /// IPv4 addresses with any port: the address when the port fits in 16 bits, else none.
+        #[test]
+        fn daemon_ports_past_65535_are_refused(ip in any::<[u8; 4]>(), port in any::<u64>()) {
+            let ip = Ipv4Addr::from(ip);
+            let expected = u16::try_from(port).ok().map(|p| SocketAddr::new(IpAddr::V4(ip), p));
+            prop_assert_eq!(parse_daemon_address(&format!("{ip}:{port}")), expected);
+            prop_assert_eq!(
+                parse_daemon_address(&format!("tcp:{ip}:1 udp:{ip}:{port}")),
+                expected
+            );
         }
     }
 }
