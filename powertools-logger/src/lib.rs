@@ -42,8 +42,13 @@
 //! ```
 //!
 //! - **Fields**: event fields, then fields of the enclosing spans (innermost first), then
-//!   per-invocation keys ([`append_invocation_key`]), then process-wide keys
-//!   ([`Logger::append_keys`]) become top-level keys; the most specific wins on a clash.
+//!   per-invocation keys ([`Logger::append_keys`] inside a handler, or
+//!   [`append_invocation_key`]), then process-wide keys ([`Logger::append_persistent_keys`],
+//!   [`LoggerBuilder::append_key`], or [`Logger::append_keys`] at INIT) become top-level keys;
+//!   the most specific wins on a clash. Keys appended inside a handler belong to that
+//!   invocation: they are gone when it ends and never appear in a concurrent invocation's
+//!   lines. `append_persistent_keys` is for what is true of the whole process: called inside
+//!   a handler, it changes every invocation's lines, concurrent ones included.
 //! - **Powertools keys cannot be spoofed**: a field or appended key named like any standard key
 //!   (`level`, `location`, `message`, `timestamp`, `service`, `cold_start`, `function_name`,
 //!   `function_memory_size`, `function_arn`, `function_request_id`, `tenant_id`,
@@ -167,26 +172,19 @@ pub fn init() -> Result<Logger, LoggerError> {
     Ok(logger)
 }
 
-/// Adds a key to every line of the current invocation (gone when it ends). Returns `false`
-/// outside an invocation.
+/// Adds a key to every line of the current invocation (gone when it ends), as
+/// [`Logger::append_keys`] does inside a handler. Returns `false` outside an invocation.
 pub fn append_invocation_key(key: impl Into<String>, value: Value) -> bool {
     Invocation::with_current(|invocation| {
-        let key = key.into();
-        let state = InvocationLog::of(invocation);
-        let mut keys = lock(&state.keys);
-        match keys.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => keys.push((key, value)),
-        }
+        InvocationLog::of(invocation).append_key(key.into(), value);
     })
     .is_some()
 }
 
-/// Removes a key added with [`append_invocation_key`].
+/// Removes a key added with [`append_invocation_key`] (or [`Logger::append_keys`] in this
+/// invocation).
 pub fn remove_invocation_key(key: &str) {
-    Invocation::with_current(|invocation| {
-        lock(&InvocationLog::of(invocation).keys).retain(|(k, _)| k != key);
-    });
+    Invocation::with_current(|invocation| InvocationLog::of(invocation).remove_key(key));
 }
 
 /// Sets the correlation id of the current invocation (overrides the one from the event).

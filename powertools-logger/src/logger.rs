@@ -218,8 +218,46 @@ impl Logger {
         &self.shared.config
     }
 
-    /// Adds keys to every line this logger writes from now on, in every invocation.
+    /// Adds keys to the lines of the current invocation: inside a handler (an invocation
+    /// scope) they are the invocation's own, gone when it ends and never seen by a concurrent
+    /// invocation (as [`append_invocation_key`](crate::append_invocation_key)). Outside an
+    /// invocation (at INIT) there is no invocation to scope them to: they are added to every
+    /// line, as with [`Logger::append_persistent_keys`].
     pub fn append_keys<K, I>(&self, keys: I)
+    where
+        K: Into<String>,
+        I: IntoIterator<Item = (K, Value)>,
+    {
+        match Invocation::current() {
+            Some(invocation) => {
+                let state = InvocationLog::of(&invocation);
+                for (key, value) in keys {
+                    state.append_key(key.into(), value);
+                }
+            }
+            None => self.append_persistent_keys(keys),
+        }
+    }
+
+    /// Removes keys added with [`Logger::append_keys`]: inside an invocation, the invocation's
+    /// own; outside, process-wide ones (see [`Logger::remove_persistent_keys`]).
+    pub fn remove_keys<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
+        match Invocation::current() {
+            Some(invocation) => {
+                let state = InvocationLog::of(&invocation);
+                for key in keys {
+                    state.remove_key(key);
+                }
+            }
+            None => self.remove_persistent_keys(keys),
+        }
+    }
+
+    /// Adds keys to every line this logger writes from now on, **in every invocation**,
+    /// including the ones running concurrently in this process (Lambda Managed Instances).
+    /// Meant for INIT or for values true of the whole process (a deployment, a version); for
+    /// anything about one request, use [`Logger::append_keys`] inside the handler.
+    pub fn append_persistent_keys<K, I>(&self, keys: I)
     where
         K: Into<String>,
         I: IntoIterator<Item = (K, Value)>,
@@ -238,8 +276,8 @@ impl Logger {
         }
     }
 
-    /// Removes process-wide keys.
-    pub fn remove_keys<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
+    /// Removes process-wide keys (added at INIT or with [`Logger::append_persistent_keys`]).
+    pub fn remove_persistent_keys<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
         let mut persistent = self
             .shared
             .persistent

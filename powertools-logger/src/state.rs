@@ -29,6 +29,20 @@ impl InvocationLog {
         invocation.extensions().get_or_insert_with(Self::default)
     }
 
+    /// Adds (or replaces) a key of this invocation.
+    pub(crate) fn append_key(&self, key: String, value: Value) {
+        let mut keys = lock(&self.keys);
+        match keys.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => keys.push((key, value)),
+        }
+    }
+
+    /// Removes a key of this invocation.
+    pub(crate) fn remove_key(&self, key: &str) {
+        lock(&self.keys).retain(|(k, _)| k != key);
+    }
+
     /// Whether this invocation is sampled for DEBUG, deciding with `rate` on first call.
     pub(crate) fn sampled(&self, rate: f64) -> bool {
         *self

@@ -1222,3 +1222,101 @@ async fn a_line_larger_than_the_buffer_is_written_directly_with_a_warning() {
     // The small line stayed in the buffer, dropped with it at the end of a good invocation.
     assert_eq!(s[2], ("INFO".to_owned(), "visible".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn append_keys_inside_a_handler_belong_to_that_invocation_only() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    logger.append_keys([("team", json!("checkout"))]); // at INIT: every invocation
+    let in_handler = logger.clone();
+    let service = logger
+        .context_layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(move |e: LambdaEvent<Value>| {
+            let logger = in_handler.clone();
+            async move {
+                let n = e.payload["n"].as_u64().unwrap_or(0);
+                logger.append_keys([("owner", json!(format!("o-{n}")))]);
+                for step in 0..4u64 {
+                    tracing::info!(step, "working");
+                    tokio::time::sleep(Duration::from_micros((n * 37 + step * 11) % 300)).await;
+                    if step == 1 && n.is_multiple_of(2) {
+                        logger.remove_keys(["owner"]);
+                    }
+                }
+                Ok::<_, Error>(())
+            }
+        }));
+    let tasks: Vec<_> = (0..50u64)
+        .map(|n| {
+            let call = service
+                .clone()
+                .oneshot(event(&format!("req-{n}"), json!({"n": n})));
+            tokio::spawn(call.with_subscriber(dispatch(&logger)))
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("after"));
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 201, "{}", captured.text());
+    for line in &lines[..200] {
+        let n: u64 = line["function_request_id"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("req-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(999);
+        assert_eq!(line["team"], "checkout", "{line}");
+        let removed = n.is_multiple_of(2) && line["step"].as_u64().is_some_and(|s| s >= 2);
+        if removed {
+            assert!(line.get("owner").is_none(), "{line}");
+        } else {
+            assert_eq!(line["owner"], format!("o-{n}"), "{line}");
+        }
+    }
+    let after = &lines[200];
+    assert!(
+        after.get("owner").is_none(),
+        "no invocation key outlives its invocation: {after}"
+    );
+    assert_eq!(after["team"], "checkout");
+}
+
+#[tokio::test]
+async fn persistent_keys_are_appended_and_removed_explicitly_for_every_invocation() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let in_handler = logger.clone();
+    let flag = Arc::new(ColdStart::new());
+    for n in 0..3u64 {
+        let logger_in = in_handler.clone();
+        let service = logger
+            .context_layer()
+            .with_cold_start_flag(Arc::clone(&flag))
+            .layer(service_fn(move |_e: LambdaEvent<Value>| {
+                let logger = logger_in.clone();
+                async move {
+                    if n == 0 {
+                        logger.append_persistent_keys([("deployment", json!("blue"))]);
+                    }
+                    if n == 2 {
+                        logger.remove_persistent_keys(["deployment"]);
+                    }
+                    tracing::info!("line");
+                    Ok::<_, Error>(())
+                }
+            }));
+        let _ = service
+            .oneshot(event(&format!("r{n}"), json!({})))
+            .with_subscriber(dispatch(&logger))
+            .await;
+    }
+    let lines = json(&captured);
+    assert_eq!(lines[0]["deployment"], "blue");
+    assert_eq!(
+        lines[1]["deployment"], "blue",
+        "persistent keys outlive the invocation"
+    );
+    assert!(lines[2].get("deployment").is_none(), "{}", lines[2]);
+}
