@@ -11,7 +11,8 @@ async fn in_memory_store_conforms() {
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb {
-    use powertools_idempotency::DynamoDbStore;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use powertools_idempotency::{DynamoDbStore, Record, Status, Store};
 
     async fn client() -> Result<aws_sdk_dynamodb::Client, powertools_testing::HarnessError> {
         powertools_testing::dynamodb::local_client().await
@@ -56,6 +57,69 @@ mod dynamodb {
             i.get("id").and_then(|v| v.as_s().ok()).map(String::as_str)
                 == Some("idempotency#orders")
         }));
+        client.delete_table().table_name(&name).send().await?;
+        Ok(())
+    }
+
+    /// Every attribute renamed: the suite passes, and the items carry only the custom names.
+    #[tokio::test]
+    async fn custom_attribute_names_conform() -> Result<(), Box<dyn std::error::Error>> {
+        let client = client().await?;
+        let name = format!("idempotency-custom-names-{}", std::process::id());
+        powertools_testing::dynamodb::create_table(&client, &name, "pk", None).await?;
+        let store = DynamoDbStore::builder(client.clone(), &name)
+            .key_attr("pk")
+            .expiry_attr("ttl")
+            .in_progress_expiry_attr("lease_ms")
+            .status_attr("state")
+            .data_attr("response")
+            .validation_attr("payload_hash")
+            .build();
+        super::common::conformance(&store, "custom").await;
+        let custom = ["pk", "ttl", "lease_ms", "state", "response", "payload_hash"];
+        let items = client.scan().table_name(&name).send().await?;
+        assert!(!items.items().is_empty());
+        for item in items.items() {
+            for attribute in item.keys() {
+                assert!(
+                    custom.contains(&attribute.as_str()),
+                    "{attribute} in {item:?}"
+                );
+            }
+            for required in ["pk", "ttl", "state"] {
+                assert!(
+                    item.contains_key(required),
+                    "{required} missing in {item:?}"
+                );
+            }
+        }
+        // A completed record with validation: every attribute, each under its custom name.
+        let claim = super::common::claim("custom.final#k", super::common::NOW_MS, 30_000);
+        store
+            .put_if_absent_or_expired(&claim, super::common::NOW_MS)
+            .await?;
+        let completed = Record {
+            status: Status::Completed,
+            data: Some("{\"ok\":true}".to_owned()),
+            ..claim
+        };
+        store.update(&completed).await?;
+        assert_eq!(store.get("custom.final#k").await?, Some(completed));
+        let item = client
+            .get_item()
+            .table_name(&name)
+            .key("pk", AttributeValue::S("custom.final#k".to_owned()))
+            .send()
+            .await?;
+        let mut names: Vec<&str> = item
+            .item()
+            .map(|i| i.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["lease_ms", "payload_hash", "pk", "response", "state", "ttl"]
+        );
         client.delete_table().table_name(&name).send().await?;
         Ok(())
     }
