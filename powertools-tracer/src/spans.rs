@@ -64,32 +64,30 @@ impl Tracer {
     }
 }
 
-struct FieldsInto<'a> {
-    tracer: &'a Tracer,
-    state: &'a TraceState,
-    subsegment: &'a mut Subsegment,
-}
+/// A span's fields, formatted (this runs the values' `Debug`/`Display`, user code that may
+/// panic) before any lock on the span is taken, so that a panic there cannot poison it.
+#[derive(Default)]
+struct Fields(Vec<(&'static str, Option<Annotation>, serde_json::Value)>);
 
-impl FieldsInto<'_> {
-    fn put(&mut self, field: &Field, annotation: Option<Annotation>, metadata: serde_json::Value) {
-        let name = field.name();
-        match (name.strip_prefix(ANNOTATION_PREFIX), annotation) {
-            (Some(key), Some(value)) => {
-                self.tracer
-                    .annotate(self.state, self.subsegment, key, value)
+impl Fields {
+    /// Adds the fields to `subsegment`: `annotation.<key>` fields with an annotation value as
+    /// annotations, the others as metadata.
+    fn apply(self, tracer: &Tracer, state: &TraceState, subsegment: &mut Subsegment) {
+        for (name, annotation, metadata) in self.0 {
+            match (name.strip_prefix(ANNOTATION_PREFIX), annotation) {
+                (Some(key), Some(value)) => tracer.annotate(state, subsegment, key, value),
+                (Some(key), None) => subsegment.put_metadata(&tracer.inner.service, key, metadata),
+                (None, _) => subsegment.put_metadata(&tracer.inner.service, name, metadata),
             }
-            (Some(key), None) => {
-                self.subsegment
-                    .put_metadata(&self.tracer.inner.service, key, metadata)
-            }
-            (None, _) => self
-                .subsegment
-                .put_metadata(&self.tracer.inner.service, name, metadata),
         }
+    }
+
+    fn put(&mut self, field: &Field, annotation: Option<Annotation>, metadata: serde_json::Value) {
+        self.0.push((field.name(), annotation, metadata));
     }
 }
 
-impl Visit for FieldsInto<'_> {
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put(field, Some(value.into()), value.into());
     }
@@ -165,25 +163,23 @@ where
             })
             .or_else(|| state.default_parent());
         let mut subsegment = Subsegment::start(name, &state.trace_id, parent, self.tracer.now());
-        attrs.record(&mut FieldsInto {
-            tracer: &self.tracer,
-            state: &state,
-            subsegment: &mut subsegment,
-        });
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        fields.apply(&self.tracer, &state, &mut subsegment);
         span.extensions_mut()
             .insert(SpanSubsegment { subsegment, state });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        if let Some(open) = extensions.get_mut::<SpanSubsegment>() {
-            let state = Arc::clone(&open.state);
-            values.record(&mut FieldsInto {
-                tracer: &self.tracer,
-                state: &state,
-                subsegment: &mut open.subsegment,
-            });
+        let state = match span.extensions().get::<SpanSubsegment>() {
+            Some(open) => Arc::clone(&open.state),
+            None => return,
+        };
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        if let Some(open) = span.extensions_mut().get_mut::<SpanSubsegment>() {
+            fields.apply(&self.tracer, &state, &mut open.subsegment);
         }
     }
 
@@ -195,17 +191,20 @@ where
             return;
         };
         for span in scope {
-            let mut extensions = span.extensions_mut();
-            if let Some(open) = extensions.get_mut::<SpanSubsegment>() {
-                let mut failure = Failure::default();
-                event.record(&mut failure);
-                let (message, kind) = match failure.error {
-                    Some((message, kind)) => (message, Some(kind).filter(|k| !k.is_empty())),
-                    None => (failure.message.unwrap_or_else(|| "error".to_owned()), None),
-                };
-                open.subsegment.record_exception(message, kind, true);
-                return;
+            if span.extensions().get::<SpanSubsegment>().is_none() {
+                continue;
             }
+            // Formatted before the span is locked (see `Fields`).
+            let mut failure = Failure::default();
+            event.record(&mut failure);
+            let (message, kind) = match failure.error {
+                Some((message, kind)) => (message, Some(kind).filter(|k| !k.is_empty())),
+                None => (failure.message.unwrap_or_else(|| "error".to_owned()), None),
+            };
+            if let Some(open) = span.extensions_mut().get_mut::<SpanSubsegment>() {
+                open.subsegment.record_exception(message, kind, true);
+            }
+            return;
         }
     }
 

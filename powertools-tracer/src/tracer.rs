@@ -175,8 +175,9 @@ impl Tracer {
     /// Adds an annotation to the innermost open subsegment of the current invocation: the
     /// enclosing `## ` span's, else the handler's. Returns `false` when nothing is recorded.
     pub fn put_annotation(&self, key: &str, value: impl Into<Annotation>) -> bool {
+        let value = value.into();
         crate::spans::with_current_subsegment(self, |tracer, state, subsegment| {
-            tracer.annotate(state, subsegment, key, value.into());
+            tracer.annotate(state, subsegment, key, value);
         })
     }
 

@@ -217,3 +217,45 @@ async fn a_panicking_handler_reaches_a_real_udp_daemon() {
     assert_eq!(named(&docs, "## save_order")["fault"], true);
     assert_eq!(named(&docs, "## charge")["fault"], true);
 }
+
+/// A value whose `Debug` panics, recorded on a `## ` span or logged inside one.
+struct Bomb;
+
+impl std::fmt::Debug for Bomb {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("bad debug")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_while_the_span_layer_formats_a_value_still_closes_the_span() {
+    // Recording the field (`on_record`) and logging an ERROR event (`on_event`) run the
+    // value's `Debug`: its panic must not leave the span unable to close (a panic while
+    // unwinding aborts the process).
+    for how in ["record", "event"] {
+        let sink = MemorySink::new();
+        let t = builder(&[]).sink(sink.clone()).build();
+        let formatting = move |_event: LambdaEvent<Value>| async move {
+            async {
+                if how == "record" {
+                    tracing::Span::current().record("detail", tracing::field::debug(&Bomb));
+                } else {
+                    tracing::error!("failed: {:?}", Bomb);
+                }
+            }
+            .instrument(tracing::info_span!(
+                "## format",
+                detail = tracing::field::Empty
+            ))
+            .await;
+            Ok::<_, Error>(json!(null))
+        };
+        let panic = invoke_panicking(&t, formatting, json!({})).await;
+        assert_eq!(panic.as_deref(), Some("bad debug"), "{how}");
+        let docs = documents(&datagrams(&sink));
+        assert_eq!(docs.len(), 2, "{how}: {docs:#?}");
+        let span = named(&docs, "## format");
+        assert_eq!(span["fault"], true, "{how}: {span}");
+        assert_eq!(named(&docs, "## bootstrap")["fault"], true, "{how}");
+    }
+}
