@@ -1320,3 +1320,56 @@ async fn persistent_keys_are_appended_and_removed_explicitly_for_every_invocatio
     );
     assert!(lines[2].get("deployment").is_none(), "{}", lines[2]);
 }
+
+#[tokio::test]
+async fn sampling_at_an_intermediate_rate_is_drawn_per_invocation() {
+    const INVOCATIONS: usize = 2_000;
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .sample_rate(0.3)
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let dispatch = dispatch(&logger);
+    let flag = Arc::new(ColdStart::new());
+    for n in 0..INVOCATIONS {
+        let service = logger
+            .context_layer()
+            .with_cold_start_flag(Arc::clone(&flag))
+            .layer(service_fn(debug_and_info));
+        let _ = service
+            .oneshot(event(&format!("req-{n}"), json!({})))
+            .with_subscriber(dispatch.clone())
+            .await;
+    }
+    let lines = json(&captured);
+    // Per invocation, in order: was it sampled (did it write its DEBUG line)?
+    let mut sampled = vec![false; INVOCATIONS];
+    let mut info_lines = 0;
+    for line in &lines {
+        let n: usize = line["function_request_id"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("req-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX);
+        assert!(n < INVOCATIONS, "{line}");
+        assert_eq!(line["sampling_rate"], 0.3, "{line}");
+        match line["level"].as_str() {
+            Some("DEBUG") => sampled[n] = true,
+            Some("INFO") => info_lines += 1,
+            _ => unreachable!("unexpected line {line}"),
+        }
+    }
+    assert_eq!(
+        info_lines, INVOCATIONS,
+        "every invocation logs its INFO line"
+    );
+    let share = sampled.iter().filter(|s| **s).count() as f64 / INVOCATIONS as f64;
+    assert!((0.25..=0.35).contains(&share), "sampled share {share}");
+    // Independent draws switch between sampled and not about 2 * 0.3 * 0.7 = 42% of the time;
+    // a draw kept per process, per thread or in runs would switch far less.
+    let switches = sampled.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        switches > 600,
+        "{switches} switches in {INVOCATIONS} invocations"
+    );
+}
