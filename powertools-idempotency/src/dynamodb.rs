@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use powertools_core::{Env, FunctionConfig};
 
 use crate::record::{BoxFuture, PutOutcome, Record, Status, Store, StoreError};
 
@@ -47,22 +48,23 @@ pub struct DynamoDbStore {
 #[must_use]
 pub struct DynamoDbStoreBuilder {
     store: DynamoDbStore,
+    static_partition_value: Option<String>,
+    env: Option<Env>,
 }
 
 impl DynamoDbStore {
     /// A store over `table` with the default attribute names.
     pub fn builder(client: Client, table: impl Into<String>) -> DynamoDbStoreBuilder {
         DynamoDbStoreBuilder {
+            static_partition_value: None,
+            env: None,
             store: DynamoDbStore {
                 client,
                 table: table.into(),
                 attributes: Attributes {
                     key: "id".into(),
                     sort_key: None,
-                    static_partition_value: format!(
-                        "idempotency#{}",
-                        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default()
-                    ),
+                    static_partition_value: String::new(),
                     expiry: "expiration".into(),
                     in_progress_expiry: "in_progress_expiration".into(),
                     status: "status".into(),
@@ -88,9 +90,17 @@ impl DynamoDbStoreBuilder {
         self
     }
 
-    /// The partition key value of a composite-key table.
+    /// The partition key value of a composite-key table (default
+    /// `idempotency#<AWS_LAMBDA_FUNCTION_NAME>`).
     pub fn static_partition_value(mut self, value: impl Into<String>) -> Self {
-        self.store.attributes.static_partition_value = value.into();
+        self.static_partition_value = Some(value.into());
+        self
+    }
+
+    /// Reads the function name for the default partition value from `env` (tests; default: the
+    /// process environment).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
         self
     }
 
@@ -125,7 +135,17 @@ impl DynamoDbStoreBuilder {
     }
 
     /// Builds the store (no request is made).
-    pub fn build(self) -> DynamoDbStore {
+    pub fn build(mut self) -> DynamoDbStore {
+        self.store.attributes.static_partition_value =
+            self.static_partition_value.unwrap_or_else(|| {
+                let env = self.env.unwrap_or_else(Env::from_env);
+                format!(
+                    "idempotency#{}",
+                    FunctionConfig::from_source(&env)
+                        .function_name()
+                        .unwrap_or_default()
+                )
+            });
         self.store
     }
 }

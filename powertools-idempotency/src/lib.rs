@@ -138,8 +138,8 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `POWERTOOLS_IDEMPOTENCY_DISABLED` | run every call (no store requests) | `false` |
-//! | `AWS_LAMBDA_FUNCTION_NAME` | first part of the default key prefix | set by Lambda |
+//! | `POWERTOOLS_IDEMPOTENCY_DISABLED` | run every call (no store requests); a value that is not a boolean is reported once on stderr and ignored | `false` |
+//! | `AWS_LAMBDA_FUNCTION_NAME` | first part of the default key prefix (else `local`); the default partition value `idempotency#<name>` of a composite-key table | set by Lambda |
 //! | `_HANDLER` | second part of the default key prefix | set by Lambda; else `handler` |
 //!
 //! # Errors (Lambda `errorType`)
