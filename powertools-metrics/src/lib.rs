@@ -43,6 +43,19 @@
 //!
 //! The `metrics` crate's macros feed the same output through [`MetricsRecorder`].
 //!
+//! # The `metrics` facade
+//!
+//! [`MetricsRecorder`] maps the facade to EMF at every flush (the end of every invocation):
+//! a **counter** writes one value, the sum of its increments since the last flush
+//! (`absolute(total)` adds the increase over the highest total seen); a **gauge** writes one
+//! value, its last, with `increment`/`decrement` applied to its current value (kept across
+//! invocations); a **histogram** writes every value recorded. Labels become dimensions, one
+//! blob per label set. Handles are kept per name and labels, so repeated macro calls reach the
+//! same counter and gauge. A label set EMF cannot hold (more than 29 labels, a key twice with
+//! two values, `service` or a default dimension with another value, `_aws`, an invalid name or
+//! value) is never written: its values are left out and reported once on stderr, as the facade
+//! has no error path.
+//!
 //! # Environment variables
 //!
 //! | variable | meaning | default |

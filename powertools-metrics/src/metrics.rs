@@ -142,6 +142,17 @@ pub(crate) struct State {
     added_any: bool,
 }
 
+/// How a value joins the values a metric already has in the blob being built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combine {
+    /// Another value (histograms, [`Metrics::add_metric`]).
+    Append,
+    /// Added to the one value (counters: one sum per flush).
+    Sum,
+    /// Replaces the one value (gauges: the last value).
+    Replace,
+}
+
 /// Marks that the state received a metric (for the empty-invocation warning).
 pub(crate) fn mark_added(state: &mut State) {
     state.added_any = true;
@@ -242,12 +253,13 @@ impl Metrics {
         validate_value(name, value)?;
         self.with_state(|state| {
             state.added_any = true;
-            self.add_to_set_in(state, None, name, unit, resolution, value)
+            self.add_to_set_in(state, None, name, unit, resolution, value, Combine::Append)
         })
     }
 
     /// Adds a value to the set of `labels` (or the main set), flushing first when a limit
     /// would be passed.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn add_to_set_in(
         &self,
         state: &mut State,
@@ -256,6 +268,7 @@ impl Metrics {
         unit: Unit,
         resolution: Resolution,
         value: f64,
+        combine: Combine,
     ) -> Result<(), MetricsError> {
         let set = match labels {
             None => &mut state.main,
@@ -304,7 +317,16 @@ impl Metrics {
                         second: describe(unit, resolution),
                     });
                 }
-                if metric.values.len() >= MAX_VALUES {
+                if let (Combine::Sum | Combine::Replace, Some(last)) =
+                    (combine, set.metrics[index].values.last_mut())
+                {
+                    let combined = match combine {
+                        Combine::Sum => *last + value,
+                        _ => value,
+                    };
+                    validate_value(name, combined)?;
+                    *last = combined;
+                } else if set.metrics[index].values.len() >= MAX_VALUES {
                     self.write_set(set, false);
                     set.metrics.push(Metric {
                         key,

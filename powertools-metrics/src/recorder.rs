@@ -11,10 +11,10 @@ use metrics::{
 
 use crate::emf::MAX_DIMENSIONS;
 use crate::error::MetricsError;
-use crate::metrics::{Metrics, validate_dimension, validate_metric_name, validate_value};
+use crate::metrics::{Combine, Metrics, validate_dimension, validate_metric_name, validate_value};
 use crate::unit::{Resolution, Unit};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Counter,
     Gauge,
@@ -25,9 +25,26 @@ struct Shared {
     metrics: Metrics,
     units: RwLock<HashMap<String, (Unit, f64)>>,
     reported: Mutex<Vec<String>>,
+    /// One handle per kind and key, so that every macro call for a key reaches the same
+    /// counter total and gauge value.
+    handles: RwLock<HashMap<(Kind, Key), Arc<Handle>>>,
 }
 
 /// Feeds the `metrics` facade into a [`Metrics`] client.
+///
+/// How the facade maps to EMF (one blob per label set, written at every flush, i.e. at the
+/// end of every invocation under [`Metrics::layer`]):
+///
+/// | facade | EMF values per flush |
+/// |---|---|
+/// | `counter!(..).increment(n)` | one value: the sum of the increments since the last flush |
+/// | `counter!(..).absolute(total)` | adds the increase over the highest total seen so far (a counter never goes down; a lower total adds nothing) |
+/// | `gauge!(..).set(v)` | one value: the gauge's last value |
+/// | `gauge!(..).increment(d)` / `decrement(d)` | the change applies to the gauge's current value, kept across invocations; one value: the last |
+/// | `histogram!(..).record(v)` | every value recorded, in order |
+///
+/// A metric that is not touched during an invocation writes nothing. Handles are kept per key
+/// (name and labels): repeated macro calls reach the same counter total and gauge value.
 ///
 /// Units come from `describe_counter!`/`describe_gauge!`/`describe_histogram!` (counters
 /// default to `Count`, the others to `None`; nanoseconds and binary byte units are converted);
@@ -68,6 +85,7 @@ impl MetricsRecorder {
                 metrics,
                 units: RwLock::new(HashMap::new()),
                 reported: Mutex::new(Vec::new()),
+                handles: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -84,13 +102,30 @@ impl MetricsRecorder {
     }
 
     fn handle(&self, key: &Key, kind: Kind) -> Arc<Handle> {
-        Arc::new(Handle {
-            shared: Arc::clone(&self.shared),
-            name: key.name().to_owned(),
-            labels: self.labels(key),
-            kind,
-            gauge: Mutex::new(0.0),
-        })
+        let lookup = (kind, key.clone());
+        if let Some(handle) = self
+            .shared
+            .handles
+            .read()
+            .ok()
+            .and_then(|handles| handles.get(&lookup).cloned())
+        {
+            return handle;
+        }
+        let mut handles = self
+            .shared
+            .handles
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(handles.entry(lookup).or_insert_with(|| {
+            Arc::new(Handle {
+                shared: Arc::clone(&self.shared),
+                name: key.name().to_owned(),
+                labels: self.labels(key),
+                kind,
+                level: Mutex::new(Level::default()),
+            })
+        }))
     }
 
     /// The dimensions of `key`'s labels: each a valid dimension, each key once, `service` and
@@ -148,11 +183,26 @@ struct Handle {
     /// The label set, or why it cannot be written (every value is then left out, reported).
     labels: Result<Vec<(String, String)>, MetricsError>,
     kind: Kind,
-    gauge: Mutex<f64>,
+    level: Mutex<Level>,
+}
+
+/// What a handle keeps across flushes.
+#[derive(Debug, Default)]
+struct Level {
+    /// A counter's highest total (increments and `absolute`).
+    total: u64,
+    /// A gauge's current value.
+    gauge: f64,
 }
 
 impl Handle {
-    fn record(&self, value: f64) {
+    fn level(&self) -> std::sync::MutexGuard<'_, Level> {
+        self.level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, value: f64, combine: Combine) {
         let (unit, factor) = self
             .shared
             .units
@@ -187,8 +237,15 @@ impl Handle {
         let metrics = &self.shared.metrics;
         let labels = (!labels.is_empty()).then_some(labels.as_slice());
         let added = metrics.with_state(|state| {
-            let result =
-                metrics.add_to_set_in(state, labels, &self.name, unit, Resolution::Standard, value);
+            let result = metrics.add_to_set_in(
+                state,
+                labels,
+                &self.name,
+                unit,
+                Resolution::Standard,
+                value,
+                combine,
+            );
             if result.is_ok() {
                 crate::metrics::mark_added(state);
             }
@@ -202,40 +259,45 @@ impl Handle {
 
 impl CounterFn for Handle {
     fn increment(&self, value: u64) {
-        self.record(value as f64);
+        {
+            let mut level = self.level();
+            level.total = level.total.saturating_add(value);
+        }
+        self.record(value as f64, Combine::Sum);
     }
     fn absolute(&self, value: u64) {
-        self.record(value as f64);
+        let increase = {
+            let mut level = self.level();
+            let increase = value.saturating_sub(level.total);
+            level.total = level.total.max(value);
+            increase
+        };
+        if increase > 0 {
+            self.record(increase as f64, Combine::Sum);
+        }
     }
 }
 
 impl GaugeFn for Handle {
     fn increment(&self, value: f64) {
-        let now = {
-            let mut g = self
-                .gauge
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *g += value;
-            *g
-        };
-        self.record(now);
+        // Held while recording, so that the last value written is the gauge's last value.
+        let mut level = self.level();
+        level.gauge += value;
+        self.record(level.gauge, Combine::Replace);
     }
     fn decrement(&self, value: f64) {
         GaugeFn::increment(self, -value);
     }
     fn set(&self, value: f64) {
-        *self
-            .gauge
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
-        self.record(value);
+        let mut level = self.level();
+        level.gauge = value;
+        self.record(value, Combine::Replace);
     }
 }
 
 impl HistogramFn for Handle {
     fn record(&self, value: f64) {
-        Handle::record(self, value);
+        Handle::record(self, value, Combine::Append);
     }
 }
 

@@ -609,7 +609,8 @@ async fn metrics_macros_land_in_the_same_emf() {
         .find(|b| b.get("orders_accepted").is_some())
         .cloned()
         .unwrap_or_default();
-    assert_eq!(main["orders_accepted"], json!([2.0, 1.0]));
+    // Counters are summed per flush (see `tests/facade.rs` for the whole mapping).
+    assert_eq!(main["orders_accepted"], json!([3.0]));
     assert_eq!(main["queue_depth"], json!([7.0]));
     assert_eq!(main["latency"], json!([12.5]));
     let units: Vec<(String, String)> = main["_aws"]["CloudWatchMetrics"][0]["Metrics"]

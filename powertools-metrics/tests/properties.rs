@@ -1,7 +1,8 @@
 //! Whatever the names, units, values, dimensions, dimension sets and metadata, through the
 //! client or through the `metrics` facade: every blob is valid EMF (checked by
 //! `powertools_testing::emf`), and the metric values read back from the blobs are exactly the
-//! values that were accepted.
+//! values that were accepted (for the facade: every histogram value; each counter's sum, one
+//! value per blob; each gauge's last value per flush).
 
 mod common;
 
@@ -105,6 +106,12 @@ enum Op {
     Flush,
     /// `histogram!(name, labels).record(value)`.
     Histogram(String, Vec<(String, String)>, f64),
+    /// `counter!(name, labels).increment(n)`.
+    Counter(String, Vec<(String, String)>, u64),
+    /// `counter!(name).absolute(total)`.
+    Absolute(String, u64),
+    /// `gauge!(name)` or `gauge!(name, "g" => "1")`: `set(v)` or `increment(v)`.
+    Gauge(String, bool, bool, f64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -121,6 +128,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         6 => ("fh_[a-z]{1,2}", labels(), facade_value())
             .prop_map(|(n, l, v)| Op::Histogram(n, l, v)),
+        4 => ("fc_[a-z]{1,2}", labels(), 0..1_000_000u64)
+            .prop_map(|(n, l, v)| Op::Counter(n, l, v)),
+        2 => ("fa_[a-z]", 0..1_000_000u64).prop_map(|(n, v)| Op::Absolute(n, v)),
+        4 => ("fg_[a-z]", any::<bool>(), any::<bool>(), -1e6..1e6f64)
+            .prop_map(|(n, labeled, set, v)| Op::Gauge(n, labeled, set, v)),
     ]
 }
 
@@ -177,7 +189,24 @@ fn pairs(dimensions: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Runs `ops` and returns the values accepted, per metric name.
+/// What the facade's gauges must write: each gauge's current value (kept across flushes) and
+/// its last value since the last flush.
+#[derive(Default)]
+struct Gauges {
+    current: BTreeMap<(String, bool), f64>,
+    touched: BTreeMap<(String, bool), f64>,
+}
+
+impl Gauges {
+    fn flushed(&mut self, accepted: &mut BTreeMap<String, Vec<f64>>) {
+        for ((name, _), value) in std::mem::take(&mut self.touched) {
+            accepted.entry(name).or_default().push(value);
+        }
+    }
+}
+
+/// Runs `ops` and returns the values accepted, per metric name (for counters, one value: the
+/// total).
 fn run(
     m: &Metrics,
     defaults: &BTreeMap<String, String>,
@@ -185,6 +214,9 @@ fn run(
 ) -> BTreeMap<String, Vec<f64>> {
     let recorder = MetricsRecorder::new(m.clone());
     let mut accepted: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut counters: BTreeMap<String, f64> = BTreeMap::new();
+    let mut absolute: BTreeMap<String, u64> = BTreeMap::new();
+    let mut gauges = Gauges::default();
     for op in ops {
         match op {
             Op::Metric(name, unit, high, value) => {
@@ -238,6 +270,7 @@ fn run(
             }
             Op::Flush => {
                 let _ = m.flush();
+                gauges.flushed(&mut accepted);
             }
             Op::Histogram(name, labels, value) => {
                 let facade_labels: Vec<metrics::Label> = labels
@@ -251,10 +284,60 @@ fn run(
                     accepted.entry(name).or_default().push(value);
                 }
             }
+            Op::Counter(name, labels, n) => {
+                let facade_labels: Vec<metrics::Label> = labels
+                    .iter()
+                    .map(|(k, v)| metrics::Label::new(k.clone(), v.clone()))
+                    .collect();
+                metrics::with_local_recorder(&recorder, || {
+                    metrics::counter!(name.clone(), facade_labels).increment(n);
+                });
+                if facade_accepts(defaults, &labels) {
+                    *counters.entry(name).or_default() += n as f64;
+                }
+            }
+            Op::Absolute(name, total) => {
+                metrics::with_local_recorder(&recorder, || {
+                    metrics::counter!(name.clone()).absolute(total);
+                });
+                let highest = absolute.entry(name).or_default();
+                *highest = (*highest).max(total);
+            }
+            Op::Gauge(name, labeled, set, value) => {
+                metrics::with_local_recorder(&recorder, || {
+                    let gauge = if labeled {
+                        metrics::gauge!(name.clone(), "g" => "1")
+                    } else {
+                        metrics::gauge!(name.clone())
+                    };
+                    if set {
+                        gauge.set(value);
+                    } else {
+                        gauge.increment(value);
+                    }
+                });
+                let key = (name, labeled);
+                let current = gauges.current.entry(key.clone()).or_default();
+                *current = if set { value } else { *current + value };
+                gauges.touched.insert(key, *current);
+            }
         }
     }
     let _ = m.flush();
+    gauges.flushed(&mut accepted);
+    // A counter's values add up to its increments; `absolute` to the highest total.
+    for (name, total) in counters {
+        accepted.insert(name, vec![total]);
+    }
+    for (name, highest) in absolute.into_iter().filter(|(_, highest)| *highest > 0) {
+        accepted.insert(name, vec![highest as f64]);
+    }
     accepted
+}
+
+/// A counter written by the facade: one value per blob, the values summed.
+fn is_counter(name: &str) -> bool {
+    name.starts_with("fc_") || name.starts_with("fa_")
 }
 
 /// Every blob checked, and the metric values it holds, per metric name.
@@ -269,9 +352,21 @@ fn written(captured: &CapturedOutput) -> Result<BTreeMap<String, Vec<f64>>, Test
         {
             for definition in directive["Metrics"].as_array().into_iter().flatten() {
                 let name = definition["Name"].as_str().unwrap_or_default();
+                let in_blob: Vec<f64> = blob[name]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                    .collect();
                 let written = values.entry(name.to_owned()).or_default();
-                for value in blob[name].as_array().into_iter().flatten() {
-                    written.push(value.as_f64().unwrap_or(f64::NAN));
+                if name.starts_with("fg_") || is_counter(name) {
+                    prop_assert_eq!(in_blob.len(), 1, "one value per flush: {}", name);
+                }
+                if is_counter(name) {
+                    let total = written.pop().unwrap_or(0.0) + in_blob.iter().sum::<f64>();
+                    written.push(total);
+                } else {
+                    written.extend(in_blob);
                 }
             }
         }
