@@ -1,12 +1,22 @@
 //! Mapping AWS SDK errors: not found, access denied, and every other backend failure.
+//!
+//! The SDK's error keeps the raw HTTP response, and its `Debug` prints the body: for a response
+//! the SDK could not parse (a truncated `GetSecretValue`, say) that body is the value itself. The
+//! source kept in a [`ParameterError`] is therefore the service's error alone, never the raw
+//! response.
+
+use std::error::Error;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::ParameterError;
 
-/// Classifies an SDK error by its error code.
-pub(crate) fn classify<E>(name: &str, error: E, code: Option<&str>) -> ParameterError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
+type Source = Box<dyn Error + Send + Sync>;
+
+/// Classifies a backend failure by its error code.
+pub(crate) fn classify(name: &str, source: Source, code: Option<&str>) -> ParameterError {
     match code {
         Some("ParameterNotFound" | "ResourceNotFoundException" | "ParameterVersionNotFound") => {
             ParameterError::NotFound {
@@ -16,27 +26,105 @@ where
         Some("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException") => {
             ParameterError::AccessDenied {
                 name: name.to_owned(),
-                source: Box::new(error),
+                source,
             }
         }
         _ => ParameterError::Backend {
             name: name.to_owned(),
-            source: Box::new(error),
+            source,
         },
     }
 }
 
 /// Maps any SDK error for `name` (by its error code) to a [`ParameterError`].
-pub(crate) fn sdk_error<E>(name: &str) -> impl FnOnce(E) -> ParameterError + '_
+pub(crate) fn sdk_error<E>(
+    name: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> ParameterError + '_
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
 {
     move |error| {
         let code = error.code().map(str::to_owned);
-        classify(name, error, code.as_deref())
+        classify(name, without_response(error), code.as_deref())
     }
 }
+
+/// Like [`sdk_error`] for a call that sent `value`: a service's message may quote what it was
+/// sent (`Value '...' at 'value' failed to satisfy constraint`), so an error that shows the value
+/// anywhere is replaced by its error code.
+#[cfg(feature = "ssm")]
+pub(crate) fn sdk_error_sending<'a, E>(
+    name: &'a str,
+    value: &'a str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> ParameterError + 'a
+where
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+{
+    move |error| {
+        let code = error.code().map(str::to_owned);
+        let mut source = without_response(error);
+        if shows(source.as_ref(), value) {
+            source = Box::new(Withheld { code: code.clone() });
+        }
+        classify(name, source, code.as_deref())
+    }
+}
+
+/// The SDK error without the raw HTTP response it holds.
+fn without_response<E>(error: SdkError<E, HttpResponse>) -> Source
+where
+    E: Error + Send + Sync + 'static,
+{
+    match error {
+        SdkError::ServiceError(context) => Box::new(context.into_err()),
+        SdkError::ResponseError(_) => Box::new(Unreadable),
+        // Construction, timeout and dispatch failures hold no response.
+        other => Box::new(other),
+    }
+}
+
+/// Whether the `Display` or `Debug` of `error` or of any error below it contains `value`.
+#[cfg(feature = "ssm")]
+fn shows(error: &(dyn Error + 'static), value: &str) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.to_string().contains(value) || format!("{error:?}").contains(value) {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// A response the SDK could not read (its body is not shown: it may be the value).
+#[derive(Debug)]
+struct Unreadable;
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the response could not be read")
+    }
+}
+
+impl Error for Unreadable {}
+
+/// A service error whose message quoted the value sent.
+#[cfg(feature = "ssm")]
+#[derive(Debug)]
+struct Withheld {
+    code: Option<String>,
+}
+
+#[cfg(feature = "ssm")]
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: the service's message is withheld because it quotes the value",
+            self.code.as_deref().unwrap_or("unknown error")
+        )
+    }
+}
+
+#[cfg(feature = "ssm")]
+impl Error for Withheld {}

@@ -5,7 +5,7 @@ use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
 use powertools_core::Env;
 
-use crate::aws::{classify, sdk_error};
+use crate::aws::{classify, sdk_error, sdk_error_sending};
 use crate::error::ParameterError;
 use crate::provider::{BoxFuture, Provider};
 use crate::value::RawValue;
@@ -95,7 +95,7 @@ impl SsmProvider {
                             (*name).to_owned(),
                             Err(classify(
                                 name,
-                                std::io::Error::other(message),
+                                Box::new(std::io::Error::other(message)),
                                 code.as_deref(),
                             )),
                         ));
@@ -116,7 +116,7 @@ impl SsmProvider {
             .overwrite(true)
             .send()
             .await
-            .map_err(sdk_error(name))?;
+            .map_err(sdk_error_sending(name, value))?;
         Ok(())
     }
 }
