@@ -425,7 +425,9 @@ impl CuttableProxy {
         tokio::spawn(async move {
             let mut accepting = cut_seen.clone();
             loop {
+                // `biased`: the cut is seen before any further byte is accepted or copied.
                 tokio::select! {
+                    biased;
                     _ = accepting.changed() => break,
                     accepted = listener.accept() => {
                         let Ok((mut inbound, _)) = accepted else { break };
@@ -435,7 +437,11 @@ impl CuttableProxy {
                             let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
                                 return;
                             };
+                            if *connection.borrow() {
+                                return;
+                            }
                             tokio::select! {
+                                biased;
                                 _ = connection.changed() => {}
                                 _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                             }
