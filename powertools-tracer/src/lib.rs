@@ -86,7 +86,8 @@
 //! exceptions past the 25th, long annotation values, the `aws`/`http` values, and so on until it
 //! fits (see [`Subsegment::to_datagram`]); the metadata says what was trimmed
 //! (`powertools.trimmed`). A subsegment records at most 100 exceptions and counts the rest
-//! (`powertools.exceptions_not_recorded`). Sending never blocks and never fails the handler;
+//! (`powertools.exceptions_not_recorded`); a metadata value nested deeper than 64 levels is
+//! replaced by a note saying so. Sending never blocks and never fails the handler;
 //! errors are reported once on stderr. Sinks are a trait
 //! ([`SegmentSink`]), so other exporters can be added; [`MemorySink`] keeps them for tests.
 //!

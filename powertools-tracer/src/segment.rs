@@ -16,6 +16,8 @@ pub(crate) const MAX_ANNOTATION_CHARS: usize = 1_000;
 /// A subsegment records at most this many exceptions; later ones are counted in the metadata
 /// (`powertools.exceptions_not_recorded`).
 pub(crate) const MAX_EXCEPTIONS: usize = 100;
+/// How deeply a metadata value may nest.
+pub(crate) const MAX_DEPTH: usize = 64;
 /// The metadata namespace of the notes this crate adds.
 const NOTES: &str = "powertools";
 const NOT_RECORDED: &str = "exceptions_not_recorded";
@@ -162,8 +164,14 @@ impl Subsegment {
         }
     }
 
-    /// Adds metadata under `namespace`.
-    pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, value: Value) {
+    /// Adds metadata under `namespace`. A value nested deeper than [`MAX_DEPTH`] levels is
+    /// replaced by a note (serializing it would overflow the stack).
+    pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, mut value: Value) {
+        if depth_exceeds(&value, MAX_DEPTH) {
+            value = Value::String(format!(
+                "not recorded: the value is nested deeper than {MAX_DEPTH} levels"
+            ));
+        }
         self.metadata
             .entry(namespace.to_owned())
             .or_default()
@@ -373,6 +381,24 @@ fn drop_cause(s: &mut Subsegment, _excess: usize) -> Option<String> {
     s.cause.take().map(|_| "the cause".to_owned())
 }
 
+/// Whether `value` nests deeper than `max` levels of arrays and objects (without recursion).
+fn depth_exceeds(value: &Value, max: usize) -> bool {
+    let mut stack = vec![(value, 0_usize)];
+    while let Some((value, depth)) = stack.pop() {
+        // A container at `depth` is level `depth + 1`.
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        if depth >= max {
+            return true;
+        }
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
+}
+
 /// Cuts `text` to at most `max` characters; whether it was longer.
 pub(crate) fn truncate_chars(text: &mut String, max: usize) -> bool {
     match text.char_indices().nth(max) {
@@ -524,6 +550,21 @@ mod tests {
         let doc = checked(&s);
         assert_eq!(doc["aws"]["operation"], "PutItem");
         assert_eq!(doc["aws"]["table_name"], "t".repeat(256));
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects() {
+        let mut value = Value::from(1);
+        for _ in 0..3 {
+            value = serde_json::json!([{"a": value}]);
+        }
+        assert!(!depth_exceeds(&value, 6));
+        assert!(depth_exceeds(&value, 5));
+        assert!(depth_exceeds(&serde_json::json!([]), 0));
+        assert!(!depth_exceeds(&serde_json::json!([]), 1));
+        assert!(depth_exceeds(&serde_json::json!([[]]), 1));
+        assert!(!depth_exceeds(&serde_json::json!([[]]), 2));
+        assert!(!depth_exceeds(&serde_json::json!("text"), 0));
     }
 
     #[test]

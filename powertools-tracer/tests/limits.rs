@@ -366,3 +366,35 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn deeply_nested_metadata_is_recorded_as_a_note() {
+    let sink = MemorySink::new();
+    let t = builder().sink(sink.clone()).build();
+    invoke(&t, |t| async move {
+        let mut deep = json!("bottom");
+        for _ in 0..5_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        t.put_metadata("deep", deep);
+        let mut fine = json!("bottom");
+        for _ in 0..10 {
+            fine = Value::Object([("next".to_owned(), fine)].into_iter().collect());
+        }
+        t.put_metadata("fine", fine);
+    })
+    .await;
+    let docs = checked_documents(&sink);
+    let metadata = &named(&docs, "## bootstrap")["metadata"]["orders"];
+    assert!(
+        metadata["deep"]
+            .as_str()
+            .is_some_and(|note| note.contains("64 levels")),
+        "{}",
+        metadata["deep"]
+    );
+    assert_eq!(
+        metadata["fine"].pointer("/next/next/next/next/next/next/next/next/next/next"),
+        Some(&json!("bottom"))
+    );
+}
