@@ -398,3 +398,22 @@ async fn deeply_nested_metadata_is_recorded_as_a_note() {
         Some(&json!("bottom"))
     );
 }
+
+#[test]
+fn the_validator_holds_datagrams_to_the_same_limit() {
+    assert_eq!(xray::MAX_DATAGRAM, MAX_DATAGRAM);
+    let datagram = |total: usize| {
+        let head = "{\"format\":\"json\",\"version\":1}\n{\"type\":\"subsegment\",\"name\":\"## x\",\
+                    \"id\":\"0123456789abcdef\",\"trace_id\":\"1-5759e988-bd862e3fe1be46a994272793\",\
+                    \"parent_id\":\"557abcec3ee5a047\",\"start_time\":1,\"end_time\":2,\
+                    \"metadata\":{\"m\":{\"pad\":\"";
+        let tail = "\"}}}";
+        let pad = "p".repeat(total - head.len() - tail.len());
+        format!("{head}{pad}{tail}").into_bytes()
+    };
+    let fits = datagram(MAX_DATAGRAM);
+    assert_eq!(fits.len(), MAX_DATAGRAM);
+    assert!(xray::check_datagram(&fits).is_ok());
+    let over = datagram(MAX_DATAGRAM + 1);
+    assert!(xray::check_datagram(&over).is_err());
+}
