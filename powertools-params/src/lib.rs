@@ -56,12 +56,13 @@
 //! # Caching
 //!
 //! - A value is served from the cache while younger than the max age (builder, else
-//!   `POWERTOOLS_PARAMETERS_MAX_AGE`, else 5 s); [`GetOptions::max_age`] tightens it for one
+//!   `POWERTOOLS_PARAMETERS_MAX_AGE`, else 5 s); [`GetOptions::max_age`] replaces it for one
 //!   read; [`GetOptions::force_fetch`] skips the cache; [`Parameters::clear_cache`] forgets all.
 //! - **Single-flight**: when a name is missing or too old, one caller fetches it and every
 //!   concurrent caller waits for that fetch: 100 concurrent reads of a cold name make one call.
 //! - The cache is bounded ([`ParametersBuilder::capacity`], default 1,024 values; least
-//!   recently used go first).
+//!   recently used go first, when the cache's maintenance runs; [`Parameters::cached_len`]
+//!   runs it and counts). An evicted name is fetched again on its next read.
 //! - **Stale-if-error** (off by default): with [`ParametersBuilder::stale_if_error`], when the
 //!   backend fails after a value expired, the last good value is served for up to that window
 //!   past its max age (with a line on stderr). A missing parameter is never papered over.
@@ -75,7 +76,12 @@
 //! [`Parameters::get_transformed`] with [`Transform::Auto`] (`.json` and `.binary` suffixes),
 //! [`Parameters::get_secret`] (a [`Secret`], whose `Debug` and `Display` never show the value).
 //! Errors name the parameter and tell not found from access denied from backend failure
-//! ([`ParameterError`]); they never contain the value.
+//! ([`ParameterError`]); they never contain the value, in `Display`, `Debug` or any
+//! `source()`: a value that cannot be read as asked is described by the kind of failure and
+//! its position (`the value is JSON but does not fit the target type u32 (data error at line
+//! 1, column 12)`), never by serde's or base64's message, which quote it; an SDK error is kept
+//! without the raw HTTP response (whose body may be the value); a service message quoting a
+//! value being set (`SsmProvider::set`) is withheld.
 //!
 //! # Testing your code
 //!

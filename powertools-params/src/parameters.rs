@@ -46,7 +46,8 @@ impl GetOptions {
         Self::default()
     }
 
-    /// Accepts a cached value only if younger than `max_age` (this read only).
+    /// Accepts a cached value only if younger than `max_age` (this read only; replaces the
+    /// client's max age, longer or shorter).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
         self
