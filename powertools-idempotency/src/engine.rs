@@ -188,6 +188,10 @@ const COMPRESSED_PREFIX: &str = "gzip+base64:";
 /// the other attributes.
 const DEFAULT_MAX_STORED_RESPONSE_BYTES: usize = 400 * 1024 - 8 * 1024;
 
+/// The most a compressed stored response may inflate to (a record written elsewhere cannot make
+/// a replay exhaust memory).
+const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The `data` a response is stored as: its JSON when it fits in `max` bytes, else its JSON
 /// compressed when that fits; `Err(reason)` when it cannot be stored or could not be read back.
 fn encode_response(json: String, max: usize) -> Result<String, String> {
@@ -229,9 +233,21 @@ fn decode_response(data: &str) -> Result<Cow<'_, str>, String> {
         .map_err(|e| format!("not base64: {e}"))?;
     let mut json = String::new();
     flate2::read::GzDecoder::new(compressed.as_slice())
+        .take(MAX_DECOMPRESSED_BYTES + 1)
         .read_to_string(&mut json)
         .map_err(|e| format!("not gzip-compressed JSON: {e}"))?;
+    if json.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(format!(
+            "it inflates to more than {MAX_DECOMPRESSED_BYTES} bytes"
+        ));
+    }
     Ok(Cow::Owned(json))
+}
+
+/// Writes a warning line on stderr; a stderr that cannot be written is ignored (never a panic,
+/// as `eprintln!` would).
+fn warn(message: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 /// Whether the selected key data means "no key": Powertools for Python's
@@ -330,10 +346,10 @@ impl Idempotency {
                     });
                 }
                 if !inner.warned_no_key.swap(true, Ordering::Relaxed) {
-                    eprintln!(
-                        "[powertools] no idempotency key in the payload ({}): running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)",
+                    warn(format_args!(
+                        "no idempotency key in the payload ({}): running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)",
                         reason.lines().next().unwrap_or_default()
-                    );
+                    ));
                 }
                 return f().await.map_err(IdempotencyError::Handler);
             }
@@ -449,10 +465,10 @@ impl Idempotency {
             }
             Err(error) => {
                 if let Err(store_error) = inner.store.delete(&claim.key).await {
-                    eprintln!(
-                        "[powertools] idempotency: the handler failed and its record {:?} could not be deleted ({store_error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again",
+                    warn(format_args!(
+                        "idempotency: the handler failed and its record {:?} could not be deleted ({store_error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again",
                         claim.key
-                    );
+                    ));
                 }
                 Err(IdempotencyError::Handler(error))
             }
@@ -463,12 +479,12 @@ impl Idempotency {
     /// that a duplicate runs the handler again, and says so on stderr.
     async fn release(&self, key: &str, reason: &str) {
         match self.inner.store.delete(key).await {
-            Ok(()) => eprintln!(
-                "[powertools] idempotency: the response for {key:?} was returned but not stored ({reason}); the record was removed, so a duplicate runs the handler again"
-            ),
-            Err(error) => eprintln!(
-                "[powertools] idempotency: the response for {key:?} was returned but not stored ({reason}), and the record could not be removed ({error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again"
-            ),
+            Ok(()) => warn(format_args!(
+                "idempotency: the response for {key:?} was returned but not stored ({reason}); the record was removed, so a duplicate runs the handler again"
+            )),
+            Err(error) => warn(format_args!(
+                "idempotency: the response for {key:?} was returned but not stored ({reason}), and the record could not be removed ({error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again"
+            )),
         }
     }
 

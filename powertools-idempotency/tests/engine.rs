@@ -792,3 +792,52 @@ async fn a_response_that_does_not_fit_is_returned_and_a_duplicate_runs_again() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 3);
 }
+
+/// A compressed record that is corrupt, or inflates beyond 64 MiB (written by someone else),
+/// is a serialization error on replay: never a panic, never unbounded memory.
+#[tokio::test]
+async fn a_corrupt_or_oversized_compressed_record_is_a_serialization_error() {
+    use base64::Engine as _;
+    use std::io::Write as _;
+
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // A valid JSON string of 65 MiB: it would replay, were the inflated size not bounded.
+    let letters = vec![b'a'; 1024 * 1024];
+    let _ = bomb.write_all(b"\"");
+    for _ in 0..65 {
+        let _ = bomb.write_all(&letters);
+    }
+    let _ = bomb.write_all(b"\"");
+    let bomb = bomb.finish().unwrap_or_default();
+    let bomb = format!(
+        "gzip+base64:{}",
+        base64::engine::general_purpose::STANDARD.encode(bomb)
+    );
+    for data in [
+        "gzip+base64:not base64!".to_owned(),
+        "gzip+base64:aGVsbG8=".to_owned(),
+        bomb,
+    ] {
+        let planted = Record {
+            key: key.clone(),
+            status: Status::Completed,
+            expiration: NOW_MS / 1_000 + 3_600,
+            in_progress_expiration: None,
+            data: Some(data),
+            validation: None,
+        };
+        let _ = store.update(&planted).await;
+        let runs = AtomicUsize::new(0);
+        let replayed = create(&idem, &payload, &runs).await;
+        assert!(
+            matches!(replayed, Err(IdempotencyError::Serialization(_))),
+            "replayed {:?} bytes",
+            replayed.map(|v| v.to_string().len())
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+    }
+}
