@@ -95,8 +95,8 @@
 //! A caller whose handler succeeded always gets its response. A response is stored as its JSON
 //! when that fits in [`IdempotencyBuilder::max_stored_response_bytes`] (default 400 KiB less
 //! 8 KiB, under DynamoDB's 400 KB item limit), else gzip-compressed and base64-encoded after the
-//! prefix `gzip+base64:` when that fits (replayed here; Powertools for Python, which cannot
-//! store such a response either, cannot read it). A response that does not fit even
+//! prefix `gzip+base64:` when that fits (replayed here, inflating to 64 MiB at most; Powertools
+//! for Python, which cannot store such a response either, cannot read it). A response that does not fit even
 //! compressed, that is nested deeper than serde_json reads back (128 levels), or that cannot be
 //! written as JSON is returned to its caller and not stored: the record is deleted, a warning
 //! on stderr says so, and a duplicate runs the handler again. Never an error, never a blocked
