@@ -33,6 +33,8 @@ pub(crate) struct BlobContext<'a> {
     /// Every dimension's value, once.
     pub(crate) dimension_values: &'a [(&'a str, &'a str)],
     pub(crate) metadata: &'a [(String, Value)],
+    /// The root member `level` (for Lambda's log-level filtering), when configured.
+    pub(crate) level: Option<&'a str>,
 }
 
 /// FNV-1a of a metric name: cheap, and only a shortcut before comparing the names themselves.
@@ -87,6 +89,10 @@ pub(crate) fn write_blob(
         out.push(b'}');
     }
     out.extend_from_slice(b"]}]}");
+    if let Some(level) = ctx.level {
+        out.extend_from_slice(b",\"level\":");
+        write_str(out, level);
+    }
     for (key, value) in ctx.dimension_values {
         out.push(b',');
         write_str(out, key);

@@ -64,6 +64,7 @@
 //! | `POWERTOOLS_SERVICE_NAME` | the `service` dimension | `service_undefined` |
 //! | `POWERTOOLS_METRICS_FUNCTION_NAME` | `function_name` of the `ColdStart` metric | the function name |
 //! | `POWERTOOLS_METRICS_DISABLED` | write nothing | `false` |
+//! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` | set by Lambda's advanced logging controls: `JSON` above `INFO` adds `"level"` to every blob (see below) | unset |
 //!
 //! Builder values beat the environment.
 //!
@@ -88,6 +89,18 @@
 //! | the namespace: 1 to 255 ASCII characters, not `AWS/...` | [`MetricsError::InvalidNamespace`] |
 //!
 //! `StorageResolution` is written only for high resolution (`1`); values are always arrays.
+//!
+//! # Lambda's advanced logging controls (JSON log format)
+//!
+//! With `AWS_LAMBDA_LOG_FORMAT=JSON`, Lambda filters every JSON line on stdout by its `level`
+//! against the application log level (`AWS_LAMBDA_LOG_LEVEL`), and a line without `level`
+//! counts as `INFO`. At `WARN`, `ERROR` or `FATAL`, Lambda would therefore drop **every** EMF
+//! blob before CloudWatch sees it. In that situation each blob carries a root member `"level"`
+//! set to the application level (`{"_aws":{...},"level":"WARN",...}`), which keeps it; an extra
+//! root member is valid EMF. `level` is then refused as a metric, dimension, label or metadata
+//! name ([`MetricsError::NameClash`]). [`MetricsBuilder::log_level_key`] turns the member on or
+//! off explicitly; turned off in that situation, `build` writes a warning naming the fix on
+//! stderr (as a JSON line at the application level, so that Lambda keeps it).
 //!
 //! # Cold start
 //!

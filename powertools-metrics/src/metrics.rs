@@ -47,6 +47,25 @@ pub(crate) fn validate_metric_name(name: &str) -> Result<(), MetricsError> {
     refuse_reserved(name)
 }
 
+/// The root member Lambda's log-level filtering reads.
+const LEVEL: &str = "level";
+
+/// Lambda's spelling of an application log level (`AWS_LAMBDA_LOG_LEVEL`).
+fn lambda_log_level(value: &str) -> Option<&'static str> {
+    ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+        .into_iter()
+        .find(|level| level.eq_ignore_ascii_case(value.trim()))
+}
+
+/// What `build` writes on stderr when Lambda will drop every blob: a JSON line at the
+/// application level, so that the same filtering keeps it.
+fn dropped_blobs_warning(level: &str) -> String {
+    let message = format!(
+        "[powertools] metrics: AWS_LAMBDA_LOG_FORMAT=JSON with application log level {level}: Lambda drops every JSON line without a \"level\" at or above {level}, so every EMF blob will be lost. Fix: leave MetricsBuilder::log_level_key on (blobs then carry \"level\":\"{level}\"), or set the application log level to INFO"
+    );
+    serde_json::json!({ "level": level, "message": message }).to_string()
+}
+
 /// Refuses the root member names EMF keeps for itself.
 fn refuse_reserved(name: &str) -> Result<(), MetricsError> {
     if name == DIRECTIVE {
@@ -171,6 +190,8 @@ pub(crate) struct Inner {
     function_name: Option<String>,
     disabled: bool,
     raise_on_empty: bool,
+    /// The root member `level` of every blob (see [`MetricsBuilder::log_level_key`]).
+    log_level: Option<&'static str>,
     sink: Box<Sink>,
     clock: Arc<Clock>,
     process: Mutex<State>,
@@ -270,6 +291,7 @@ impl Metrics {
         value: f64,
         combine: Combine,
     ) -> Result<(), MetricsError> {
+        self.check_root_name(name)?;
         let set = match labels {
             None => &mut state.main,
             Some(labels) => {
@@ -368,6 +390,7 @@ impl Metrics {
         value: &str,
     ) -> Result<bool, MetricsError> {
         validate_dimension(name, value)?;
+        self.check_root_name(name)?;
         if set.metrics.iter().any(|m| m.name == name) {
             return Err(clash(name, "metric"));
         }
@@ -384,6 +407,18 @@ impl Metrics {
             }),
             None => Ok(true),
         }
+    }
+
+    /// Refuses `level` as a metric, dimension or metadata name when blobs carry the `level`
+    /// member (a root member is written once).
+    pub(crate) fn check_root_name(&self, name: &str) -> Result<(), MetricsError> {
+        if self.inner.log_level.is_some() && name == LEVEL {
+            return Err(clash(
+                name,
+                "root member for Lambda's log-level filtering (see MetricsBuilder::log_level_key)",
+            ));
+        }
+        Ok(())
     }
 
     /// The value of `service` or of a default dimension (present in every dimension set).
@@ -479,9 +514,10 @@ impl Metrics {
     pub fn add_metadata(&self, key: &str, value: Value) -> Result<(), MetricsError> {
         self.with_state(|state| {
             let set = &mut state.main;
-            if key == "_aws" || key.is_empty() {
+            if key == DIRECTIVE || key.is_empty() {
                 return Err(clash(key, "reserved key"));
             }
+            self.check_root_name(key)?;
             if set.metrics.iter().any(|m| m.name == key) {
                 return Err(clash(key, "metric"));
             }
@@ -525,6 +561,7 @@ impl Metrics {
     ) -> Result<(), MetricsError> {
         validate_metric_name(name)?;
         validate_value(name, value)?;
+        self.check_root_name(name)?;
         let mut set = MetricSet::default();
         for (key, dim_value) in dimensions {
             if self.check_dimension(&set, key, dim_value)? {
@@ -623,6 +660,7 @@ impl Metrics {
             dimension_sets: &[keys],
             dimension_values: &values,
             metadata: &[],
+            level: self.inner.log_level,
         };
         let metric = Metric {
             key: name_key("ColdStart"),
@@ -679,6 +717,7 @@ impl Metrics {
             dimension_sets: &sets,
             dimension_values: &values,
             metadata: &set.metadata,
+            level: self.inner.log_level,
         };
         f(&ctx)
     }
@@ -730,6 +769,7 @@ pub struct MetricsBuilder {
     default_dimensions: Vec<(String, String)>,
     disabled: Option<bool>,
     raise_on_empty: bool,
+    log_level_key: Option<bool>,
     sink: Option<Box<Sink>>,
     clock: Option<Arc<Clock>>,
 }
@@ -792,6 +832,15 @@ impl MetricsBuilder {
         self
     }
 
+    /// Adds a root member `"level"` to every blob, set to Lambda's application log level
+    /// (`AWS_LAMBDA_LOG_LEVEL`, else `INFO`), so that Lambda's log-level filtering keeps the
+    /// blobs. Default: on when `AWS_LAMBDA_LOG_FORMAT` is `JSON` and the application log level
+    /// is above `INFO` (Lambda would drop every blob otherwise), off elsewhere.
+    pub fn log_level_key(mut self, on: bool) -> Self {
+        self.log_level_key = Some(on);
+        self
+    }
+
     /// Writes blobs through `writer` (default: stdout), one `write_all` per blob.
     pub fn writer<W, F>(mut self, make_writer: F) -> Self
     where
@@ -850,6 +899,35 @@ impl MetricsBuilder {
                 1 + default_dimensions.len(),
             ));
         }
+        let disabled = self
+            .disabled
+            .unwrap_or_else(|| env.bool("POWERTOOLS_METRICS_DISABLED").unwrap_or(false));
+        let json_logs = env
+            .string("AWS_LAMBDA_LOG_FORMAT")
+            .is_some_and(|format| format.trim().eq_ignore_ascii_case("json"));
+        let app_level = env
+            .string("AWS_LAMBDA_LOG_LEVEL")
+            .and_then(|level| lambda_log_level(&level));
+        // Lambda drops JSON lines without `level` below the application level; a missing
+        // level counts as INFO.
+        let dropped =
+            json_logs && app_level.is_some_and(|l| matches!(l, "WARN" | "ERROR" | "FATAL"));
+        let log_level = match self.log_level_key {
+            Some(true) => Some(app_level.unwrap_or("INFO")),
+            Some(false) => None,
+            None => app_level.filter(|_| dropped),
+        };
+        if let Some(level) = app_level.filter(|_| dropped && log_level.is_none() && !disabled) {
+            eprintln!("{}", dropped_blobs_warning(level));
+        }
+        if log_level.is_some()
+            && let Some((name, _)) = default_dimensions.iter().find(|(k, _)| k == LEVEL)
+        {
+            return Err(clash(
+                name,
+                "root member for Lambda's log-level filtering (see MetricsBuilder::log_level_key)",
+            ));
+        }
         let function_name = self
             .function_name
             .or_else(|| env.string("POWERTOOLS_METRICS_FUNCTION_NAME"))
@@ -862,10 +940,9 @@ impl MetricsBuilder {
                 service,
                 default_dimensions,
                 function_name,
-                disabled: self
-                    .disabled
-                    .unwrap_or_else(|| env.bool("POWERTOOLS_METRICS_DISABLED").unwrap_or(false)),
+                disabled,
                 raise_on_empty: self.raise_on_empty,
+                log_level,
                 sink: self.sink.unwrap_or_else(|| {
                     Box::new(|blob: &[u8]| {
                         let mut out = std::io::stdout().lock();
@@ -896,6 +973,18 @@ mod tests {
             Some("orders-api")
         );
         assert_eq!(function_name_from_arn("not an arn"), None);
+    }
+
+    #[test]
+    fn the_warning_is_a_json_line_that_lambda_keeps_and_names_the_fix() {
+        let line = dropped_blobs_warning("ERROR");
+        let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
+        assert_eq!(parsed["level"], "ERROR");
+        let message = parsed["message"].as_str().unwrap_or_default();
+        assert!(message.contains("log_level_key"), "{message}");
+        assert!(message.contains("INFO"), "{message}");
+        assert_eq!(lambda_log_level(" warn "), Some("WARN"));
+        assert_eq!(lambda_log_level("WARNING"), None);
     }
 
     #[test]

@@ -137,6 +137,7 @@ impl MetricsRecorder {
         for label in key.labels() {
             let (name, value) = (label.key(), label.value());
             validate_dimension(name, value)?;
+            metrics.check_root_name(name)?;
             let existing = metrics.fixed_dimension(name).or_else(|| {
                 labels
                     .iter()

@@ -8,7 +8,9 @@ use std::time::Duration;
 use common::{NOW_MS, blobs, builder, check_blob, metrics, now};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use powertools_core::ColdStart;
-use powertools_metrics::{Metrics, MetricsError, MetricsRecorder, Resolution, Unit};
+use powertools_metrics::{
+    Metrics, MetricsBuilder, MetricsError, MetricsRecorder, Resolution, Unit,
+};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 
@@ -927,4 +929,117 @@ async fn facade_labels_never_make_an_invalid_blob_or_lose_a_value() {
     assert_eq!(blobs[0]["service"], "orders");
     assert!(blobs[0].get("other_service").is_none());
     assert!(blobs[0].get("aws").is_none());
+}
+
+/// Every blob of one cold-start invocation that adds a metric, plus a `single_metric` blob.
+async fn blobs_with(
+    env: &[(&str, &str)],
+    configure: fn(MetricsBuilder) -> MetricsBuilder,
+) -> Vec<Value> {
+    let (b, captured) = builder(env);
+    let m = configure(b).build().unwrap_or_else(|e| unreachable!("{e}"));
+    let _ = invoke(&m, &Arc::new(ColdStart::new()), "r", json!({"orders": 1})).await;
+    m.single_metric("Single", Unit::Count, 1.0, &[("kind", "one")])
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let blobs = blobs(&captured);
+    assert_eq!(blobs.len(), 3, "{blobs:?}");
+    blobs
+}
+
+#[tokio::test]
+async fn json_logs_above_info_keep_every_blob_with_a_level_member() {
+    for level in ["WARN", "ERROR", "FATAL", "warn"] {
+        let env = [
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", level),
+        ];
+        for blob in blobs_with(&env, |b| b).await {
+            // Lambda drops a JSON line without `level` below the application level: each blob
+            // carries the application level, so it is kept.
+            assert_eq!(blob["level"], level.to_uppercase(), "{blob}");
+        }
+    }
+    // Not needed at INFO and below, nor with text logs.
+    for env in [
+        [
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+        ],
+        [
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+        ],
+        [
+            ("AWS_LAMBDA_LOG_FORMAT", "Text"),
+            ("AWS_LAMBDA_LOG_LEVEL", "ERROR"),
+        ],
+        [
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", ""),
+        ],
+    ] {
+        for blob in blobs_with(&env, |b| b).await {
+            assert!(blob.get("level").is_none(), "{env:?}: {blob}");
+        }
+    }
+    // Explicit choices beat the environment.
+    let env = [
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "ERROR"),
+    ];
+    for blob in blobs_with(&env, |b| b.log_level_key(false)).await {
+        assert!(blob.get("level").is_none(), "{blob}");
+    }
+    for blob in blobs_with(&[], |b| b.log_level_key(true)).await {
+        assert_eq!(blob["level"], "INFO", "{blob}");
+    }
+}
+
+#[tokio::test]
+async fn level_is_refused_as_a_name_when_blobs_carry_it() {
+    let env = [
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+    ];
+    let (m, captured) = metrics(&env);
+    assert!(matches!(
+        m.add_metric("level", Unit::Count, 1.0),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.add_dimension("level", "high"),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.add_dimension_set(&[("level", "high")]),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.add_metadata("level", json!("high")),
+        Err(MetricsError::NameClash { .. })
+    ));
+    assert!(matches!(
+        m.single_metric("level", Unit::Count, 1.0, &[]),
+        Err(MetricsError::NameClash { .. })
+    ));
+    let (b, _) = builder(&env);
+    assert!(matches!(
+        b.default_dimension("level", "high").build(),
+        Err(MetricsError::NameClash { .. })
+    ));
+    let recorder = MetricsRecorder::new(m.clone());
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("level").increment(1);
+        metrics::counter!("by_level", "level" => "high").increment(1);
+        metrics::counter!("fine").increment(1);
+    });
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    let blobs = blobs(&captured);
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert_eq!(blobs[0]["level"], "WARN");
+    assert_eq!(blobs[0]["fine"], json!([1.0]));
+
+    // Without the member, `level` is an ordinary name.
+    let (m, _) = metrics(&[]);
+    assert!(m.add_metric("level", Unit::Count, 1.0).is_ok());
 }

@@ -149,14 +149,19 @@ fn defaults() -> impl Strategy<Value = BTreeMap<String, String>> {
 
 /// The EMF rules for a label set, written out independently of the client: what the facade
 /// can write without making an invalid blob or losing a label's value.
-fn facade_accepts(defaults: &BTreeMap<String, String>, labels: &[(String, String)]) -> bool {
+fn facade_accepts(
+    defaults: &BTreeMap<String, String>,
+    level_member: bool,
+    labels: &[(String, String)],
+) -> bool {
     let mut own: Vec<(&str, &str)> = Vec::new();
     for (key, value) in labels {
         let key_ok = key.is_ascii()
             && (1..=250).contains(&key.len())
             && !key.starts_with(':')
             && !key.trim().is_empty()
-            && key != "_aws";
+            && key != "_aws"
+            && !(level_member && key == "level");
         let value_ok =
             value.is_ascii() && (1..=1024).contains(&value.len()) && !value.trim().is_empty();
         if !key_ok || !value_ok {
@@ -210,6 +215,7 @@ impl Gauges {
 fn run(
     m: &Metrics,
     defaults: &BTreeMap<String, String>,
+    level_member: bool,
     ops: Vec<Op>,
 ) -> BTreeMap<String, Vec<f64>> {
     let recorder = MetricsRecorder::new(m.clone());
@@ -280,7 +286,7 @@ fn run(
                 metrics::with_local_recorder(&recorder, || {
                     metrics::histogram!(name.clone(), facade_labels).record(value);
                 });
-                if value.is_finite() && facade_accepts(defaults, &labels) {
+                if value.is_finite() && facade_accepts(defaults, level_member, &labels) {
                     accepted.entry(name).or_default().push(value);
                 }
             }
@@ -292,7 +298,7 @@ fn run(
                 metrics::with_local_recorder(&recorder, || {
                     metrics::counter!(name.clone(), facade_labels).increment(n);
                 });
-                if facade_accepts(defaults, &labels) {
+                if facade_accepts(defaults, level_member, &labels) {
                     *counters.entry(name).or_default() += n as f64;
                 }
             }
@@ -341,10 +347,16 @@ fn is_counter(name: &str) -> bool {
 }
 
 /// Every blob checked, and the metric values it holds, per metric name.
-fn written(captured: &CapturedOutput) -> Result<BTreeMap<String, Vec<f64>>, TestCaseError> {
+fn written(
+    captured: &CapturedOutput,
+    level: Option<&str>,
+) -> Result<BTreeMap<String, Vec<f64>>, TestCaseError> {
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for line in captured.lines() {
         let blob = common::check_blob(&line).map_err(TestCaseError::fail)?;
+        if let Some(level) = level {
+            prop_assert_eq!(blob.get("level").and_then(Value::as_str), Some(level));
+        }
         for directive in blob["_aws"]["CloudWatchMetrics"]
             .as_array()
             .into_iter()
@@ -408,15 +420,21 @@ proptest! {
     #[test]
     fn every_blob_is_valid_and_values_in_are_values_out(
         defaults in defaults(),
+        log_level in prop::sample::select(vec![None, Some("INFO"), Some("WARN"), Some("ERROR")]),
         ops in prop::collection::vec(op(), 0..40),
     ) {
-        let (mut builder, captured) = common::builder(&[]);
+        // Lambda's JSON logs at an application level above INFO: blobs carry `level`.
+        let env: Vec<(&str, &str)> = log_level
+            .map(|level| vec![("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("AWS_LAMBDA_LOG_LEVEL", level)])
+            .unwrap_or_default();
+        let member = log_level.filter(|level| *level != "INFO");
+        let (mut builder, captured) = common::builder(&env);
         for (name, value) in &defaults {
             builder = builder.default_dimension(name.clone(), value.clone());
         }
         // A refused configuration is an error at INIT; nothing to write.
         let Ok(m) = builder.build() else { return Ok(()) };
-        let accepted = run(&m, &defaults, ops);
-        same_values(accepted, written(&captured)?)?;
+        let accepted = run(&m, &defaults, member.is_some(), ops);
+        same_values(accepted, written(&captured, member)?)?;
     }
 }
