@@ -124,6 +124,14 @@ impl Stack {
     }
 }
 
+/// A metric's single value in a blob (written as a number or a one-element array).
+fn single_value(value: &Value) -> Option<f64> {
+    match value {
+        Value::Array(values) if values.len() == 1 => values[0].as_f64(),
+        other => other.as_f64(),
+    }
+}
+
 fn root(n: usize) -> String {
     format!("1-6740a1b2-{n:024x}")
 }
@@ -234,9 +242,8 @@ async fn fifty_concurrent_invocations_never_carry_each_others_ids() -> TestResul
     let mut measured = HashSet::new();
     for blob in stack.blobs()? {
         if let Some(value) = blob.get("OrderValue") {
-            let n = value
-                .as_f64()
-                .ok_or_else(|| format!("one value per blob: {blob}"))? as usize;
+            let n =
+                single_value(value).ok_or_else(|| format!("one value per blob: {blob}"))? as usize;
             assert_eq!(blob["order_id"], format!("o-{n}"), "{blob}");
             assert_eq!(blob["service"], "composed-orders", "{blob}");
             assert!(measured.insert(n), "order o-{n} measured twice: {blob}");
@@ -336,15 +343,25 @@ async fn a_panicking_or_failing_handler_keeps_its_logs_metrics_and_trace() -> Te
         assert!(
             lines
                 .iter()
-                .any(|l| l["step"] == "received" && l["level"] == "DEBUG"),
+                .any(|l| l["step"] == "checked" && l["level"] == "DEBUG"),
             "o-{n}: {lines:#?}"
         );
+        if n == 7 {
+            assert!(
+                lines.iter().any(|l| l["level"] == "ERROR"
+                    && l["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("order o-7 exploded")),
+                "the panic is logged with the invocation's context: {lines:#?}"
+            );
+        }
         let blob = stack
             .blobs()?
             .into_iter()
             .find(|b| b["order_id"] == format!("o-{n}"))
             .ok_or_else(|| format!("o-{n}: no EMF blob"))?;
-        assert_eq!(blob["OrderValue"], n as f64);
+        assert_eq!(single_value(&blob["OrderValue"]), Some(n as f64), "{blob}");
     }
     let documents = stack
         .documents(|docs| docs.iter().filter(|d| d["name"] == "## handler").count() >= 2)

@@ -36,8 +36,6 @@ async fn handler(deps: Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
     let order_id = payload["order_id"].as_str().unwrap_or("none").to_owned();
     let n = payload["n"].as_f64().unwrap_or(0.0);
     powertools_logger::append_invocation_key("order_id", json!(order_id));
-    // Held in the buffer (DEBUG), written only if the invocation fails.
-    tracing::debug!(step = "received", "order received");
     let config = deps.parameters.get(&deps.config_parameter).await?;
     async {
         if let Some(ms) = payload["sleep_ms"].as_u64() {
@@ -53,6 +51,9 @@ async fn handler(deps: Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
         annotation.order_id = order_id.as_str()
     ))
     .await?;
+    // Held in the log buffer (DEBUG), written only if the invocation fails. Logged after the
+    // SDK calls, whose own DEBUG lines fill the buffer too.
+    tracing::debug!(step = "checked", "order checked");
     if payload["panic"] == json!(true) {
         #[allow(clippy::panic)] // a handler that panics is what this function is for
         std::panic::panic_any(format!("order {order_id} exploded"));
@@ -70,7 +71,11 @@ async fn handler(deps: Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let logger = Logger::builder()
-        .buffer(BufferConfig::default().at_level(tracing::Level::DEBUG))
+        .buffer(
+            BufferConfig::default()
+                .at_level(tracing::Level::DEBUG)
+                .max_bytes(4 << 20),
+        )
         .build()?;
     let tracer = Tracer::from_env();
     tracing::subscriber::set_global_default(
