@@ -316,7 +316,8 @@ impl Idempotency {
     /// Runs `f` at most once for `payload`: the first call runs it and records its response;
     /// later calls with the same key replay that response (deserialized as `R`) without
     /// running it; a concurrent call gets [`IdempotencyError::AlreadyInProgress`]. If `f`
-    /// fails, the record is deleted so that a retry runs again.
+    /// fails or panics, the record is deleted so that a retry runs again (a panic then goes on
+    /// to the caller).
     pub async fn run<R, E, F, Fut>(&self, payload: &Value, f: F) -> Result<R, IdempotencyError<E>>
     where
         R: Serialize + DeserializeOwned,
@@ -429,7 +430,16 @@ impl Idempotency {
         Fut: Future<Output = Result<R, E>>,
     {
         let inner = &self.inner;
-        match f().await {
+        // A panicking handler failed like one that returned an error: its claim is removed
+        // (so a retry runs at once, not after the in-progress expiry), then the panic goes on.
+        let outcome = match powertools_core::catch_panic(f).await {
+            Ok(outcome) => outcome,
+            Err(panicked) => {
+                self.forget_failed(&claim.key).await;
+                panicked.resume();
+            }
+        };
+        match outcome {
             // The handler ran: its caller gets its response whatever the store does next.
             Ok(response) => {
                 let data = serde_json::to_string(&response)
@@ -464,14 +474,19 @@ impl Idempotency {
                 Ok(response)
             }
             Err(error) => {
-                if let Err(store_error) = inner.store.delete(&claim.key).await {
-                    warn(format_args!(
-                        "idempotency: the handler failed and its record {:?} could not be deleted ({store_error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again",
-                        claim.key
-                    ));
-                }
+                self.forget_failed(&claim.key).await;
                 Err(IdempotencyError::Handler(error))
             }
+        }
+    }
+
+    /// The handler failed (an error or a panic): deletes its claim so that a retry runs again,
+    /// or says on stderr why a retry will wait for the in-progress expiry.
+    async fn forget_failed(&self, key: &str) {
+        if let Err(store_error) = self.inner.store.delete(key).await {
+            warn(format_args!(
+                "idempotency: the handler failed and its record {key:?} could not be deleted ({store_error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again"
+            ));
         }
     }
 

@@ -112,6 +112,7 @@
 //! | claiming the key (before the handler) | `IdempotencyPersistenceLayerError`; the handler did not run | runs normally once the store answers |
 //! | saving the response (after the handler succeeded) | the handler's response; a warning on stderr | the engine deletes the record: if that works, the retry runs the handler again; if the store is still down, the record stays `INPROGRESS` and the retry gets `IdempotencyAlreadyInProgressError` until the in-progress expiry (the invocation's deadline), then runs the handler again |
 //! | deleting the record (after the handler failed) | the handler's error; a warning on stderr | `IdempotencyAlreadyInProgressError` until the in-progress expiry, then runs the handler |
+//! | the handler panicked (the store is up) | the panic goes on (`lambda_runtime` reports it as the invocation's error); the record was deleted first | runs the handler again |
 //! | the response cannot be stored (size, depth, not JSON) | the handler's response; a warning on stderr | runs the handler again |
 //! | replaying (the claim is refused, the store answers with the record) | the stored response; a record that cannot be read as the handler's output is `IdempotencySerializationError` | the same |
 //!

@@ -232,6 +232,31 @@ async fn a_handler_error_deletes_the_record_so_a_retry_runs() {
 }
 
 #[tokio::test]
+async fn a_panicking_handler_deletes_the_record_and_the_panic_goes_on() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let run = idem.run(&payload, || async {
+        #[allow(clippy::panic)] // the handler under test panics
+        std::panic::panic_any("payment service exploded");
+        #[allow(unreachable_code)]
+        Ok::<Value, String>(json!({}))
+    });
+    let caught = powertools_core::catch_panic(|| run).await;
+    assert_eq!(
+        caught.err().map(|p| p.message().to_owned()),
+        Some("payment service exploded".to_owned()),
+        "the panic reaches the caller"
+    );
+    // No record is left in progress: a retry runs the handler at once.
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    assert_eq!(store.get(&key).await.ok().flatten(), None);
+    let runs = AtomicUsize::new(0);
+    assert!(create(&idem, &payload, &runs).await.is_ok());
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn an_expired_record_runs_again() {
     let store = Arc::new(InMemoryStore::new());
     let clock = Clock::new();
