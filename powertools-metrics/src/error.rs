@@ -11,7 +11,7 @@ pub enum MetricsError {
     MissingNamespace,
     /// The namespace breaks CloudWatch's rules.
     #[error(
-        "metrics namespace {0:?} is invalid: use 1 to 255 ASCII characters, not starting with \"AWS/\""
+        "metrics namespace {0:?} is invalid: use 1 to 255 characters among A-Z, a-z, 0-9, '.', '-', '_', '/', '#', ':' and space, not starting with \"AWS/\""
     )]
     InvalidNamespace(String),
     /// A metric name is empty, too long or blank.

@@ -86,7 +86,7 @@
 //! | dimension sets and values leave room for metrics in 256 KB | [`MetricsError::DimensionsTooLarge`] |
 //! | one unit and resolution per metric | [`MetricsError::ConflictingMetric`] |
 //! | a log event is at most 256 KB | blobs split further (metadata left out, with a warning, only if it alone is too large) |
-//! | the namespace: 1 to 255 ASCII characters, not `AWS/...` | [`MetricsError::InvalidNamespace`] |
+//! | the namespace: 1 to 255 characters among `0-9A-Za-z.-_/#:` and space, not `AWS/...` | [`MetricsError::InvalidNamespace`] |
 //!
 //! `StorageResolution` is written only for high resolution (`1`); values are always arrays.
 //!

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use powertools_core::{Env, FunctionConfig, Invocation};
+use powertools_core::{DEFAULT_SERVICE_NAME, Env, FunctionConfig, Invocation};
 use serde_json::Value;
 
 use crate::emf::{
@@ -109,11 +109,15 @@ pub(crate) fn validate_dimension(name: &str, value: &str) -> Result<(), MetricsE
     refuse_reserved(name)
 }
 
+/// CloudWatch's namespace rules: 1 to 255 characters among `0-9A-Za-z.-_/#:` and space, not
+/// blank, not `AWS/...`.
 fn validate_namespace(namespace: &str) -> Result<(), MetricsError> {
     let len = namespace.chars().count();
     if len == 0
         || len > 255
-        || !namespace.is_ascii()
+        || !namespace.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#' | ':' | ' ')
+        })
         || namespace.starts_with("AWS/")
         || namespace.trim().is_empty()
     {
@@ -868,6 +872,7 @@ impl MetricsBuilder {
     pub fn build(self) -> Result<Metrics, MetricsError> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let env = self.env.unwrap_or_else(Env::from_env);
+        let config_from_env = self.config.is_none();
         let config = self
             .config
             .unwrap_or_else(|| FunctionConfig::from_source(&env));
@@ -876,10 +881,25 @@ impl MetricsBuilder {
             .or_else(|| env.string("POWERTOOLS_METRICS_NAMESPACE"))
             .ok_or(MetricsError::MissingNamespace)?;
         validate_namespace(&namespace)?;
-        let service = self
-            .service
-            .unwrap_or_else(|| config.service_name().to_owned());
-        validate_dimension(SERVICE, &service)?;
+        const DIMENSION_VALUE: &str = "1 to 1024 ASCII characters (a CloudWatch dimension value)";
+        let service = match self.service {
+            Some(service) => {
+                validate_dimension(SERVICE, &service)?;
+                service
+            }
+            None => {
+                let service = config.service_name().to_owned();
+                match validate_dimension(SERVICE, &service) {
+                    Ok(()) => service,
+                    // From the environment: reported, and the default used.
+                    Err(_) if config_from_env => {
+                        env.report("POWERTOOLS_SERVICE_NAME", &service, DIMENSION_VALUE);
+                        DEFAULT_SERVICE_NAME.to_owned()
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let mut default_dimensions: Vec<(String, String)> = Vec::new();
         for (name, value) in self.default_dimensions {
             validate_dimension(&name, &value)?;
@@ -928,9 +948,21 @@ impl MetricsBuilder {
                 "root member for Lambda's log-level filtering (see MetricsBuilder::log_level_key)",
             ));
         }
+        if let Some(name) = &self.function_name {
+            validate_dimension("function_name", name)?;
+        }
         let function_name = self
             .function_name
-            .or_else(|| env.string("POWERTOOLS_METRICS_FUNCTION_NAME"))
+            .or_else(|| {
+                env.string("POWERTOOLS_METRICS_FUNCTION_NAME")
+                    .filter(|name| {
+                        let valid = validate_dimension("function_name", name).is_ok();
+                        if !valid {
+                            env.report("POWERTOOLS_METRICS_FUNCTION_NAME", name, DIMENSION_VALUE);
+                        }
+                        valid
+                    })
+            })
             .or_else(|| config.function_name().map(str::to_owned));
         Ok(Metrics {
             inner: Arc::new(Inner {

@@ -88,7 +88,21 @@ fn namespace_is_required_and_validated() {
         message.contains("POWERTOOLS_METRICS_NAMESPACE"),
         "{message}"
     );
-    for bad in ["", "AWS/Lambda", &"n".repeat(256), "Orders\u{e9}"] {
+    // CloudWatch's namespace characters: 0-9A-Za-z . - _ / # : and space.
+    for good in ["Orders", "My App/Orders-2_v1.0#eu:west"] {
+        let (b, _) = builder(&[]);
+        assert!(b.namespace(good).build().is_ok(), "{good:?}");
+    }
+    for bad in [
+        "",
+        "AWS/Lambda",
+        &"n".repeat(256),
+        "Orders\u{e9}",
+        "Orders\u{0}",
+        "Orders\n",
+        "Orders!",
+        "Orders\"",
+    ] {
         let (b, _) = builder(&[]);
         assert!(
             matches!(
@@ -1042,4 +1056,44 @@ async fn level_is_refused_as_a_name_when_blobs_carry_it() {
     // Without the member, `level` is an ordinary name.
     let (m, _) = metrics(&[]);
     assert!(m.add_metric("level", Unit::Count, 1.0).is_ok());
+}
+
+#[test]
+fn a_malformed_service_name_in_the_environment_falls_back_to_the_default() {
+    let reported = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&reported);
+    let captured = powertools_testing::CapturedOutput::new();
+    let writer = captured.clone();
+    let m = Metrics::builder()
+        .env(
+            powertools_core::Env::from_pairs([
+                ("POWERTOOLS_METRICS_NAMESPACE", "Orders"),
+                ("POWERTOOLS_SERVICE_NAME", "commandes-\u{e9}t\u{e9}"),
+                ("POWERTOOLS_METRICS_FUNCTION_NAME", "\u{1F600}"),
+            ])
+            .with_reporter(move |m| {
+                if let Ok(mut r) = sink.lock() {
+                    r.push(m.key.clone());
+                }
+            }),
+        )
+        .writer(move || writer.clone())
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(blobs(&captured)[0]["service"], "service_undefined");
+    assert_eq!(
+        reported.lock().map(|r| r.clone()).unwrap_or_default(),
+        [
+            "POWERTOOLS_SERVICE_NAME",
+            "POWERTOOLS_METRICS_FUNCTION_NAME"
+        ]
+    );
+    // An explicit value is validated.
+    let (b, _) = builder(&[]);
+    assert!(b.service_name("\u{e9}").build().is_err());
+    let (b, _) = builder(&[]);
+    assert!(b.function_name("").build().is_err());
 }

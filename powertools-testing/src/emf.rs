@@ -96,10 +96,11 @@ pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
                     return Err(invalid("a dimension is named \"_aws\"".to_owned()));
                 }
                 match blob.get(key) {
-                    Some(Value::String(v)) if !v.trim().is_empty() && v.len() <= 1024 => {}
+                    Some(Value::String(v))
+                        if !v.trim().is_empty() && v.len() <= 1024 && v.is_ascii() => {}
                     other => {
                         return Err(invalid(format!(
-                            "dimension {key:?} is not a non-empty string root member: {other:?}"
+                            "dimension {key:?} is not a root member holding 1 to 1024 ASCII characters: {other:?}"
                         )));
                     }
                 }
