@@ -373,9 +373,16 @@ async fn a_panicking_or_failing_handler_keeps_its_logs_metrics_and_trace() -> Te
             .ok_or_else(|| format!("o-{n}: no handler subsegment: {documents:#?}"))?;
         assert_eq!(handler["fault"], true, "{handler}");
     }
-    // The function goes on serving.
+    // The function goes on serving, and the failed orders' idempotency claims are gone: a
+    // retry runs the handler again at once (neither replayed nor refused as in progress).
     let next = stack.function.invoke(order(9, json!({}))?).await?.json()?;
     assert_eq!(next["order_id"], "o-9");
+    for n in [7, 8] {
+        let retry = order(n, json!({}))?;
+        let request_id = retry.get_request_id().to_owned();
+        let answer = stack.function.invoke(retry).await?.json()?;
+        assert_eq!(answer["request_id"], request_id.as_str(), "o-{n} ran again");
+    }
     stack.finish().await
 }
 
