@@ -125,15 +125,16 @@ pub(crate) fn write_blob(
 
 /// Writes `metrics` as as many blobs as the limits require, each to `emit`: at most
 /// [`MAX_METRICS`] metrics and [`MAX_VALUES`] values per metric per blob, and under
-/// [`MAX_BLOB_BYTES`] (halving the metrics of a blob that would be larger; a blob whose metadata
-/// alone is too large is written without it, with a warning).
+/// [`MAX_BLOB_BYTES`] (halving the metrics of a blob that would be larger; when the metadata
+/// does not fit beside even one metric, it is left out of the remaining blobs, with a warning).
 pub(crate) fn write_blobs(ctx: &BlobContext<'_>, metrics: &[Metric], emit: &mut dyn FnMut(&[u8])) {
     let mut out = Vec::with_capacity(1024);
+    let mut with_metadata = true;
     if metrics.iter().all(|m| m.values.len() <= MAX_VALUES) {
         // The common case: no metric needs its values split, so nothing is copied.
         for group in metrics.chunks(MAX_METRICS) {
             let refs: Vec<&Metric> = group.iter().collect();
-            write_within_size(ctx, &refs, &mut out, emit);
+            write_within_size(ctx, &refs, &mut out, emit, &mut with_metadata);
         }
         return;
     }
@@ -153,7 +154,7 @@ pub(crate) fn write_blobs(ctx: &BlobContext<'_>, metrics: &[Metric], emit: &mut 
     for round in &rounds {
         for group in round.chunks(MAX_METRICS) {
             let refs: Vec<&Metric> = group.iter().collect();
-            write_within_size(ctx, &refs, &mut out, emit);
+            write_within_size(ctx, &refs, &mut out, emit, &mut with_metadata);
         }
     }
 }
@@ -163,19 +164,23 @@ fn write_within_size(
     metrics: &[&Metric],
     out: &mut Vec<u8>,
     emit: &mut dyn FnMut(&[u8]),
+    with_metadata: &mut bool,
 ) {
     out.clear();
-    write_blob(out, ctx, metrics, true);
+    write_blob(out, ctx, metrics, *with_metadata);
     if out.len() <= MAX_BLOB_BYTES {
         emit(out);
         return;
     }
     if metrics.len() > 1 {
         let (left, right) = metrics.split_at(metrics.len() / 2);
-        write_within_size(ctx, left, out, emit);
-        write_within_size(ctx, right, out, emit);
+        write_within_size(ctx, left, out, emit, with_metadata);
+        write_within_size(ctx, right, out, emit, with_metadata);
         return;
     }
+    // The metadata does not fit beside one metric: leave it out of this blob and the next ones
+    // (rather than serializing it again for every metric).
+    let had_metadata = std::mem::replace(with_metadata, false);
     out.clear();
     write_blob(out, ctx, metrics, false);
     let name = metrics.first().map(|m| m.name.as_str()).unwrap_or_default();
@@ -187,8 +192,10 @@ fn write_within_size(
         );
         return;
     }
-    eprintln!(
-        "[powertools] metadata left out of an EMF blob for metric {name:?}: with it the blob would exceed CloudWatch's 256 KB event limit"
-    );
+    if had_metadata {
+        eprintln!(
+            "[powertools] metadata left out of the EMF blobs from metric {name:?} on: with it a blob would exceed CloudWatch's 256 KB event limit"
+        );
+    }
     emit(out);
 }

@@ -374,6 +374,29 @@ fn huge_metadata_never_breaks_the_256_kb_limit() {
 }
 
 #[test]
+fn metadata_too_large_for_any_blob_is_left_out_once_not_per_metric() {
+    let (m, captured) = metrics(&[]);
+    m.add_metadata("payload", json!("x".repeat(300_000)))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    for i in 0..100 {
+        m.add_metric(&format!("M{i}"), Unit::Count, f64::from(i))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+    }
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    let blobs = blobs(&captured);
+    // Not one blob per metric: once the metadata is known not to fit, the rest go together.
+    assert!(blobs.len() <= 8, "{} blobs", blobs.len());
+    for i in 0..100 {
+        let holding: Vec<&Value> = blobs
+            .iter()
+            .filter(|b| b.get(format!("M{i}")).is_some())
+            .collect();
+        assert_eq!(holding.len(), 1);
+        assert_eq!(holding[0][format!("M{i}")], json!([f64::from(i)]));
+    }
+}
+
+#[test]
 fn single_metric_has_its_own_blob_and_dimensions() {
     let (m, captured) = metrics(&[]);
     m.add_metric("Orders", Unit::Count, 1.0)
