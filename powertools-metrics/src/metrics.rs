@@ -469,7 +469,10 @@ impl Metrics {
                 return Err(MetricsError::TooManyDimensions(count));
             }
             set.dimensions.push((name.to_owned(), value.to_owned()));
-            if let Err(e) = self.check_size(set) {
+            // One set of at most 30 dimensions always fits; further sets may not.
+            if !set.extra_sets.is_empty()
+                && let Err(e) = self.check_size(set)
+            {
                 set.dimensions.pop();
                 return Err(e);
             }
