@@ -75,13 +75,22 @@
 //! | `POWERTOOLS_LOGGER_SAMPLE_RATE` | share of invocations logged at DEBUG (0.0 to 1.0), decided per invocation | `0` |
 //! | `POWERTOOLS_LOGGER_LOG_EVENT` | log each incoming event at INFO | `false` |
 //! | `POWERTOOLS_DEV` | indented output (off when `AWS_LAMBDA_LOG_FORMAT=JSON`) | `false` |
-//! | `AWS_LAMBDA_LOG_FORMAT` | `JSON`: Lambda expects one JSON object per line | set by Lambda |
+//! | `AWS_LAMBDA_LOG_FORMAT` | `JSON`: Lambda expects one JSON object per line and filters lines by their `level` (see below) | set by Lambda |
 //! | `AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` | `function_name`, `function_memory_size` | set by Lambda |
 //!
 //! Level precedence, first found wins: `AWS_LAMBDA_LOG_LEVEL`, the builder's
 //! [`LoggerBuilder::level`], `POWERTOOLS_LOG_LEVEL`, `LOG_LEVEL`, INFO. Asking in code for a level
 //! below the one Lambda enforces is said once on stderr. Malformed values are reported once on
 //! stderr and ignored; explicit builder values are validated by [`LoggerBuilder::build`].
+//!
+//! # Lambda's advanced logging controls
+//!
+//! With `AWS_LAMBDA_LOG_FORMAT=JSON`, Lambda filters every JSON line by its `level` against the
+//! application log level (`AWS_LAMBDA_LOG_LEVEL`) and treats a line without `level` as INFO.
+//! This logger's lines always carry `level`, and the level Lambda enforces wins over the
+//! builder's. EMF blobs have no level of their own, so at WARN and above Lambda would drop them:
+//! the metrics client (`powertools-metrics`) therefore adds `"level"` (the application level)
+//! to every blob in that situation, see its `MetricsBuilder::log_level_key`.
 //!
 //! # Debug sampling and log buffering
 //!
