@@ -169,7 +169,7 @@ async fn fifty_concurrent_invocations_never_carry_each_others_ids() -> TestResul
     let stack = Stack::start("concurrent", &[]).await?;
     const N: usize = 50;
     let tenant = |n: usize| {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             "tenant-even"
         } else {
             "tenant-odd"
