@@ -4,8 +4,9 @@
 //! through the cache; the SDK interceptor on the DynamoDB client. Runs under
 //! `lambda_runtime::run_concurrent`.
 //!
-//! Environment: `IDEMPOTENCY_TABLE_NAME`, `CONFIG_PARAMETER` (an SSM parameter name), the
-//! endpoints from `scripts/test`, and the Powertools variables.
+//! Environment: `IDEMPOTENCY_TABLE_NAME`, `CONFIG_PARAMETER` (an SSM parameter name),
+//! `LOG_BUFFER=off` (no log buffer), the endpoints from `scripts/test`, and the Powertools
+//! variables.
 //!
 //! Event: `{"order_id": "o-7", "n": 7, "sleep_ms": 20, "panic": false, "fail": null}`. The
 //! handler logs, measures (`OrderValue` = `n`, metadata `order_id`) and traces (`## save_order`
@@ -70,13 +71,16 @@ async fn handler(deps: Deps, event: LambdaEvent<Value>) -> Result<Value, Error> 
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let logger = Logger::builder()
-        .buffer(
+    let mut logger = Logger::builder();
+    // `LOG_BUFFER=off` runs without the log buffer (a plain level filter).
+    if std::env::var("LOG_BUFFER").as_deref() != Ok("off") {
+        logger = logger.buffer(
             BufferConfig::default()
                 .at_level(tracing::Level::DEBUG)
                 .max_bytes(4 << 20),
-        )
-        .build()?;
+        );
+    }
+    let logger = logger.build()?;
     let tracer = Tracer::from_env();
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
