@@ -192,13 +192,23 @@ const DEFAULT_MAX_STORED_RESPONSE_BYTES: usize = 400 * 1024 - 8 * 1024;
 /// a replay exhaust memory).
 const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The `data` a response is stored as: its JSON when it fits in `max` bytes, else its JSON
-/// compressed when that fits; `Err(reason)` when it cannot be stored or could not be read back.
-fn encode_response(json: String, max: usize) -> Result<String, String> {
-    // What serde_json cannot read (over 128 levels deep) could never be replayed. (Reading
-    // into `IgnoredAny` would not do: serde_json skips values without its recursion limit.)
-    if let Err(e) = serde_json::from_str::<Value>(&json) {
-        return Err(format!("it could not be read back: {e}"));
+/// Reads a stored response's JSON as the handler's output type: what a replay does, and what
+/// a response must survive before it is stored.
+fn read_response<R: DeserializeOwned>(json: &str) -> Result<R, serde_json::Error> {
+    serde_json::from_str(json)
+}
+
+/// The `data` a response of type `R` is stored as: its JSON when it fits in `max` bytes, else
+/// its JSON compressed when that fits; `Err(reason)` when it cannot be stored or could not be
+/// read back as `R`.
+fn encode_response<R: DeserializeOwned>(json: String, max: usize) -> Result<String, String> {
+    // What does not read back as `R` could never be replayed: JSON nested deeper than
+    // serde_json reads (128 levels), a NaN or infinity written as `null` where `R` holds an
+    // `f64`, serde attributes that do not mirror each other.
+    if let Err(e) = read_response::<R>(&json) {
+        return Err(format!(
+            "it could not be read back as the handler's output type: {e}"
+        ));
     }
     if json.len() <= max {
         return Ok(json);
@@ -425,7 +435,7 @@ impl Idempotency {
 
     async fn execute<R, E, F, Fut>(&self, claim: Record, f: F) -> Result<R, IdempotencyError<E>>
     where
-        R: Serialize,
+        R: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
@@ -444,7 +454,7 @@ impl Idempotency {
             Ok(response) => {
                 let data = serde_json::to_string(&response)
                     .map_err(|e| format!("it cannot be written as JSON: {e}"))
-                    .and_then(|json| encode_response(json, inner.max_stored_response_bytes));
+                    .and_then(|json| encode_response::<R>(json, inner.max_stored_response_bytes));
                 let data = match data {
                     Ok(data) => data,
                     Err(reason) => {
@@ -519,7 +529,7 @@ impl Idempotency {
                 record.key
             ))
         })?;
-        let response = serde_json::from_str(&data).map_err(|e| {
+        let response = read_response(&data).map_err(|e| {
             IdempotencyError::Serialization(format!(
                 "the stored response of {:?} is not the handler's output type: {e}",
                 record.key

@@ -97,8 +97,9 @@
 //! 8 KiB, under DynamoDB's 400 KB item limit), else gzip-compressed and base64-encoded after the
 //! prefix `gzip+base64:` when that fits (replayed here, inflating to 64 MiB at most; Powertools
 //! for Python, which cannot store such a response either, cannot read it). A response that does not fit even
-//! compressed, that is nested deeper than serde_json reads back (128 levels), or that cannot be
-//! written as JSON is returned to its caller and not stored: the record is deleted, a warning
+//! compressed, that cannot be written as JSON, or whose JSON does not read back as the handler's
+//! output type (nested deeper than serde_json reads, 128 levels; a NaN or infinity, written as
+//! `null`, in an `f64` field; serde attributes that write what they do not read) is returned to its caller and not stored: the record is deleted, a warning
 //! on stderr says so, and a duplicate runs the handler again. Never an error, never a blocked
 //! key.
 //!
@@ -113,7 +114,7 @@
 //! | saving the response (after the handler succeeded) | the handler's response; a warning on stderr | the engine deletes the record: if that works, the retry runs the handler again; if the store is still down, the record stays `INPROGRESS` and the retry gets `IdempotencyAlreadyInProgressError` until the in-progress expiry (the invocation's deadline), then runs the handler again |
 //! | deleting the record (after the handler failed) | the handler's error; a warning on stderr | `IdempotencyAlreadyInProgressError` until the in-progress expiry, then runs the handler |
 //! | the handler panicked (the store is up) | the panic goes on (`lambda_runtime` reports it as the invocation's error); the record was deleted first | runs the handler again |
-//! | the response cannot be stored (size, depth, not JSON) | the handler's response; a warning on stderr | runs the handler again |
+//! | the response cannot be stored (size, depth, not JSON, not read back as the output type) | the handler's response; a warning on stderr | runs the handler again |
 //! | replaying (the claim is refused, the store answers with the record) | the stored response; a record that cannot be read as the handler's output is `IdempotencySerializationError` | the same |
 //!
 //! So the handler runs again after a failed save: the response is the caller's, but what the

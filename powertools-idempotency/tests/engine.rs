@@ -866,3 +866,71 @@ async fn a_corrupt_or_oversized_compressed_record_is_a_serialization_error() {
         assert_eq!(runs.load(Ordering::SeqCst), 0);
     }
 }
+
+/// A quote whose price may be NaN: serde_json writes NaN as `null`, which no `f64` reads.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Quote {
+    sku: String,
+    price: f64,
+}
+
+/// A response that does not read back as the handler's output type (here a NaN written as
+/// `null`) is returned to its caller and not stored, so a duplicate runs the handler again
+/// instead of getting `IdempotencySerializationError` until the record expires.
+#[tokio::test]
+async fn a_response_that_does_not_read_back_as_its_type_is_returned_and_a_duplicate_runs_again() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    let runs = AtomicUsize::new(0);
+    let quote = |price: f64| {
+        let runs = &runs;
+        let idem = &idem;
+        let payload = &payload;
+        async move {
+            idem.run(payload, || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(Quote {
+                    sku: "A".to_owned(),
+                    price,
+                })
+            })
+            .await
+        }
+    };
+    let first = quote(f64::NAN).await;
+    assert!(
+        first
+            .as_ref()
+            .is_ok_and(|q| q.sku == "A" && q.price.is_nan()),
+        "{first:?}"
+    );
+    assert_eq!(store.get(&key).await.ok().flatten(), None, "not stored");
+    let second = quote(f64::NAN).await;
+    assert!(
+        second.as_ref().is_ok_and(|q| q.price.is_nan()),
+        "{second:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the duplicate ran again");
+    // A price that reads back is stored and replayed.
+    let other = order(r#"{"sku":"B"}"#);
+    let stored = idem
+        .run(&other, || async {
+            Ok::<_, String>(Quote {
+                sku: "B".to_owned(),
+                price: 9.5,
+            })
+        })
+        .await;
+    assert!(stored.is_ok_and(|q| q.price == 9.5));
+    let replayed = idem
+        .run(&other, || async {
+            Ok::<_, String>(Quote {
+                sku: "B".to_owned(),
+                price: 0.0,
+            })
+        })
+        .await;
+    assert!(replayed.is_ok_and(|q| q.price == 9.5), "replayed");
+}
