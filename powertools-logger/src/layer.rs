@@ -208,10 +208,31 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if WRITING.try_with(|w| w.replace(true)).unwrap_or(true) {
+        let Some(_writing) = Writing::start() else {
             return;
-        }
+        };
         self.handle_event(event, &ctx);
+    }
+}
+
+/// This thread is writing a line: set by [`Writing::start`], cleared on drop, also when a
+/// user's `Debug`/`Display` panics while the line is built (the runtime catches that panic and
+/// the thread goes on serving: its later lines must still be written).
+struct Writing;
+
+impl Writing {
+    /// `None` when this thread is already writing (a writer that logs) or is shutting down.
+    fn start() -> Option<Self> {
+        if WRITING.try_with(|w| w.replace(true)).unwrap_or(true) {
+            None
+        } else {
+            Some(Self)
+        }
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
         let _ = WRITING.try_with(|w| w.set(false));
     }
 }
@@ -327,17 +348,29 @@ impl LoggerLayer {
 fn with_scratch(f: impl FnOnce(&mut Scratch)) {
     let mut f = Some(f);
     let _ = SCRATCH.try_with(|scratch| {
-        if let (Ok(mut scratch), Some(f)) = (scratch.try_borrow_mut(), f.take()) {
-            scratch.clear();
-            f(&mut scratch);
-            // Do not keep buffers that one huge line made large.
-            if scratch.out.capacity() > 64 * 1024 || scratch.text.capacity() > 64 * 1024 {
-                *scratch = Scratch::default();
-            }
+        if let (Ok(scratch), Some(f)) = (scratch.try_borrow_mut(), f.take()) {
+            let mut scratch = Reset(scratch);
+            f(&mut scratch.0);
         }
     });
     if let Some(f) = f {
         f(&mut Scratch::default());
+    }
+}
+
+/// This thread's buffers while a line is built: emptied when the line is done, or when
+/// building it panicked (nothing of a half-built line may reach the next one).
+struct Reset<'a>(std::cell::RefMut<'a, Scratch>);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        let scratch = &mut *self.0;
+        // Do not keep buffers that one huge line made large.
+        if scratch.out.capacity() > 64 * 1024 || scratch.text.capacity() > 64 * 1024 {
+            *scratch = Scratch::default();
+        } else {
+            scratch.clear();
+        }
     }
 }
 

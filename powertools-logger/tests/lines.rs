@@ -1373,3 +1373,37 @@ async fn sampling_at_an_intermediate_rate_is_drawn_per_invocation() {
         "{switches} switches in {INVOCATIONS} invocations"
     );
 }
+
+/// A value whose `Debug` panics, as a user's buggy impl might.
+struct PanickingDebug;
+
+impl std::fmt::Debug for PanickingDebug {
+    #[allow(clippy::panic)] // the impl under test panics on purpose
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::panic::panic_any(String::from("Debug impl failed"))
+    }
+}
+
+#[test]
+fn a_panic_while_formatting_a_line_does_not_silence_the_thread() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        let caught = std::panic::catch_unwind(|| {
+            tracing::info!(leftover = "from the failed line", value = ?PanickingDebug, "lost");
+        });
+        assert!(caught.is_err(), "the Debug impl panics");
+        tracing::info!(order_id = "o-7", "written after the panic");
+        tracing::info!(order_id = "o-7", "written after the panic");
+    });
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 2, "{}", captured.text());
+    for line in &lines {
+        assert_eq!(line["message"], "written after the panic");
+        assert_eq!(line["order_id"], "o-7");
+        assert!(
+            line.get("leftover").is_none() && line.get("value").is_none(),
+            "nothing of the failed line remains: {line}"
+        );
+    }
+}
