@@ -159,5 +159,5 @@ mod unit;
 pub use error::MetricsError;
 pub use layer::{MetricsFuture, MetricsLayer, MetricsLayerError, MetricsService};
 pub use metrics::{Metrics, MetricsBuilder};
-pub use recorder::MetricsRecorder;
+pub use recorder::{MAX_CACHED_HANDLES, MetricsRecorder};
 pub use unit::{Resolution, Unit};

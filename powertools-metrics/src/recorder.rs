@@ -1,7 +1,8 @@
 //! A `metrics` crate recorder: `counter!`, `gauge!` and `histogram!` land in the same EMF.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use metrics::{
@@ -14,6 +15,14 @@ use crate::error::MetricsError;
 use crate::metrics::{Combine, Metrics, validate_dimension, validate_metric_name, validate_value};
 use crate::unit::{Resolution, Unit};
 
+/// How many handles (metric kind, name and label set) a recorder keeps.
+///
+/// Past it, a macro call for a new label set gets a handle that is not kept: its values still
+/// go to the current invocation's metrics, but a gauge's relative changes then start from 0
+/// and a counter's `absolute` total from nothing. Keeps memory bounded when label values vary
+/// per request.
+pub const MAX_CACHED_HANDLES: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Counter,
@@ -21,13 +30,63 @@ enum Kind {
     Histogram,
 }
 
+/// Uses the hash a [`Key`] computes once at construction (its `Hash` writes only that `u64`).
+#[derive(Default)]
+struct KeyHash(u64);
+
+impl Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `Key`; a plain FNV-1a keeps any other input hashed.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type HandleMap = HashMap<Key, Arc<Handle>, BuildHasherDefault<KeyHash>>;
+
+/// The kept handles, one map per kind (looked up by `&Key`, the key cloned only on insert).
+#[derive(Default)]
+struct Handles {
+    counters: HandleMap,
+    gauges: HandleMap,
+    histograms: HandleMap,
+}
+
+impl Handles {
+    fn of(&self, kind: Kind) -> &HandleMap {
+        match kind {
+            Kind::Counter => &self.counters,
+            Kind::Gauge => &self.gauges,
+            Kind::Histogram => &self.histograms,
+        }
+    }
+    fn of_mut(&mut self, kind: Kind) -> &mut HandleMap {
+        match kind {
+            Kind::Counter => &mut self.counters,
+            Kind::Gauge => &mut self.gauges,
+            Kind::Histogram => &mut self.histograms,
+        }
+    }
+    fn len(&self) -> usize {
+        self.counters.len() + self.gauges.len() + self.histograms.len()
+    }
+}
+
 struct Shared {
     metrics: Metrics,
     units: RwLock<HashMap<String, (Unit, f64)>>,
     reported: Mutex<Vec<String>>,
-    /// One handle per kind and key, so that every macro call for a key reaches the same
-    /// counter total and gauge value.
-    handles: RwLock<HashMap<(Kind, Key), Arc<Handle>>>,
+    /// One handle per kind and key (up to [`MAX_CACHED_HANDLES`]), so that every macro call
+    /// for a key reaches the same counter total and gauge value.
+    handles: RwLock<Handles>,
+    warned_full: AtomicBool,
 }
 
 /// Feeds the `metrics` facade into a [`Metrics`] client.
@@ -44,7 +103,11 @@ struct Shared {
 /// | `histogram!(..).record(v)` | every value recorded, in order |
 ///
 /// A metric that is not touched during an invocation writes nothing. Handles are kept per key
-/// (name and labels): repeated macro calls reach the same counter total and gauge value.
+/// (name and labels): repeated macro calls reach the same counter total and gauge value. At
+/// most [`MAX_CACHED_HANDLES`] (10,000) are kept, so label values that vary per request do not
+/// grow memory for the life of the container: past that, a new label set gets a handle that is
+/// not kept (its values are still written; its gauge changes start from 0 and its `absolute`
+/// totals from nothing), reported once on stderr.
 ///
 /// Units come from `describe_counter!`/`describe_gauge!`/`describe_histogram!` (counters
 /// default to `Count`, the others to `None`; nanoseconds and binary byte units are converted);
@@ -85,7 +148,8 @@ impl MetricsRecorder {
                 metrics,
                 units: RwLock::new(HashMap::new()),
                 reported: Mutex::new(Vec::new()),
-                handles: RwLock::new(HashMap::new()),
+                handles: RwLock::new(Handles::default()),
+                warned_full: AtomicBool::new(false),
             }),
         }
     }
@@ -95,6 +159,11 @@ impl MetricsRecorder {
         metrics::set_global_recorder(self)
     }
 
+    /// How many handles the recorder keeps (at most [`MAX_CACHED_HANDLES`]).
+    pub fn cached_handles(&self) -> usize {
+        self.shared.handles.read().map(|h| h.len()).unwrap_or(0)
+    }
+
     fn describe(&self, key: &KeyName, unit: Option<metrics::Unit>) {
         if let (Some(unit), Ok(mut units)) = (unit, self.shared.units.write()) {
             units.insert(key.as_str().to_owned(), Unit::from_metrics(unit));
@@ -102,30 +171,38 @@ impl MetricsRecorder {
     }
 
     fn handle(&self, key: &Key, kind: Kind) -> Arc<Handle> {
-        let lookup = (kind, key.clone());
-        if let Some(handle) = self
-            .shared
-            .handles
-            .read()
-            .ok()
-            .and_then(|handles| handles.get(&lookup).cloned())
+        if let Ok(handles) = self.shared.handles.read()
+            && let Some(handle) = handles.of(kind).get(key)
         {
-            return handle;
+            return Arc::clone(handle);
         }
         let mut handles = self
             .shared
             .handles
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(handles.entry(lookup).or_insert_with(|| {
-            Arc::new(Handle {
-                shared: Arc::clone(&self.shared),
-                name: key.name().to_owned(),
-                labels: self.labels(key),
-                kind,
-                level: Mutex::new(Level::default()),
-            })
-        }))
+        if let Some(handle) = handles.of(kind).get(key) {
+            return Arc::clone(handle);
+        }
+        let handle = Arc::new(Handle {
+            shared: Arc::clone(&self.shared),
+            name: key.name().to_owned(),
+            valid_name: validate_metric_name(key.name()),
+            labels: self.labels(key),
+            kind,
+            total: AtomicU64::new(0),
+            gauge: Mutex::new(0.0),
+        });
+        if handles.len() < MAX_CACHED_HANDLES {
+            handles
+                .of_mut(kind)
+                .insert(key.clone(), Arc::clone(&handle));
+        } else if !self.shared.warned_full.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "[powertools] metrics recorder: {MAX_CACHED_HANDLES} handles kept (label values that vary per request?); further label sets are not kept: their values are still written, gauge changes start from 0 (reported once)"
+            );
+        }
+        handle
     }
 
     /// The dimensions of `key`'s labels: each a valid dimension, each key once, `service` and
@@ -183,22 +260,19 @@ struct Handle {
     name: String,
     /// The label set, or why it cannot be written (every value is then left out, reported).
     labels: Result<Vec<(String, String)>, MetricsError>,
+    /// Whether the name is a valid metric name (checked once).
+    valid_name: Result<(), MetricsError>,
     kind: Kind,
-    level: Mutex<Level>,
-}
-
-/// What a handle keeps across flushes.
-#[derive(Debug, Default)]
-struct Level {
-    /// A counter's highest total (increments and `absolute`).
-    total: u64,
-    /// A gauge's current value.
-    gauge: f64,
+    /// A counter's highest total (increments and `absolute`), kept across flushes. The values
+    /// themselves go to the recording invocation's metrics.
+    total: AtomicU64,
+    /// A gauge's current value, kept across flushes.
+    gauge: Mutex<f64>,
 }
 
 impl Handle {
-    fn level(&self) -> std::sync::MutexGuard<'_, Level> {
-        self.level
+    fn gauge(&self) -> std::sync::MutexGuard<'_, f64> {
+        self.gauge
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -215,8 +289,10 @@ impl Handle {
                 Kind::Gauge | Kind::Histogram => (Unit::None, 1.0),
             });
         let value = value * factor;
-        let checked =
-            validate_metric_name(&self.name).and_then(|()| validate_value(&self.name, value));
+        let checked = self
+            .valid_name
+            .clone()
+            .and_then(|()| validate_value(&self.name, value));
         if let Err(e) = checked {
             report_once(&self.shared, &self.name, &e.to_string());
             return;
@@ -260,19 +336,18 @@ impl Handle {
 
 impl CounterFn for Handle {
     fn increment(&self, value: u64) {
-        {
-            let mut level = self.level();
-            level.total = level.total.saturating_add(value);
-        }
+        // Lock-free: the closure always returns `Some`, so this never fails.
+        let _ = self
+            .total
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                Some(total.saturating_add(value))
+            });
         self.record(value as f64, Combine::Sum);
     }
     fn absolute(&self, value: u64) {
-        let increase = {
-            let mut level = self.level();
-            let increase = value.saturating_sub(level.total);
-            level.total = level.total.max(value);
-            increase
-        };
+        // Each increase is counted once, whatever the order of concurrent calls.
+        let previous = self.total.fetch_max(value, Ordering::Relaxed);
+        let increase = value.saturating_sub(previous);
         if increase > 0 {
             self.record(increase as f64, Combine::Sum);
         }
@@ -282,16 +357,16 @@ impl CounterFn for Handle {
 impl GaugeFn for Handle {
     fn increment(&self, value: f64) {
         // Held while recording, so that the last value written is the gauge's last value.
-        let mut level = self.level();
-        level.gauge += value;
-        self.record(level.gauge, Combine::Replace);
+        let mut gauge = self.gauge();
+        *gauge += value;
+        self.record(*gauge, Combine::Replace);
     }
     fn decrement(&self, value: f64) {
         GaugeFn::increment(self, -value);
     }
     fn set(&self, value: f64) {
-        let mut level = self.level();
-        level.gauge = value;
+        let mut gauge = self.gauge();
+        *gauge = value;
         self.record(value, Combine::Replace);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{blobs, metrics};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::ColdStart;
+use powertools_core::{ColdStart, Invocation};
 use powertools_metrics::{Metrics, MetricsRecorder};
 use powertools_testing::CapturedOutput;
 use serde_json::{Value, json};
@@ -164,4 +164,150 @@ fn handles_are_kept_per_key() {
         values,
         [(json!("a"), json!([5.0])), (json!("b"), json!([1.0]))]
     );
+}
+
+/// Label values that vary per request (an order id) must not grow the recorder without
+/// bound: past the cap a label set gets a handle that is not kept, and still records.
+#[test]
+fn handles_beyond_the_cap_are_not_kept_and_still_record() {
+    use powertools_metrics::MAX_CACHED_HANDLES;
+    let (m, captured) = metrics(&[]);
+    let recorder = MetricsRecorder::new(m.clone());
+    let beyond = MAX_CACHED_HANDLES + 5;
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..beyond {
+            // Registered only: nothing recorded yet.
+            let _ = metrics::counter!("orders", "order" => i.to_string());
+        }
+    });
+    assert_eq!(recorder.cached_handles(), MAX_CACHED_HANDLES);
+    let last = (beyond - 1).to_string();
+    metrics::with_local_recorder(&recorder, || {
+        // A kept handle and handles past the cap.
+        metrics::counter!("orders", "order" => "0").increment(2);
+        metrics::counter!("orders", "order" => "0").increment(1);
+        metrics::counter!("orders", "order" => last.clone()).increment(4);
+        metrics::counter!("orders", "order" => last.clone()).increment(5);
+        metrics::histogram!("size", "order" => last.clone()).record(7.0);
+        metrics::histogram!("size", "order" => last.clone()).record(8.0);
+    });
+    assert_eq!(recorder.cached_handles(), MAX_CACHED_HANDLES);
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    let mut values: Vec<(Value, Value, Value)> = blobs(&captured)
+        .iter()
+        .map(|b| {
+            (
+                b["order"].clone(),
+                b.get("orders").cloned().unwrap_or(Value::Null),
+                b.get("size").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    values.sort_by_key(|(order, _, _)| order.to_string());
+    assert_eq!(
+        values,
+        [
+            (json!("0"), json!([3.0]), Value::Null),
+            (json!(last), json!([9.0]), json!([7.0, 8.0])),
+        ]
+    );
+}
+
+/// Runs `work` with one handle of the counter `orders` on `threads` threads at once, each
+/// inside its own invocation tagged with metadata `request` = its number, flushing it at the end.
+fn on_concurrent_invocations(
+    m: &Metrics,
+    threads: u64,
+    work: impl Fn(&metrics::Counter, u64) + Sync,
+) {
+    let recorder = MetricsRecorder::new(m.clone());
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("orders"));
+    let start = std::sync::Barrier::new(usize::try_from(threads).unwrap_or(1));
+    std::thread::scope(|s| {
+        for t in 1..=threads {
+            let (counter, work, start) = (&counter, &work, &start);
+            s.spawn(move || {
+                Invocation::builder(format!("req-{t}"))
+                    .build()
+                    .sync_scope(|| {
+                        start.wait();
+                        work(counter, t);
+                        m.add_metadata("request", json!(t))
+                            .unwrap_or_else(|e| unreachable!("{e}"));
+                        m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+                    });
+            });
+        }
+    });
+    // The handle's total is shared: one more invocation sees every increase counted once.
+    Invocation::builder("after").build().sync_scope(|| {
+        work(&counter, 0);
+        m.add_metadata("request", json!(0))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    });
+}
+
+/// `request` -> the `orders` values of that invocation's blob.
+fn orders_by_request(captured: &CapturedOutput) -> Vec<(u64, Value)> {
+    let mut values: Vec<(u64, Value)> = blobs(captured)
+        .iter()
+        .filter(|b| b.get("orders").is_some())
+        .map(|b| {
+            (
+                b["request"].as_u64().unwrap_or(u64::MAX),
+                b["orders"].clone(),
+            )
+        })
+        .collect();
+    values.sort_by_key(|(r, _)| *r);
+    values
+}
+
+#[test]
+fn concurrent_increments_of_one_counter_stay_in_their_invocation_and_none_is_lost() {
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 2_000;
+    let (m, captured) = metrics(&[]);
+    let all: u64 = (1..=THREADS).map(|t| t * PER_THREAD).sum();
+    on_concurrent_invocations(&m, THREADS, |counter, t| {
+        if t == 0 {
+            // Every increment reached the total: this total adds nothing, one more adds 1.
+            counter.absolute(all);
+            counter.absolute(all + 1);
+        } else {
+            for _ in 0..PER_THREAD {
+                counter.increment(t);
+            }
+        }
+    });
+    let expected: Vec<(u64, Value)> = std::iter::once((0, json!([1.0])))
+        .chain((1..=THREADS).map(|t| (t, json!([(t * PER_THREAD) as f64]))))
+        .collect();
+    assert_eq!(orders_by_request(&captured), expected);
+}
+
+#[test]
+fn concurrent_absolute_totals_count_each_increase_once() {
+    const THREADS: u64 = 8;
+    const TOP: u64 = 5_000;
+    let (m, captured) = metrics(&[]);
+    on_concurrent_invocations(&m, THREADS, |counter, t| {
+        if t == 0 {
+            counter.absolute(TOP + 3);
+        } else {
+            for total in 1..=TOP {
+                counter.absolute(total);
+            }
+        }
+    });
+    let values = orders_by_request(&captured);
+    // Each invocation writes the increases it saw; together they make the highest total.
+    let sum: f64 = values
+        .iter()
+        .filter(|(r, _)| *r != 0)
+        .filter_map(|(_, v)| v[0].as_f64())
+        .sum();
+    assert_eq!(sum, TOP as f64, "{values:?}");
+    assert_eq!(values.first(), Some(&(0, json!([3.0]))));
 }
