@@ -328,6 +328,13 @@ impl Idempotency {
     /// running it; a concurrent call gets [`IdempotencyError::AlreadyInProgress`]. If `f`
     /// fails or panics, the record is deleted so that a retry runs again (a panic then goes on
     /// to the caller).
+    ///
+    /// The tenant id that scopes the key and the deadline that sets the in-progress expiry are
+    /// read from the invocation scope ([`Invocation::current`]): put a Powertools layer or
+    /// `powertools_core::InvocationLayer` around the handler that calls `run`. Outside any
+    /// scope, keys are not scoped by tenant (tenants sending the same payload replay each
+    /// other's responses) and, unless [`IdempotencyBuilder::in_progress_expiry`] is set, a
+    /// crashed invocation blocks its key until `expires_after`.
     pub async fn run<R, E, F, Fut>(&self, payload: &Value, f: F) -> Result<R, IdempotencyError<E>>
     where
         R: Serialize + DeserializeOwned,
@@ -682,7 +689,9 @@ impl IdempotencyBuilder {
     }
 
     /// How long an in-progress record blocks duplicates; default: until the invocation's
-    /// deadline (so a crashed invocation's record expires with it).
+    /// deadline (so a crashed invocation's record expires with it). Outside an invocation scope
+    /// there is no deadline: without this setting, a crashed call blocks its key until
+    /// `expires_after`.
     pub fn in_progress_expiry(mut self, duration: Duration) -> Self {
         self.in_progress_expiry = Some(duration);
         self

@@ -96,12 +96,12 @@
 //! when that fits in [`IdempotencyBuilder::max_stored_response_bytes`] (default 400 KiB less
 //! 8 KiB, under DynamoDB's 400 KB item limit), else gzip-compressed and base64-encoded after the
 //! prefix `gzip+base64:` when that fits (replayed here, inflating to 64 MiB at most; Powertools
-//! for Python, which cannot store such a response either, cannot read it). A response that does not fit even
-//! compressed, that cannot be written as JSON, or whose JSON does not read back as the handler's
-//! output type (nested deeper than serde_json reads, 128 levels; a NaN or infinity, written as
-//! `null`, in an `f64` field; serde attributes that write what they do not read) is returned to its caller and not stored: the record is deleted, a warning
-//! on stderr says so, and a duplicate runs the handler again. Never an error, never a blocked
-//! key.
+//! for Python, which cannot store such a response either, cannot read it). A response that does
+//! not fit even compressed, that cannot be written as JSON, or whose JSON does not read back as
+//! the handler's output type (nested deeper than serde_json reads, 128 levels; a NaN or
+//! infinity, written as `null`, in an `f64` field; serde attributes that write what they do not
+//! read) is returned to its caller and not stored: the record is deleted, a warning on stderr
+//! says so, and a duplicate runs the handler again. Never an error, never a blocked key.
 //!
 //! # Failure modes
 //!
@@ -119,9 +119,12 @@
 //!
 //! So the handler runs again after a failed save: the response is the caller's, but what the
 //! handler did is not recorded. Give the handler a deadline (the layer reads it from the
-//! Lambda context; [`Idempotency::run`] outside an invocation uses
-//! [`IdempotencyBuilder::in_progress_expiry`] when set) so that no record blocks its key until
-//! `expires_after`.
+//! Lambda context; [`Idempotency::run`] reads it from the invocation scope a Powertools layer or
+//! `powertools_core::InvocationLayer` opens around the handler, and outside any scope uses
+//! [`IdempotencyBuilder::in_progress_expiry`] when set). Without a deadline an in-progress
+//! record has no in-progress expiry: an invocation that crashed or timed out blocks its key
+//! until `expires_after` (1 hour by default), and every duplicate until then gets
+//! `IdempotencyAlreadyInProgressError`.
 //!
 //! # Tenant isolation
 //!
@@ -130,6 +133,13 @@
 //! is `<prefix>#<tenant id>#<hash>`: two tenants sending the same payload to one table each run
 //! the handler and get their own response; a duplicate from the same tenant is replayed.
 //! Without a tenant id the key is `<prefix>#<hash>`, as in Powertools for Python.
+//!
+//! The tenant id (like the deadline that sets the in-progress expiry) is read from the
+//! invocation scope. [`IdempotencyLayer`] opens it itself; [`Idempotency::run`] only finds it
+//! when a Powertools layer (the logger's context layer, metrics, tracer, idempotency) or
+//! `powertools_core::InvocationLayer` is around the handler. Called from a handler with no
+//! such layer, `run` sees no tenant: keys are not scoped by tenant, and tenants sending the same
+//! payload replay each other's responses.
 //!
 //! # IAM
 //!
