@@ -241,11 +241,13 @@ impl Metrics {
     }
 
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        match Invocation::current() {
-            Some(invocation) => {
-                let per = invocation
-                    .extensions()
-                    .get_or_insert_with(PerInvocation::default);
+        let per = Invocation::with_current(|invocation| {
+            invocation
+                .extensions()
+                .get_or_insert_with(PerInvocation::default)
+        });
+        match per {
+            Some(per) => {
                 let mut states = lock(&per.0);
                 let index = match states.iter().position(|(id, _)| *id == self.inner.id) {
                     Some(index) => index,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use metrics::{
@@ -81,7 +81,8 @@ impl Handles {
 
 struct Shared {
     metrics: Metrics,
-    units: RwLock<HashMap<String, (Unit, f64)>>,
+    /// The described units by name (each kept handle also holds its own, see [`Handle::unit`]).
+    units: RwLock<HashMap<String, metrics::Unit>>,
     reported: Mutex<Vec<String>>,
     /// One handle per kind and key (up to [`MAX_CACHED_HANDLES`]), so that every macro call
     /// for a key reaches the same counter total and gauge value.
@@ -165,8 +166,23 @@ impl MetricsRecorder {
     }
 
     fn describe(&self, key: &KeyName, unit: Option<metrics::Unit>) {
-        if let (Some(unit), Ok(mut units)) = (unit, self.shared.units.write()) {
-            units.insert(key.as_str().to_owned(), Unit::from_metrics(unit));
+        let Some(unit) = unit else { return };
+        self.shared
+            .units
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.as_str().to_owned(), unit);
+        // Handles kept before the description take it too. A handle made meanwhile read the
+        // units above under the handles' write lock: it has the unit already.
+        let handles = self
+            .shared
+            .handles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for map in [&handles.counters, &handles.gauges, &handles.histograms] {
+            for handle in map.values().filter(|h| h.name == key.as_str()) {
+                handle.unit.store(unit_code(Some(unit)), Ordering::Relaxed);
+            }
         }
     }
 
@@ -190,6 +206,13 @@ impl MetricsRecorder {
             valid_name: validate_metric_name(key.name()),
             labels: self.labels(key),
             kind,
+            unit: AtomicU8::new(unit_code(
+                self.shared
+                    .units
+                    .read()
+                    .ok()
+                    .and_then(|units| units.get(key.name()).copied()),
+            )),
             total: AtomicU64::new(0),
             gauge: Mutex::new(0.0),
         });
@@ -253,6 +276,41 @@ fn report_once(shared: &Shared, name: &str, problem: &str) {
     }
 }
 
+/// Every facade unit, so that a handle keeps its unit in one atomic byte.
+const FACADE_UNITS: [metrics::Unit; 17] = {
+    use metrics::Unit as M;
+    [
+        M::Count,
+        M::Percent,
+        M::Seconds,
+        M::Milliseconds,
+        M::Microseconds,
+        M::Nanoseconds,
+        M::Tebibytes,
+        M::Gibibytes,
+        M::Mebibytes,
+        M::Kibibytes,
+        M::Bytes,
+        M::TerabitsPerSecond,
+        M::GigabitsPerSecond,
+        M::MegabitsPerSecond,
+        M::KilobitsPerSecond,
+        M::BitsPerSecond,
+        M::CountPerSecond,
+    ]
+};
+
+/// 0 for no described unit, else 1 + the unit's place in [`FACADE_UNITS`].
+fn unit_code(unit: Option<metrics::Unit>) -> u8 {
+    unit.and_then(|unit| FACADE_UNITS.iter().position(|u| *u == unit))
+        .and_then(|i| u8::try_from(i + 1).ok())
+        .unwrap_or(0)
+}
+
+fn described_unit(code: u8) -> Option<metrics::Unit> {
+    FACADE_UNITS.get(usize::from(code).checked_sub(1)?).copied()
+}
+
 static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 
 struct Handle {
@@ -263,6 +321,8 @@ struct Handle {
     /// Whether the name is a valid metric name (checked once).
     valid_name: Result<(), MetricsError>,
     kind: Kind,
+    /// The described unit ([`unit_code`]), read without a lock on every value.
+    unit: AtomicU8,
     /// A counter's highest total (increments and `absolute`), kept across flushes. The values
     /// themselves go to the recording invocation's metrics.
     total: AtomicU64,
@@ -278,16 +338,13 @@ impl Handle {
     }
 
     fn record(&self, value: f64, combine: Combine) {
-        let (unit, factor) = self
-            .shared
-            .units
-            .read()
-            .ok()
-            .and_then(|u| u.get(&self.name).copied())
-            .unwrap_or(match self.kind {
+        let (unit, factor) = match described_unit(self.unit.load(Ordering::Relaxed)) {
+            Some(unit) => Unit::from_metrics(unit),
+            None => match self.kind {
                 Kind::Counter => (Unit::Count, 1.0),
                 Kind::Gauge | Kind::Histogram => (Unit::None, 1.0),
-            });
+            },
+        };
         let value = value * factor;
         let checked = self
             .valid_name
@@ -297,7 +354,7 @@ impl Handle {
             report_once(&self.shared, &self.name, &e.to_string());
             return;
         }
-        if powertools_core::Invocation::current().is_none()
+        if powertools_core::Invocation::with_current(|_| ()).is_none()
             && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed)
         {
             eprintln!(
@@ -410,5 +467,24 @@ impl metrics::Recorder for MetricsRecorder {
     }
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
         Histogram::from_arc(self.handle(key, Kind::Histogram))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_facade_unit_has_its_own_code() {
+        for unit in FACADE_UNITS {
+            assert_eq!(described_unit(unit_code(Some(unit))), Some(unit));
+        }
+        let mut codes: Vec<u8> = FACADE_UNITS.iter().map(|u| unit_code(Some(*u))).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), FACADE_UNITS.len());
+        assert!(!codes.contains(&0));
+        assert_eq!(described_unit(unit_code(None)), None);
+        assert_eq!(described_unit(u8::MAX), None);
     }
 }

@@ -311,3 +311,52 @@ fn concurrent_absolute_totals_count_each_increase_once() {
     assert_eq!(sum, TOP as f64, "{values:?}");
     assert_eq!(values.first(), Some(&(0, json!([3.0]))));
 }
+
+#[test]
+fn a_unit_described_after_a_handle_was_made_applies_to_it() {
+    let (m, captured) = metrics(&[]);
+    let recorder = MetricsRecorder::new(m.clone());
+    metrics::with_local_recorder(&recorder, || {
+        let latency = metrics::histogram!("latency");
+        let upload = metrics::histogram!("upload", "route" => "/a");
+        latency.record(1.0);
+        m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+        metrics::describe_histogram!("latency", metrics::Unit::Milliseconds, "latency");
+        metrics::describe_histogram!("upload", metrics::Unit::Kibibytes, "upload size");
+        latency.record(2.0);
+        upload.record(2.0);
+        // A handle made after the description has it too.
+        metrics::histogram!("upload", "route" => "/b").record(1.0);
+    });
+    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    let units: Vec<(String, String, Value)> = blobs(&captured)
+        .iter()
+        .flat_map(|b| {
+            let definitions = b["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            definitions.into_iter().map(move |d| {
+                let name = d["Name"].as_str().unwrap_or_default().to_owned();
+                (
+                    name.clone(),
+                    d["Unit"].as_str().unwrap_or_default().to_owned(),
+                    b[name.as_str()].clone(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("latency".to_owned(), "None".to_owned(), json!([1.0])),
+            (
+                "latency".to_owned(),
+                "Milliseconds".to_owned(),
+                json!([2.0])
+            ),
+            ("upload".to_owned(), "Bytes".to_owned(), json!([2048.0])),
+            ("upload".to_owned(), "Bytes".to_owned(), json!([1024.0])),
+        ]
+    );
+}
