@@ -114,7 +114,8 @@ impl std::fmt::Debug for LoggerFilter {
 }
 
 impl LoggerFilter {
-    /// Whether events at `level` may be written (or buffered) in some invocation.
+    /// Whether events at `level` may be written (or buffered) in some invocation, i.e. whether
+    /// fields of spans at `level` may ever appear in a line.
     fn may_want(&self, level: Level) -> bool {
         let shared = &self.shared;
         level <= shared.level
@@ -122,7 +123,8 @@ impl LoggerFilter {
             || shared.buffer.as_ref().is_some_and(|b| level >= b.level())
     }
 
-    /// The per-invocation part of `enabled`: sampling and buffering.
+    /// The per-invocation part of `enabled`: sampling and buffering. A span opened in a sampled
+    /// (or buffering) invocation lends its fields to that invocation's lines.
     fn wanted_now(&self, level: Level) -> bool {
         let shared = &self.shared;
         Invocation::with_current(|invocation| {
@@ -138,11 +140,11 @@ impl LoggerFilter {
 }
 
 impl<S> Filter<S> for LoggerFilter {
+    // Spans and events alike: a span below what the logger could write in any invocation lends
+    // no fields to its lines, so the logger does not keep them (the SDK's, hyper's and h2's
+    // TRACE and DEBUG spans cost it nothing). This filter is the logger's own: other layers
+    // still decide for themselves whether a span exists.
     fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.is_span() {
-            // Spans only lend their fields; other layers decide whether they exist.
-            return Interest::always();
-        }
         let level = *metadata.level();
         if level <= self.shared.level {
             Interest::always()
@@ -154,9 +156,6 @@ impl<S> Filter<S> for LoggerFilter {
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: &Context<'_, S>) -> bool {
-        if metadata.is_span() {
-            return true;
-        }
         let level = *metadata.level();
         level <= self.shared.level || (self.may_want(level) && self.wanted_now(level))
     }

@@ -41,7 +41,9 @@
 //! }
 //! ```
 //!
-//! - **Fields**: event fields, then fields of the enclosing spans (innermost first), then
+//! - **Fields**: event fields, then fields of the enclosing spans (innermost first; only spans
+//!   at a level the logger could write, as for events: at `WARN` an `info_span!`'s fields are
+//!   not kept, unless sampling or buffering may write `INFO` lines), then
 //!   per-invocation keys ([`Logger::append_keys`] inside a handler, or
 //!   [`append_invocation_key`]), then process-wide keys ([`Logger::append_persistent_keys`],
 //!   [`LoggerBuilder::append_key`], or [`Logger::append_keys`] at INIT) become top-level keys;
@@ -111,8 +113,10 @@
 //! The logger's level (and its sampling and buffering decisions) filter the logger's own
 //! output only: [`Logger::layer`] is a per-layer filtered layer, so at
 //! `AWS_LAMBDA_LOG_LEVEL=WARN` the `## ` spans of the X-Ray span layer, OpenTelemetry and your
-//! own layers are still created. With the logger alone in the subscriber, a line below the
-//! level still costs one comparison (callsite interest `never`).
+//! own layers are still created (the logger itself keeps no fields of a span below what it
+//! could write, so the SDK's TRACE and DEBUG spans cost it nothing). With the logger alone in
+//! the subscriber, a line or span below the level still costs one comparison (callsite
+//! interest `never`).
 //!
 //! # Redaction and secrets
 //!

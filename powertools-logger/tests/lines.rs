@@ -858,9 +858,10 @@ fn the_logger_level_filters_only_the_logger_output() {
     let lines = json(&captured);
     let levels: Vec<&str> = lines.iter().filter_map(|l| l["level"].as_str()).collect();
     assert_eq!(levels, ["WARN"], "{}", captured.text());
-    assert_eq!(
-        lines[0]["order_id"], "o-1",
-        "span fields still reach the logger"
+    assert!(
+        lines[0].get("order_id").is_none(),
+        "an INFO span is below the logger's WARN: the logger keeps none of its fields (a WARN \
+         span's fields are kept, see the_logger_keeps_no_fields_of_spans_below_what_it_could_write)"
     );
 }
 
@@ -1405,5 +1406,87 @@ fn a_panic_while_formatting_a_line_does_not_silence_the_thread() {
             line.get("leftover").is_none() && line.get("value").is_none(),
             "nothing of the failed line remains: {line}"
         );
+    }
+}
+
+#[test]
+fn the_logger_keeps_no_fields_of_spans_below_what_it_could_write() {
+    let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let counting = Counting::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(logger.layer())
+        .with(counting.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let charge = tracing::warn_span!("charge", order_id = "o-1");
+        let _charge = charge.enter();
+        let stream = tracing::trace_span!("h2 stream", stream_id = 7);
+        let _stream = stream.enter();
+        let request = tracing::debug_span!("sdk request", attempt = 1);
+        let _request = request.enter();
+        tracing::warn!("slow");
+    });
+    assert_eq!(
+        counting.spans.load(Ordering::SeqCst),
+        3,
+        "every span exists for other layers"
+    );
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 1, "{}", captured.text());
+    assert_eq!(lines[0]["order_id"], "o-1", "a WARN span lends its fields");
+    for field in ["stream_id", "attempt"] {
+        assert!(
+            lines[0].get(field).is_none(),
+            "the logger at WARN keeps nothing of a TRACE or DEBUG span: {}",
+            lines[0]
+        );
+    }
+}
+
+/// In a sampled invocation, and for buffered lines, DEBUG spans lend their fields.
+#[tokio::test]
+async fn debug_spans_lend_their_fields_when_sampling_or_buffering_may_write_debug() {
+    async fn spans(e: LambdaEvent<Value>) -> Result<(), Error> {
+        let request = tracing::debug_span!("sdk request", attempt = 1);
+        let _request = request.enter();
+        let stream = tracing::trace_span!("h2 stream", stream_id = 7);
+        let _stream = stream.enter();
+        tracing::debug!("detail");
+        if e.payload["fail"].as_bool() == Some(true) {
+            return Err("failed".into());
+        }
+        Ok(())
+    }
+    let sampled = {
+        let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+        let logger = builder
+            .sample_rate(1.0)
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let service = logger.context_layer().layer(service_fn(spans));
+        let _ = service
+            .oneshot(event("r-sampled", json!({})))
+            .with_subscriber(dispatch(&logger))
+            .await;
+        json(&captured)
+    };
+    let buffered = {
+        let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+        let logger = builder
+            .buffer(BufferConfig::default())
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let service = logger.context_layer().layer(service_fn(spans));
+        let _ = service
+            .oneshot(event("r-buffered", json!({"fail": true})))
+            .with_subscriber(dispatch(&logger))
+            .await;
+        json(&captured)
+    };
+    for lines in [sampled, buffered] {
+        let detail: Vec<&Value> = lines.iter().filter(|l| l["message"] == "detail").collect();
+        assert_eq!(detail.len(), 1, "{lines:?}");
+        assert_eq!(detail[0]["attempt"], 1, "{}", detail[0]);
+        assert!(detail[0].get("stream_id").is_none(), "{}", detail[0]);
     }
 }
