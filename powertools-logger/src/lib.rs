@@ -50,7 +50,10 @@
 //!   the most specific wins on a clash. Keys appended inside a handler belong to that
 //!   invocation: they are gone when it ends and never appear in a concurrent invocation's
 //!   lines. `append_persistent_keys` is for what is true of the whole process: called inside
-//!   a handler, it changes every invocation's lines, concurrent ones included.
+//!   a handler, it changes every invocation's lines, concurrent ones included. After INIT,
+//!   `append_keys` outside an invocation scope (in a task or thread the handler spawned
+//!   without [`powertools_core::spawn`]) adds nothing and warns once on stderr, rather than
+//!   leak the keys into other invocations.
 //! - **Powertools keys cannot be spoofed**: a field or appended key named like any standard key
 //!   (`level`, `location`, `message`, `timestamp`, `service`, `cold_start`, `function_name`,
 //!   `function_memory_size`, `function_arn`, `function_request_id`, `tenant_id`,

@@ -220,10 +220,29 @@ impl Logger {
 
     /// Adds keys to the lines of the current invocation: inside a handler (an invocation
     /// scope) they are the invocation's own, gone when it ends and never seen by a concurrent
-    /// invocation (as [`append_invocation_key`](crate::append_invocation_key)). Outside an
-    /// invocation (at INIT) there is no invocation to scope them to: they are added to every
-    /// line, as with [`Logger::append_persistent_keys`].
+    /// invocation (as [`append_invocation_key`](crate::append_invocation_key)).
+    ///
+    /// At INIT, before the first invocation, there is no invocation to scope them to: they are
+    /// added to every line, as with [`Logger::append_persistent_keys`].
+    ///
+    /// **After INIT, outside an invocation scope, nothing is added.** That is where code
+    /// spawned by a handler runs (`tokio::spawn`, `tokio::task::spawn_blocking`, a thread):
+    /// process-wide keys added from there would silently appear in the lines of every other
+    /// invocation, concurrent ones included. A warning (once per process) on stderr says so.
+    /// Spawn with [`powertools_core::spawn`] to keep the invocation's scope (its keys, ids and
+    /// buffer) in the task, or call [`Logger::append_persistent_keys`] for keys that are truly
+    /// the whole process's.
     pub fn append_keys<K, I>(&self, keys: I)
+    where
+        K: Into<String>,
+        I: IntoIterator<Item = (K, Value)>,
+    {
+        self.append_keys_at(powertools_core::is_initialized(), keys);
+    }
+
+    /// [`Logger::append_keys`], with whether INIT is over given. Returns whether the keys were
+    /// added (to the invocation, or process-wide at INIT).
+    fn append_keys_at<K, I>(&self, initialized: bool, keys: I) -> bool
     where
         K: Into<String>,
         I: IntoIterator<Item = (K, Value)>,
@@ -234,22 +253,51 @@ impl Logger {
                 for (key, value) in keys {
                     state.append_key(key.into(), value);
                 }
+                true
             }
-            None => self.append_persistent_keys(keys),
+            None if initialized => {
+                warn_unscoped("append_keys", "append_persistent_keys", &UNSCOPED_WARNED);
+                false
+            }
+            None => {
+                self.append_persistent_keys(keys);
+                true
+            }
         }
     }
 
     /// Removes keys added with [`Logger::append_keys`]: inside an invocation, the invocation's
-    /// own; outside, process-wide ones (see [`Logger::remove_persistent_keys`]).
+    /// own; at INIT, process-wide ones (see [`Logger::remove_persistent_keys`]). After INIT,
+    /// outside an invocation scope (a task or thread spawned by the handler), nothing is
+    /// removed, with the same once-per-process warning as [`Logger::append_keys`]: use
+    /// [`Logger::remove_persistent_keys`] for process-wide keys.
     pub fn remove_keys<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
+        self.remove_keys_at(powertools_core::is_initialized(), keys);
+    }
+
+    /// [`Logger::remove_keys`], with whether INIT is over given. Returns whether the keys were
+    /// removed.
+    fn remove_keys_at<'k>(
+        &self,
+        initialized: bool,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> bool {
         match Invocation::current() {
             Some(invocation) => {
                 let state = InvocationLog::of(&invocation);
                 for key in keys {
                     state.remove_key(key);
                 }
+                true
             }
-            None => self.remove_persistent_keys(keys),
+            None if initialized => {
+                warn_unscoped("remove_keys", "remove_persistent_keys", &UNSCOPED_WARNED);
+                false
+            }
+            None => {
+                self.remove_persistent_keys(keys);
+                true
+            }
         }
     }
 
@@ -311,6 +359,20 @@ impl Logger {
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| LoggerError::AlreadyInitialized)
     }
+}
+
+/// Whether the warning about keys changed outside an invocation after INIT was written.
+static UNSCOPED_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Writes, once per `warned` flag, why `method` changed no keys. Returns whether it wrote.
+fn warn_unscoped(method: &str, persistent: &str, warned: &AtomicBool) -> bool {
+    if warned.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    eprintln!(
+        "[powertools] Logger::{method} was called outside an invocation scope after INIT (in a task or thread the handler spawned: tokio::spawn, spawn_blocking, std::thread): nothing was changed, as process-wide keys would leak into every other invocation. Spawn with powertools_core::spawn to keep the invocation's scope, or use Logger::{persistent} for keys of the whole process. This warning is written once."
+    );
+    true
 }
 
 /// Builds a [`Logger`]: explicit values first, then environment variables, then defaults.
@@ -537,5 +599,77 @@ impl LoggerBuilder {
                 config: Arc::new(config),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn logger() -> Logger {
+        Logger::builder()
+            .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "f")]).with_reporter(|_| {}))
+            .writer(std::io::sink)
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn persistent(logger: &Logger) -> Vec<String> {
+        lock_read(logger).iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    fn lock_read(logger: &Logger) -> std::sync::RwLockReadGuard<'_, Vec<(String, Value)>> {
+        logger
+            .shared
+            .persistent
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[test]
+    fn outside_an_invocation_keys_are_process_wide_at_init_only() {
+        let logger = logger();
+        assert!(logger.append_keys_at(false, [("team", json!("checkout"))]));
+        assert_eq!(persistent(&logger), ["team"]);
+        assert!(!logger.append_keys_at(true, [("owner", json!("o-1"))]));
+        assert_eq!(persistent(&logger), ["team"], "nothing added after INIT");
+        assert!(!logger.remove_keys_at(true, ["team"]));
+        assert_eq!(persistent(&logger), ["team"], "nothing removed after INIT");
+        assert!(logger.remove_keys_at(false, ["team"]));
+        assert!(persistent(&logger).is_empty());
+    }
+
+    #[test]
+    fn inside_an_invocation_keys_are_the_invocation_own_before_and_after_init() {
+        let logger = logger();
+        let invocation = Invocation::builder("r").build();
+        invocation.clone().sync_scope(|| {
+            for initialized in [false, true] {
+                assert!(logger.append_keys_at(initialized, [("owner", json!("o-1"))]));
+            }
+        });
+        assert!(persistent(&logger).is_empty());
+        assert_eq!(lock(&InvocationLog::of(&invocation).keys).len(), 1);
+    }
+
+    #[test]
+    fn the_unscoped_warning_is_written_once() {
+        let warned = AtomicBool::new(false);
+        assert!(warn_unscoped(
+            "append_keys",
+            "append_persistent_keys",
+            &warned
+        ));
+        assert!(!warn_unscoped(
+            "append_keys",
+            "append_persistent_keys",
+            &warned
+        ));
+        assert!(!warn_unscoped(
+            "remove_keys",
+            "remove_persistent_keys",
+            &warned
+        ));
     }
 }

@@ -547,7 +547,7 @@ async fn invocation_keys_vanish_when_the_invocation_ends_and_persistent_keys_sta
         .append_key("team", json!("checkout"))
         .build()
         .unwrap_or_else(|e| unreachable!("{e}"));
-    logger.append_keys([("region_group", json!({"primary": "eu"}))]);
+    logger.append_persistent_keys([("region_group", json!({"primary": "eu"}))]);
     let flag = Arc::new(ColdStart::new());
     for n in 0..2 {
         let service = logger
@@ -565,7 +565,7 @@ async fn invocation_keys_vanish_when_the_invocation_ends_and_persistent_keys_sta
             .with_subscriber(dispatch(&logger))
             .await;
     }
-    logger.remove_keys(["team"]);
+    logger.remove_persistent_keys(["team"]);
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("after"));
     let lines = json(&captured);
     assert_eq!(lines[0]["order_id"], "o-1");
@@ -1228,7 +1228,7 @@ async fn a_line_larger_than_the_buffer_is_written_directly_with_a_warning() {
 async fn append_keys_inside_a_handler_belong_to_that_invocation_only() {
     let (builder, captured) = builder(&[]);
     let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
-    logger.append_keys([("team", json!("checkout"))]); // at INIT: every invocation
+    logger.append_persistent_keys([("team", json!("checkout"))]); // every invocation
     let in_handler = logger.clone();
     let service = logger
         .context_layer()

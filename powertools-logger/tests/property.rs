@@ -48,7 +48,7 @@ proptest! {
             builder = builder.redact_key("password");
         }
         let logger = builder.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
-        logger.append_keys(persistent.clone());
+        logger.append_persistent_keys(persistent.clone());
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logger.layer()));
         let invocation = Invocation::builder("req-fuzz").trace_header(text.clone()).build();
         invocation.sync_scope(|| {
