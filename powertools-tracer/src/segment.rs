@@ -214,9 +214,10 @@ impl Subsegment {
     /// datagram). A document that does not fit is trimmed, least useful first, until it does:
     /// the metadata, long exception messages, exceptions past the 25th, long annotation
     /// values, long `aws`/`http` values, the `aws`/`http` blocks, exceptions past the 5th, the
-    /// largest annotations, the `cause`. What was trimmed is said in the metadata
-    /// (`powertools.trimmed`). `None` only if the document cannot be serialized, or its ids
-    /// alone are too large (never for a subsegment this crate made).
+    /// largest annotations, the `cause`; should that still not be enough, every annotation and
+    /// at last the metadata. What was trimmed is said in the metadata (`powertools.trimmed`).
+    /// `None` only if the document cannot be serialized, or its name, ids and times alone are
+    /// too large (never for a subsegment this crate made).
     pub fn to_datagram(&self) -> Option<Vec<u8>> {
         let out = render(self)?;
         if out.len() <= MAX_DATAGRAM {
@@ -226,8 +227,9 @@ impl Subsegment {
         let mut trimmed = self.clone();
         let mut removed: Vec<String> = Vec::new();
         let mut excess = original - MAX_DATAGRAM;
-        for step in TRIM_STEPS {
-            let Some(what) = step(&mut trimmed, excess) else {
+        for step in TRIM_STEPS.iter().chain(&LAST_RESORT) {
+            // The note saying what was trimmed grows with each step: leave room for it.
+            let Some(what) = step(&mut trimmed, excess.saturating_add(NOTE_ROOM)) else {
                 continue;
             };
             removed.push(what);
@@ -246,7 +248,9 @@ impl Subsegment {
             }
             excess = out.len() - MAX_DATAGRAM;
         }
-        None
+        // Only the name, ids, times, flags and the notes are left: without the notes, it fits.
+        trimmed.metadata.clear();
+        render(&trimmed).filter(|out| out.len() <= MAX_DATAGRAM)
     }
 }
 
@@ -275,6 +279,28 @@ const TRIM_STEPS: [TrimStep; 9] = [
     },
     drop_largest_annotations,
     drop_cause,
+];
+
+/// More than the note on what was trimmed (`powertools.trimmed`, with its namespace) can
+/// add to a document: a step freeing this much more than the excess leaves room for it.
+const NOTE_ROOM: usize = 512;
+
+/// When the steps were not enough: whatever of the annotations, blocks, cause and metadata is
+/// left goes whole.
+const LAST_RESORT: [TrimStep; 4] = [
+    |s, _| {
+        let count = s.annotations.len();
+        s.annotations.clear();
+        (count > 0).then(|| format!("the other {count} annotations"))
+    },
+    drop_blocks,
+    drop_cause,
+    |s, _| {
+        let notes = s.metadata.get(NOTES).map(Map::len).unwrap_or(0);
+        let had = s.metadata.len() > 1 || notes > 1;
+        s.metadata.clear();
+        had.then(|| "the rest of the metadata".to_owned())
+    },
 ];
 
 /// Removes the metadata, except the count of exceptions not recorded.
@@ -509,6 +535,51 @@ mod tests {
         assert!(doc["metadata"]["powertools"]["trimmed"].is_string());
     }
 
+    /// 48 annotations of 250 control characters (about 1,500 bytes each once escaped): dropping
+    /// the largest ones frees the excess, but the note saying so must fit as well. Key lengths
+    /// vary the excess, so that some leave less room than the note takes.
+    #[test]
+    fn dropping_annotations_leaves_room_for_the_note() {
+        for key_len in 1..=80 {
+            let mut s = ended("## escape");
+            for n in 0..48 {
+                let key = format!("{n:02}{}", "k".repeat(key_len));
+                s.annotations
+                    .insert(key, Annotation::String("\u{1}".repeat(250)));
+            }
+            s.annotations.insert("Service".into(), "orders".into());
+            let doc = checked(&s);
+            assert_eq!(
+                doc["annotations"]["Service"], "orders",
+                "key length {key_len}"
+            );
+            assert!(
+                doc["metadata"]["powertools"]["trimmed"]
+                    .as_str()
+                    .is_some_and(|note| note.contains("largest annotations")),
+                "key length {key_len}: {doc}"
+            );
+        }
+    }
+
+    /// A document that only fits without the note on what was trimmed is sent without it.
+    #[test]
+    fn a_document_that_fits_only_without_the_note_is_sent() {
+        let mut s = ended("");
+        let base = render(&s).map_or(0, |out| out.len());
+        s.name = "n".repeat(MAX_DATAGRAM - 10 - base);
+        s.annotations
+            .insert("blob".into(), Annotation::String("x".repeat(1_000)));
+        let datagram = s.to_datagram();
+        assert!(datagram.is_some(), "dropped");
+        let datagram = datagram.unwrap_or_default();
+        assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
+        let doc: Value = serde_json::from_slice(&datagram[HEADER.len()..]).unwrap_or_default();
+        assert_eq!(doc["name"], s.name.as_str());
+        assert_eq!(doc["id"], s.id.as_str());
+        assert!(doc.get("annotations").is_none(), "{}", doc["annotations"]);
+    }
+
     #[test]
     fn thousands_of_exceptions_set_directly_are_trimmed_not_dropped() {
         let mut s = ended("## many");
@@ -644,6 +715,46 @@ mod tests {
                 prop_assert!(datagram.is_some(), "dropped");
                 let datagram = datagram.unwrap_or_default();
                 prop_assert!(datagram.len() <= 65_507, "{} bytes", datagram.len());
+                let checked = powertools_testing::xray::check_datagram(&datagram);
+                prop_assert!(checked.is_ok(), "{:?}", checked.err());
+            }
+        }
+    }
+
+    mod escaping {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// 45 to 49 annotations (X-Ray keeps 50) of up to 250 characters that JSON escapes
+            /// as six bytes each, so that dropping the largest is the first trim: whatever the
+            /// excess, the datagram is sent and within 65,507 bytes.
+            #[test]
+            fn escaping_heavy_annotations_fit_one_datagram(
+                annotations in proptest::collection::btree_map(
+                    "[A-Za-z0-9_]{1,60}", "[\\x00-\\x07\\x0b\\x0e-\\x1f]{245,250}", 45..48),
+                small in proptest::collection::btree_map("[a-z]{1,8}", any::<i64>(), 0..3),
+                metadata in proptest::option::weighted(0.2, "[\\x00-\\x1f]{0,400}"),
+                fault in proptest::bool::weighted(0.2),
+            ) {
+                let mut s = ended("## escape");
+                s.annotations = annotations
+                    .into_iter()
+                    .map(|(key, value)| (key, Annotation::String(value)))
+                    .chain(small.into_iter().map(|(key, n)| (key, Annotation::Int(n))))
+                    .collect();
+                if let Some(value) = metadata {
+                    s.put_metadata("orders", "note", Value::String(value));
+                }
+                if fault {
+                    s.record_exception("failed".into(), None, true);
+                }
+                let datagram = s.to_datagram();
+                prop_assert!(datagram.is_some(), "dropped");
+                let datagram = datagram.unwrap_or_default();
+                prop_assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
                 let checked = powertools_testing::xray::check_datagram(&datagram);
                 prop_assert!(checked.is_ok(), "{:?}", checked.err());
             }

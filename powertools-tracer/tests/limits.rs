@@ -174,6 +174,39 @@ async fn five_thousand_error_events_in_one_span_are_sent_trimmed() {
     );
 }
 
+/// A `## ` span with the 48 annotations a trace has left, each 250 control characters (about
+/// 1,500 bytes once escaped): the largest are dropped with room left for the note saying so,
+/// whatever the excess (the key length varies it).
+#[tokio::test]
+async fn a_span_of_48_escaped_annotations_is_sent_trimmed_not_dropped() {
+    for key_len in 1..=40 {
+        let sink = MemorySink::new();
+        let t = builder().sink(sink.clone()).build();
+        invoke(&t, move |t| async move {
+            async {
+                for n in 0..48 {
+                    let key = format!("{n:02}{}", "k".repeat(key_len));
+                    t.put_annotation(&key, "\u{1}".repeat(250));
+                }
+            }
+            .instrument(tracing::info_span!("## escaped"))
+            .await;
+        })
+        .await;
+        let docs = checked_documents(&sink);
+        let escaped = named(&docs, "## escaped");
+        let kept = escaped["annotations"].as_object().map_or(0, |a| a.len());
+        assert!((1..48).contains(&kept), "key length {key_len}: {kept} kept");
+        let note = escaped["metadata"]["powertools"]["trimmed"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            note.contains("largest annotations"),
+            "key length {key_len}: {note}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn huge_error_messages_and_metadata_are_trimmed_not_dropped() {
     let sink = MemorySink::new();
