@@ -254,6 +254,10 @@ fn decode_response(data: &str) -> Result<Cow<'_, str>, String> {
     Ok(Cow::Owned(json))
 }
 
+/// What is kept back from the invocation's remaining time when bounding a store call made after
+/// the handler ran, so that the handler's outcome still reaches the runtime before the deadline.
+const STORE_CALL_MARGIN: Duration = Duration::from_millis(500);
+
 /// Writes a warning line on stderr; a stderr that cannot be written is ignored (never a panic,
 /// as `eprintln!` would).
 fn warn(message: std::fmt::Arguments<'_>) {
@@ -477,7 +481,7 @@ impl Idempotency {
                     data: Some(data),
                     ..claim
                 };
-                match inner.store.update(&completed).await {
+                match self.bounded(inner.store.update(&completed)).await {
                     Ok(()) => {
                         if let Some(cache) = &inner.cache {
                             cache.insert(completed.key.clone(), completed);
@@ -497,10 +501,37 @@ impl Idempotency {
         }
     }
 
+    /// Runs a store call made after the handler ran. Inside an invocation scope with a deadline
+    /// it is given the time left before the deadline, less [`STORE_CALL_MARGIN`]; a call that
+    /// has not answered by then is abandoned as [`StoreError::TimedOut`], so that a store that
+    /// never answers cannot run the invocation into Lambda's timeout.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let now = (self.inner.clock)();
+        let bound = Invocation::with_current(|invocation| {
+            (invocation.deadline_ms() > 0).then(|| {
+                invocation
+                    .remaining_time_at(now)
+                    .saturating_sub(STORE_CALL_MARGIN)
+            })
+        })
+        .flatten();
+        match bound {
+            // A call that answers at once still does with no time left (the call is polled
+            // before the timer).
+            Some(after) => tokio::time::timeout(after, call)
+                .await
+                .unwrap_or(Err(StoreError::TimedOut { after })),
+            None => call.await,
+        }
+    }
+
     /// The handler failed (an error or a panic): deletes its claim so that a retry runs again,
     /// or says on stderr why a retry will wait for the in-progress expiry.
     async fn forget_failed(&self, key: &str) {
-        if let Err(store_error) = self.inner.store.delete(key).await {
+        if let Err(store_error) = self.bounded(self.inner.store.delete(key)).await {
             warn(format_args!(
                 "idempotency: the handler failed and its record {key:?} could not be deleted ({store_error}): duplicates get IdempotencyAlreadyInProgressError until the in-progress expiry, then run the handler again"
             ));
@@ -510,7 +541,7 @@ impl Idempotency {
     /// The handler succeeded but its response is not recorded (`reason`): removes the claim so
     /// that a duplicate runs the handler again, and says so on stderr.
     async fn release(&self, key: &str, reason: &str) {
-        match self.inner.store.delete(key).await {
+        match self.bounded(self.inner.store.delete(key)).await {
             Ok(()) => warn(format_args!(
                 "idempotency: the response for {key:?} was returned but not stored ({reason}); the record was removed, so a duplicate runs the handler again"
             )),

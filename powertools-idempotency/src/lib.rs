@@ -113,6 +113,7 @@
 //! | claiming the key (before the handler) | `IdempotencyPersistenceLayerError`; the handler did not run | runs normally once the store answers |
 //! | saving the response (after the handler succeeded) | the handler's response; a warning on stderr | the engine deletes the record: if that works, the retry runs the handler again; if the store is still down, the record stays `INPROGRESS` and the retry gets `IdempotencyAlreadyInProgressError` until the in-progress expiry (the invocation's deadline), then runs the handler again |
 //! | deleting the record (after the handler failed) | the handler's error; a warning on stderr | `IdempotencyAlreadyInProgressError` until the in-progress expiry, then runs the handler |
+//! | not answering at all after the handler ran (a blackholed connection) | the handler's outcome once the time left before the invocation's deadline, less 500 ms, has passed (the call counts as failed: as in the two rows above); a warning on stderr | as in the two rows above |
 //! | the handler panicked (the store is up) | the panic goes on (`lambda_runtime` reports it as the invocation's error); the record was deleted first | runs the handler again |
 //! | the response cannot be stored (size, depth, not JSON, not read back as the output type) | the handler's response; a warning on stderr | runs the handler again |
 //! | replaying (the claim is refused, the store answers with the record) | the stored response; a record that cannot be read as the handler's output is `IdempotencySerializationError` | the same |
@@ -125,6 +126,14 @@
 //! record has no in-progress expiry: an invocation that crashed or timed out blocks its key
 //! until `expires_after` (1 hour by default), and every duplicate until then gets
 //! `IdempotencyAlreadyInProgressError`.
+//!
+//! Inside an invocation scope with a deadline, saving the response and deleting the record are
+//! bounded by the time left before the deadline, less 500 ms (a Tokio runtime with timers is
+//! needed, as `#[tokio::main]` builds), so a store that stops answering cannot run the
+//! invocation into Lambda's timeout. Claiming the key is not bounded here, nor is anything
+//! outside a scope: give the DynamoDB client an operation timeout as well, e.g.
+//! `aws_sdk_dynamodb::config::Builder::from(&sdk_config).timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(2)).build())`
+//! (`aws_sdk_dynamodb::config::timeout::TimeoutConfig`), well under the function's timeout.
 //!
 //! # Tenant isolation
 //!

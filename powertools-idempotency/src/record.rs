@@ -99,6 +99,16 @@ pub enum StoreError {
     /// The backend refused the request (throttling, access denied, unreachable, ...).
     #[error("idempotency store request failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store did not answer before the invocation's deadline (less a margin), after the
+    /// handler ran: the call was abandoned so that the handler's outcome still reaches its
+    /// caller.
+    #[error(
+        "idempotency store did not answer within {after:?}, the time left before the invocation's deadline"
+    )]
+    TimedOut {
+        /// How long the call was given.
+        after: std::time::Duration,
+    },
     /// A stored item could not be read as a record.
     #[error("idempotency record {key:?} is malformed: {reason}")]
     Malformed {

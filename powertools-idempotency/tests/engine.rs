@@ -934,3 +934,105 @@ async fn a_response_that_does_not_read_back_as_its_type_is_returned_and_a_duplic
         .await;
     assert!(replayed.is_ok_and(|q| q.price == 9.5), "replayed");
 }
+
+/// The in-memory store, except that the calls made after the handler ran may never answer
+/// (a blackholed connection without an operation timeout).
+#[derive(Debug)]
+struct Blackholed {
+    store: Arc<InMemoryStore>,
+    update_hangs: bool,
+    delete_hangs: bool,
+}
+
+impl Store for Blackholed {
+    fn put_if_absent_or_expired<'a>(
+        &'a self,
+        record: &'a Record,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<PutOutcome, StoreError>> {
+        self.store.put_if_absent_or_expired(record, now_ms)
+    }
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        self.store.get(key)
+    }
+    fn update<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Result<(), StoreError>> {
+        if self.update_hangs {
+            Box::pin(std::future::pending())
+        } else {
+            self.store.update(record)
+        }
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        if self.delete_hangs {
+            Box::pin(std::future::pending())
+        } else {
+            self.store.delete(key)
+        }
+    }
+}
+
+/// A store that stops answering after the claim cannot run the invocation into Lambda's
+/// timeout: saving the response and deleting the record are bounded by the invocation's
+/// remaining time (less a margin), and a call that does not answer in time counts as a failed
+/// one. The caller gets the handler's outcome.
+#[tokio::test]
+async fn a_store_that_never_answers_after_the_claim_still_returns_the_handlers_outcome() {
+    let clock = Clock::new();
+    for (update_hangs, delete_hangs, handler_fails) in [
+        (true, false, false),
+        (true, true, false),
+        (false, true, true),
+    ] {
+        let memory = Arc::new(InMemoryStore::new());
+        let store = Blackholed {
+            store: memory.clone(),
+            update_hangs,
+            delete_hangs,
+        };
+        let clock_fn = clock.clone();
+        let idem = build(
+            Idempotency::builder(store)
+                .env(Env::from_lookup(|_| None))
+                .event_key_jmespath("powertools_json(body)")
+                .clock(move || clock_fn.now()),
+        );
+        let payload = order(r#"{"sku":"A"}"#);
+        let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+        let runs = AtomicUsize::new(0);
+        // 600 ms left: the store calls after the handler get 100 ms.
+        let invocation = Invocation::builder("r").deadline_ms(NOW_MS + 600).build();
+        let call = invocation.scope(idem.run(&payload, || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            if handler_fails {
+                Err("card declined".to_owned())
+            } else {
+                Ok(json!({"order_id": "o-1"}))
+            }
+        }));
+        // A guard against a hang (the test fails instead of never ending), not a timing check.
+        let outcome = tokio::time::timeout(Duration::from_secs(10), call).await;
+        let case = (update_hangs, delete_hangs, handler_fails);
+        match outcome {
+            Ok(Ok(response)) if !handler_fails => {
+                assert_eq!(response, json!({"order_id": "o-1"}), "{case:?}")
+            }
+            Ok(Err(IdempotencyError::Handler(error))) if handler_fails => {
+                assert_eq!(error, "card declined", "{case:?}")
+            }
+            other => unreachable!("{case:?}: {other:?}"),
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let left = memory.get(&key).await.ok().flatten();
+        if delete_hangs {
+            // Not deleted: the claim stays until its in-progress expiry, the deadline.
+            assert_eq!(
+                left.map(|r| (r.status, r.in_progress_expiration)),
+                Some((Status::InProgress, Some(NOW_MS + 600))),
+                "{case:?}"
+            );
+        } else {
+            // The save timed out and the record was removed: a duplicate runs again.
+            assert_eq!(left, None, "{case:?}");
+        }
+    }
+}
