@@ -324,6 +324,7 @@ impl LoggerLayer {
                     // Never dropped silently: written now, after a warning saying why.
                     write_own(
                         shared,
+                        Own::Always,
                         Level::WARN,
                         line!(),
                         &format!(
@@ -380,6 +381,7 @@ pub(crate) fn flush(shared: &Shared, state: &InvocationLog, invocation: &Invocat
     if evicted > 0 {
         write_own(
             shared,
+            Own::Always,
             Level::WARN,
             line!(),
             &format!(
@@ -395,11 +397,23 @@ pub(crate) fn flush(shared: &Shared, state: &InvocationLog, invocation: &Invocat
     }
 }
 
+/// Whether a line of the logger's own obeys the logger's level.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Own {
+    /// Written if its level passes the logger's level (the panic of a handler).
+    AtLevel,
+    /// Always written: a warning about lines the logger moved or lost (evicted from the
+    /// buffer, too large for it). Those lines are written or gone whatever the level, and
+    /// saying so must not depend on it.
+    Always,
+}
+
 /// Writes a line of the logger's own (about the buffer, a panic) straight to the output, with
-/// the invocation's keys, if `level` passes the logger's level.
+/// the invocation's keys (see [`Own`] for when).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_own(
     shared: &Shared,
+    own: Own,
     level: Level,
     line: u32,
     message: &str,
@@ -407,7 +421,7 @@ pub(crate) fn write_own(
     invocation: Option<&Invocation>,
     state: Option<&InvocationLog>,
 ) {
-    if level > shared.level {
+    if own == Own::AtLevel && level > shared.level {
         return;
     }
     let record = Record {
@@ -442,6 +456,7 @@ pub(crate) fn write_panic(shared: &Shared, message: &str) {
     };
     write_own(
         shared,
+        Own::AtLevel,
         Level::ERROR,
         line!(),
         &error.message,

@@ -102,7 +102,8 @@
 //! With a sample rate, each invocation is drawn once: a sampled one logs at DEBUG, and every
 //! line carries `sampling_rate`. With [`BufferConfig`], lines at or below its level are held per
 //! invocation (bounded bytes, oldest evicted first, with a warning on flush; a line larger than
-//! the whole buffer is written at once, after a warning) and written, with
+//! the whole buffer is written at once, after a warning; both warnings are written whatever
+//! the logger's level) and written, with
 //! their original timestamps and in order, only if the invocation logs an ERROR or fails;
 //! otherwise they are dropped. Nothing is buffered during INIT.
 //!

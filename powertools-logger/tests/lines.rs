@@ -1490,3 +1490,40 @@ async fn debug_spans_lend_their_fields_when_sampling_or_buffering_may_write_debu
         assert!(detail[0].get("stream_id").is_none(), "{}", detail[0]);
     }
 }
+
+/// The logger's warnings about lines it moved or lost are written whatever its level.
+#[tokio::test]
+async fn buffer_warnings_are_written_even_at_level_error() {
+    async fn details(_e: LambdaEvent<Value>) -> Result<(), Error> {
+        tracing::debug!(step = 1, "first detail");
+        tracing::debug!(step = 2, "second detail");
+        tracing::debug!(dump = "x".repeat(2_000).as_str(), "large detail");
+        Err("handler failed".into())
+    }
+    let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")]);
+    let logger = builder
+        .buffer(BufferConfig::default().max_bytes(450))
+        .build()
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let service = logger.context_layer().layer(service_fn(details));
+    let _ = service
+        .oneshot(event("req-error-level", json!({})))
+        .with_subscriber(dispatch(&logger))
+        .await;
+    let lines = json(&captured);
+    let s = summary(&lines);
+    assert_eq!(s.len(), 4, "{}", captured.text());
+    assert_eq!(s[0].0, "WARN");
+    assert!(s[0].1.contains("larger than the log buffer"), "{}", s[0].1);
+    assert_eq!(s[1], ("DEBUG".to_owned(), "large detail".to_owned()));
+    assert_eq!(s[2].0, "WARN");
+    assert!(
+        s[2].1.contains("1 buffered log line(s) were evicted"),
+        "{}",
+        s[2].1
+    );
+    assert_eq!(s[3], ("DEBUG".to_owned(), "second detail".to_owned()));
+    for line in &lines {
+        assert_eq!(line["function_request_id"], "req-error-level", "{line}");
+    }
+}
