@@ -634,6 +634,16 @@ pub enum ConfigError {
     EmptyPrefix,
 }
 
+/// The longest a record is kept in the local cache: moka refuses (with a panic) a TTL over
+/// 1,000 years.
+const MAX_LOCAL_CACHE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
+
+/// The local cache's TTL: `ttl`, but never longer than a record lives (`expires_after`: an
+/// expired record is never replayed from the cache anyway) nor than [`MAX_LOCAL_CACHE_TTL`].
+fn local_cache_ttl(ttl: Duration, expires_after: Duration) -> Duration {
+    ttl.min(expires_after).min(MAX_LOCAL_CACHE_TTL)
+}
+
 impl IdempotencyBuilder {
     fn new(store: Arc<dyn Store>) -> Self {
         Self {
@@ -755,7 +765,8 @@ impl IdempotencyBuilder {
     }
 
     /// Keeps up to `capacity` completed records in process for `ttl`, so that a hot replay
-    /// costs no store request.
+    /// costs no store request. The TTL is cut to `expires_after` (an expired record is never
+    /// replayed) and to 100 years.
     pub fn local_cache(mut self, capacity: u64, ttl: Duration) -> Self {
         self.cache = Some((capacity, ttl));
         self
@@ -832,7 +843,7 @@ impl IdempotencyBuilder {
                 cache: self.cache.map(|(capacity, ttl)| {
                     moka::sync::Cache::builder()
                         .max_capacity(capacity)
-                        .time_to_live(ttl)
+                        .time_to_live(local_cache_ttl(ttl, self.expires_after))
                         .build()
                 }),
                 max_stored_response_bytes: self.max_stored_response_bytes,

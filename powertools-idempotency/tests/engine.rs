@@ -1036,3 +1036,52 @@ async fn a_store_that_never_answers_after_the_claim_still_returns_the_handlers_o
         }
     }
 }
+
+/// A local cache TTL of any length is accepted (moka panics on one over 1,000 years: the TTL is
+/// clamped to the record expiry and to a century), and the cache still replays without a store
+/// request.
+#[tokio::test]
+async fn a_local_cache_ttl_of_any_length_builds_and_replays() {
+    let thousand_years = Duration::from_secs(1_001 * 365 * 24 * 3_600);
+    for (ttl, expires_after) in [
+        (Duration::MAX, Duration::from_secs(3_600)),
+        (Duration::MAX, Duration::MAX),
+        (thousand_years, thousand_years),
+        (Duration::from_secs(u64::MAX), Duration::from_secs(60)),
+    ] {
+        let store = Arc::new(InMemoryStore::new());
+        let built = builder(store.clone(), &Clock::new())
+            .expires_after(expires_after)
+            .local_cache(100, ttl)
+            .build();
+        let Ok(cached) = built else {
+            unreachable!("{ttl:?}, {expires_after:?}: {built:?}")
+        };
+        let runs = AtomicUsize::new(0);
+        let payload = order(r#"{"sku":"A"}"#);
+        let _ = create(&cached, &payload, &runs).await;
+        let before = store.requests();
+        let replayed = create(&cached, &payload, &runs).await.ok();
+        assert_eq!(store.requests(), before, "cached replay: no request");
+        assert_eq!(replayed, Some(json!({"order_id": "o-1"})));
+    }
+}
+
+proptest::proptest! {
+    /// Any cache capacity, TTL and record expiry builds (or is refused with a ConfigError):
+    /// never a panic.
+    #[test]
+    fn any_local_cache_configuration_builds(
+        capacity in proptest::num::u64::ANY,
+        ttl_secs in proptest::num::u64::ANY,
+        ttl_nanos in 0u32..1_000_000_000,
+        expiry_secs in proptest::num::u64::ANY,
+    ) {
+        let built = Idempotency::builder(InMemoryStore::new())
+            .env(Env::from_lookup(|_| None))
+            .expires_after(Duration::from_secs(expiry_secs))
+            .local_cache(capacity, Duration::new(ttl_secs, ttl_nanos))
+            .build();
+        proptest::prop_assert_eq!(built.is_ok(), expiry_secs > 0);
+    }
+}
