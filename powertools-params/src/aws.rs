@@ -49,23 +49,24 @@ where
     }
 }
 
-/// Like [`sdk_error`] for a call that sent `value`: a service's message may quote what it was
-/// sent (`Value '...' at 'value' failed to satisfy constraint`), so an error that shows the value
-/// anywhere is replaced by its error code.
+/// Like [`sdk_error`] for a call that sent a value (`PutParameter`): a service's message may
+/// quote what it was sent (`Value '...' at 'value' failed to satisfy constraint`), and the SDK's
+/// error shows it escaped (quotes, backslashes and control characters), in forms no search for
+/// the value finds. The service's error is therefore always replaced by its error code.
 #[cfg(feature = "ssm")]
-pub(crate) fn sdk_error_sending<'a, E>(
-    name: &'a str,
-    value: &'a str,
-) -> impl FnOnce(SdkError<E, HttpResponse>) -> ParameterError + 'a
+pub(crate) fn sdk_error_sending<E>(
+    name: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> ParameterError + '_
 where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
 {
     move |error| {
         let code = error.code().map(str::to_owned);
-        let mut source = without_response(error);
-        if shows(source.as_ref(), value) {
-            source = Box::new(Withheld { code: code.clone() });
-        }
+        let source: Source = match error {
+            // Only the service's answer carries a message that may quote the value.
+            SdkError::ServiceError(_) => Box::new(Withheld { code: code.clone() }),
+            other => without_response(other),
+        };
         classify(name, source, code.as_deref())
     }
 }
@@ -83,19 +84,6 @@ where
     }
 }
 
-/// Whether the `Display` or `Debug` of `error` or of any error below it contains `value`.
-#[cfg(feature = "ssm")]
-fn shows(error: &(dyn Error + 'static), value: &str) -> bool {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if error.to_string().contains(value) || format!("{error:?}").contains(value) {
-            return true;
-        }
-        current = error.source();
-    }
-    false
-}
-
 /// A response the SDK could not read (its body is not shown: it may be the value).
 #[derive(Debug)]
 struct Unreadable;
@@ -108,7 +96,8 @@ impl std::fmt::Display for Unreadable {
 
 impl Error for Unreadable {}
 
-/// A service error whose message quoted the value sent.
+/// A service error to a call that sent a value: its code alone (the message may quote the
+/// value).
 #[cfg(feature = "ssm")]
 #[derive(Debug)]
 struct Withheld {
@@ -120,7 +109,7 @@ impl std::fmt::Display for Withheld {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: the service's message is withheld because it quotes the value",
+            "{}: the service's message is withheld (it may quote the value sent)",
             self.code.as_deref().unwrap_or("unknown error")
         )
     }

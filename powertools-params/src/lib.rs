@@ -80,8 +80,9 @@
 //! `source()`: a value that cannot be read as asked is described by the kind of failure and
 //! its position (`the value is JSON but does not fit the target type u32 (data error at line
 //! 1, column 12)`), never by serde's or base64's message, which quote it; an SDK error is kept
-//! without the raw HTTP response (whose body may be the value); a service message quoting a
-//! value being set (`SsmProvider::set`) is withheld.
+//! without the raw HTTP response (whose body may be the value); the service's message to a call
+//! that sends a value (`SsmProvider::set`) is always withheld, only its error code is kept (the
+//! message may quote the value, and the SDK shows it escaped, where no search for it finds it).
 //!
 //! # Testing your code
 //!

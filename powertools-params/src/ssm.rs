@@ -106,7 +106,8 @@ impl SsmProvider {
         results
     }
 
-    /// Writes a String parameter (overwriting it).
+    /// Writes a String parameter (overwriting it). A service error keeps its error code, never
+    /// its message (which may quote the value).
     pub async fn set(&self, name: &str, value: &str) -> Result<(), ParameterError> {
         self.client
             .put_parameter()
@@ -116,7 +117,7 @@ impl SsmProvider {
             .overwrite(true)
             .send()
             .await
-            .map_err(sdk_error_sending(name, value))?;
+            .map_err(sdk_error_sending(name))?;
         Ok(())
     }
 }

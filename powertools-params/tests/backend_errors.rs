@@ -11,11 +11,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A server answering every request with `status` and the JSON `body`.
-async fn fake_server(status: &'static str, body: &'static str) -> std::io::Result<String> {
+async fn fake_server(status: &'static str, body: impl Into<String>) -> std::io::Result<String> {
+    let body: String = body.into();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
@@ -121,27 +123,52 @@ async fn an_unreadable_response_holding_the_secret_shows_no_body()
     Ok(())
 }
 
+/// The forms a value may take in error text: as it is, escaped by `Debug` (`ErrorMetadata`
+/// escapes quotes, backslashes and control characters), and escaped as in JSON.
+fn forms(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    vec![
+        value.to_owned(),
+        value.escape_debug().to_string(),
+        value.escape_default().to_string(),
+        json.trim_matches('"').to_owned(),
+    ]
+}
+
 #[tokio::test]
 async fn a_service_message_quoting_the_value_set_is_withheld()
 -> Result<(), Box<dyn std::error::Error>> {
-    let url = fake_server(
-        "400 Bad Request",
-        r#"{"__type":"ValidationException","message":"1 validation error detected: Value 'db-pa55-w0rd' at 'value' failed to satisfy constraint"}"#,
-    )
-    .await?;
-    let client = ssm_client(&url).await;
-    let provider = SsmProvider::with_env(client, &Env::from_lookup(|_| None));
-    let error = provider.set("/db/password", "db-pa55-w0rd").await.err();
-    let shown = error.as_ref().map(everything_shown).unwrap_or_default();
-    assert!(
-        matches!(error, Some(ParameterError::Backend { .. })),
-        "{shown}"
-    );
-    assert!(!shown.contains("db-pa55-w0rd"), "{shown}");
-    assert!(
-        shown.contains("/db/password") && shown.contains("ValidationException"),
-        "names the parameter and the error code: {shown}"
-    );
+    for value in [
+        "db-pa55-w0rd",
+        r#"{"password":"x-hunter2"}"#,
+        r#"pa"ss-hunter2"#,
+        r"C:\secrets\hunter2",
+        "line-one-hunter2\nline-two\ttab",
+    ] {
+        // What SSM answers to a PutParameter it refuses: the value quoted in the message.
+        let body = serde_json::json!({
+            "__type": "ValidationException",
+            "message": format!(
+                "1 validation error detected: Value '{value}' at 'value' failed to satisfy constraint"
+            ),
+        });
+        let url = fake_server("400 Bad Request", body.to_string()).await?;
+        let client = ssm_client(&url).await;
+        let provider = SsmProvider::with_env(client, &Env::from_lookup(|_| None));
+        let error = provider.set("/db/password", value).await.err();
+        let shown = error.as_ref().map(everything_shown).unwrap_or_default();
+        assert!(
+            matches!(error, Some(ParameterError::Backend { .. })),
+            "{shown}"
+        );
+        for form in forms(value) {
+            assert!(!shown.contains(&form), "{form:?} in {shown}");
+        }
+        assert!(
+            shown.contains("/db/password") && shown.contains("ValidationException"),
+            "names the parameter and the error code: {shown}"
+        );
+    }
     Ok(())
 }
 
