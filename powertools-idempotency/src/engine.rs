@@ -194,8 +194,20 @@ const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Reads a stored response's JSON as the handler's output type: what a replay does, and what
 /// a response must survive before it is stored.
-fn read_response<R: DeserializeOwned>(json: &str) -> Result<R, serde_json::Error> {
-    serde_json::from_str(json)
+///
+/// The error is described by its kind and position, never by serde's message, which quotes
+/// the data (`invalid type: string "..."`, `unknown variant ...`): a response may hold what
+/// must not reach logs or the Lambda `errorMessage`.
+fn read_response<R: DeserializeOwned>(json: &str) -> Result<R, String> {
+    serde_json::from_str(json).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "a read error",
+            serde_json::error::Category::Syntax => "not valid JSON, or nested too deep",
+            serde_json::error::Category::Data => "JSON of another shape or type",
+            serde_json::error::Category::Eof => "JSON cut short",
+        };
+        format!("{kind} (at line {}, column {})", e.line(), e.column())
+    })
 }
 
 /// The `data` a response of type `R` is stored as: its JSON when it fits in `max` bytes, else

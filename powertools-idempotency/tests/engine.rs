@@ -1085,3 +1085,40 @@ proptest::proptest! {
         proptest::prop_assert_eq!(built.is_ok(), expiry_secs > 0);
     }
 }
+
+/// A response type whose field is a number.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Card {
+    pin: u32,
+}
+
+/// A stored response that is not the handler's output type is described by the kind and
+/// position of the failure, never by serde's message, which quotes the stored data (a response
+/// may hold what must not reach logs or the Lambda `errorMessage`).
+#[tokio::test]
+async fn a_stored_response_that_does_not_fit_is_described_without_its_content() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &Clock::new()));
+    let payload = order(r#"{"sku":"A"}"#);
+    let key = idem.key_for(&payload).ok().flatten().unwrap_or_default();
+    for data in [r#"{"pin":"card-4711-secret"}"#, r#"{"card-4711-secret":1}"#] {
+        let planted = Record {
+            key: key.clone(),
+            status: Status::Completed,
+            expiration: NOW_MS / 1_000 + 3_600,
+            in_progress_expiration: None,
+            data: Some(data.to_owned()),
+            validation: None,
+        };
+        let _ = store.update(&planted).await;
+        let replayed = idem
+            .run(&payload, || async { Ok::<_, String>(Card { pin: 1 }) })
+            .await;
+        let shown = match &replayed {
+            Err(error @ IdempotencyError::Serialization(_)) => format!("{error} {error:?}"),
+            other => unreachable!("{data}: {other:?}"),
+        };
+        assert!(!shown.contains("card-4711-secret"), "{shown}");
+        assert!(shown.contains("line 1, column"), "{shown}");
+    }
+}
