@@ -40,6 +40,9 @@
 //! - **Spans**: a span whose name starts with `## ` is a subsegment; its fields named
 //!   `annotation.<key>` become annotations (indexed, searchable), the others metadata under the
 //!   service namespace. An ERROR event inside it marks it `fault` with a `cause`.
+//!   [`Tracer::span_layer`] has its own per-layer filter ([`XrayFilter`]): it enables only
+//!   `## ` spans and ERROR events, so beside a logger at INFO the TRACE and DEBUG spans of the
+//!   SDK, hyper or h2 are never created.
 //! - **Handler**: [`Tracer::layer`] opens `## <handler>` (name from `_HANDLER`, or the builder)
 //!   with `ColdStart` and `Service`, keeps the response (`<handler> response`) or the error
 //!   (`<handler> error`) as metadata, and marks `fault` with a `cause` on error.
@@ -120,5 +123,5 @@ pub use segment::{Annotation, Cause, Exception, Subsegment};
 pub use sink::{
     DEFAULT_DAEMON_ADDRESS, MemorySink, SegmentSink, UdpDaemonSink, parse_daemon_address,
 };
-pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, XrayLayer};
+pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, XrayFilter, XrayLayer};
 pub use tracer::{Tracer, TracerBuilder};

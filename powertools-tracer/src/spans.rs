@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::Context;
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::{Filtered, LevelFilter};
+use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::segment::{Annotation, Subsegment};
@@ -49,18 +51,62 @@ pub(crate) struct SpanSubsegment {
 }
 
 /// Turns spans whose name starts with `## ` into subsegments (see the crate docs). Made by
-/// [`Tracer::span_layer`].
+/// [`Tracer::span_layer`], behind its [`XrayFilter`].
 #[derive(Debug, Clone)]
 pub struct XrayLayer {
     tracer: Tracer,
 }
 
+/// The span layer's own per-layer filter: it wants the spans named `## ...` (at any level) and
+/// ERROR events (they mark the enclosing `## ` span `fault`), nothing else. Other spans and
+/// events are left to the other layers of the subscriber: with none wanting them (the SDK's,
+/// hyper's and h2's TRACE and DEBUG spans beside a logger at INFO), they are never created.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XrayFilter;
+
+impl XrayFilter {
+    fn wants(metadata: &Metadata<'_>) -> bool {
+        if metadata.is_span() {
+            metadata.name().starts_with(SUBSEGMENT_PREFIX)
+        } else {
+            metadata.is_event() && *metadata.level() == Level::ERROR
+        }
+    }
+}
+
+impl<S> Filter<S> for XrayFilter {
+    fn enabled(&self, metadata: &Metadata<'_>, _ctx: &Context<'_, S>) -> bool {
+        Self::wants(metadata)
+    }
+
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if Self::wants(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // A `## ` span may have any level.
+        Some(LevelFilter::TRACE)
+    }
+}
+
 impl Tracer {
-    /// The `tracing` layer recording `## ` spans as subsegments.
-    pub fn span_layer(&self) -> XrayLayer {
+    /// The `tracing` layer recording `## ` spans as subsegments, with its own per-layer filter
+    /// ([`XrayFilter`]: `## ` spans and ERROR events only), so that beside it every other layer
+    /// (the logger, OpenTelemetry, your own) keeps its own filter, and spans and events no layer
+    /// wants are not created at all. Add it to a `tracing_subscriber::registry()`.
+    pub fn span_layer<S>(&self) -> Filtered<XrayLayer, XrayFilter, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
         XrayLayer {
             tracer: self.clone(),
         }
+        .with_filter(XrayFilter)
     }
 }
 
