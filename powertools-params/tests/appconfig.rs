@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+mod common;
+
 use powertools_params::{AppConfigProvider, GetOptions, Parameters, Provider, RawValue};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 #[derive(Default)]
 struct Fake {
@@ -22,97 +22,63 @@ struct Fake {
 async fn fake_appconfigdata(
     bodies: Vec<&'static str>,
 ) -> std::io::Result<(String, Arc<Mutex<Fake>>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
     let state = Arc::new(Mutex::new(Fake {
         bodies,
         ..Fake::default()
     }));
     let shared = Arc::clone(&state);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let state = Arc::clone(&shared);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    // Read one request (head + body by content-length), answer, repeat.
-                    let head_end = loop {
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break pos + 4;
-                        }
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().to_owned())
-                        })
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_end + length {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..head_end + length);
-                    let request_line = head.lines().next().unwrap_or_default().to_owned();
-                    let reply = {
-                        let mut fake = state
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        if request_line.starts_with("POST /configurationsessions") {
-                            fake.sessions_started += 1;
-                            let token = format!("initial-{}", fake.sessions_started);
-                            let served = fake.next;
-                            fake.issued.insert(token.clone(), served);
-                            let body = format!("{{\"InitialConfigurationToken\":\"{token}\"}}");
-                            format!(
-                                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            )
-                        } else if request_line.starts_with("GET /configuration?") {
-                            let token = request_line
-                                .split("configuration_token=")
-                                .nth(1)
-                                .and_then(|t| t.split([' ', '&']).next())
-                                .unwrap_or_default()
-                                .to_owned();
-                            if fake.issued.remove(&token).is_none() {
-                                let body = r#"{"Message":"Token is not valid"}"#;
-                                format!(
-                                    "HTTP/1.1 400 Bad Request\r\nx-amzn-errortype: BadRequestException\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                                    body.len()
-                                )
-                            } else {
-                                let index = fake.next;
-                                fake.next += 1;
-                                let body = fake.bodies.get(index).copied().unwrap_or("");
-                                let next_token = format!("next-{index}");
-                                fake.issued.insert(next_token.clone(), index + 1);
-                                format!(
-                                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nnext-poll-configuration-token: {next_token}\r\nnext-poll-interval-in-seconds: 15\r\ncontent-length: {}\r\n\r\n{body}",
-                                    body.len()
-                                )
-                            }
-                        } else {
-                            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
-                        }
-                    };
-                    if stream.write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    let url = common::serve_http(move |request_line| {
+        let mut fake = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if request_line.starts_with("POST /configurationsessions") {
+            fake.sessions_started += 1;
+            let token = format!("initial-{}", fake.sessions_started);
+            let served = fake.next;
+            fake.issued.insert(token.clone(), served);
+            let body = format!("{{\"InitialConfigurationToken\":\"{token}\"}}");
+            common::http_response(
+                "201 Created",
+                &[("content-type", "application/json")],
+                &body,
+            )
+        } else if request_line.starts_with("GET /configuration?") {
+            let token = request_line
+                .split("configuration_token=")
+                .nth(1)
+                .and_then(|t| t.split([' ', '&']).next())
+                .unwrap_or_default()
+                .to_owned();
+            if fake.issued.remove(&token).is_none() {
+                common::http_response(
+                    "400 Bad Request",
+                    &[
+                        ("x-amzn-errortype", "BadRequestException"),
+                        ("content-type", "application/json"),
+                    ],
+                    r#"{"Message":"Token is not valid"}"#,
+                )
+            } else {
+                let index = fake.next;
+                fake.next += 1;
+                let body = fake.bodies.get(index).copied().unwrap_or("");
+                let next_token = format!("next-{index}");
+                fake.issued.insert(next_token.clone(), index + 1);
+                common::http_response(
+                    "200 OK",
+                    &[
+                        ("content-type", "application/json"),
+                        ("next-poll-configuration-token", &next_token),
+                        ("next-poll-interval-in-seconds", "15"),
+                    ],
+                    body,
+                )
+            }
+        } else {
+            common::http_response("404 Not Found", &[], "")
         }
-    });
+    })
+    .await?;
     Ok((url, state))
 }
 

@@ -3,59 +3,23 @@
 //! the real SDK clients with such responses.
 #![cfg(all(feature = "ssm", feature = "secrets"))]
 
-use std::error::Error as _;
+mod common;
 
+use common::everything_shown;
 use powertools_core::Env;
 use powertools_params::{ParameterError, Parameters, SecretsProvider, SsmProvider};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// A server answering every request with `status` and the JSON `body`.
 async fn fake_server(status: &'static str, body: impl Into<String>) -> std::io::Result<String> {
     let body: String = body.into();
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let head_end = loop {
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break pos + 4;
-                        }
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_end + length {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..head_end + length);
-                    let reply = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if stream.write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Ok(url)
+    common::serve_http(move |_request_line| {
+        common::http_response(
+            status,
+            &[("content-type", "application/x-amz-json-1.1")],
+            &body,
+        )
+    })
+    .await
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {
@@ -84,16 +48,6 @@ async fn secrets_client(url: &str) -> aws_sdk_secretsmanager::Client {
             .endpoint_url(url)
             .build(),
     )
-}
-
-fn everything_shown(error: &ParameterError) -> String {
-    let mut shown = format!("{error}\n{error:?}\n");
-    let mut source = error.source();
-    while let Some(inner) = source {
-        shown.push_str(&format!("{inner}\n{inner:?}\n"));
-        source = inner.source();
-    }
-    shown
 }
 
 #[tokio::test]

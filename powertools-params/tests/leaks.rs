@@ -1,23 +1,13 @@
 //! No error ever shows a parameter's value: not its `Display`, not its `Debug`, not any error
 //! in its `source()` chain, whatever the value and whatever it was read as.
 
-use std::error::Error as _;
+mod common;
 
+use common::everything_shown;
 use powertools_core::Env;
 use powertools_params::{InMemoryProvider, ParameterError, Parameters, Transform};
 use proptest::prelude::*;
 use serde::Deserialize;
-
-/// Everything an error can show: Display and Debug of it and of every source below it.
-fn everything_shown(error: &ParameterError) -> String {
-    let mut shown = format!("{error}\n{error:?}\n");
-    let mut source = error.source();
-    while let Some(inner) = source {
-        shown.push_str(&format!("{inner}\n{inner:?}\n"));
-        source = inner.source();
-    }
-    shown
-}
 
 /// The forms a value takes when a message quotes it: as is, Rust-escaped, JSON-escaped.
 fn forms(value: &str) -> Vec<String> {

@@ -2,10 +2,13 @@
 //! Manager against moto, DynamoDB against DynamoDB Local (all started by `scripts/test`).
 #![cfg(all(feature = "ssm", feature = "secrets", feature = "dynamodb"))]
 
+mod common;
+
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
+use common::everything_shown;
 use powertools_core::Env;
 use powertools_params::{
     DynamoDbProvider, GetOptions, ParameterError, Parameters, RawValue, SecretsProvider,
@@ -189,18 +192,6 @@ async fn secrets_string_and_binary() -> TestResult {
         Err(ParameterError::NotFound { .. })
     ));
     Ok(())
-}
-
-/// Display and Debug of `error` and of every source below it.
-fn everything_shown(error: &ParameterError) -> String {
-    use std::error::Error as _;
-    let mut shown = format!("{error}\n{error:?}\n");
-    let mut source = error.source();
-    while let Some(inner) = source {
-        shown.push_str(&format!("{inner}\n{inner:?}\n"));
-        source = inner.source();
-    }
-    shown
 }
 
 #[tokio::test]
