@@ -1,21 +1,168 @@
-//! The tower layer that opens the invocation scope around a handler.
+//! The one tower layer every utility is built on: it opens the invocation scope around a
+//! handler and runs a utility's [`InvocationHook`] before and after the handler, on success,
+//! error and panic alike.
 
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use lambda_runtime::LambdaEvent;
-use tokio::task::futures::TaskLocalFuture;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::cold_start::{ColdStart, take_cold_start};
 use crate::config::FunctionConfig;
 use crate::invocation::Invocation;
+use crate::panic::{CatchPanic, Panicked, catch_panic};
 
-/// Opens the [`Invocation`] scope for each call of the wrapped handler.
+/// A request that carries a Lambda invocation context: what [`InvocationService`] opens the
+/// scope from.
 ///
-/// Place it outermost; every utility's layer relies on it. It is re-entrant: when a scope for
-/// the same request id is already open (because another Powertools layer opened it), it reuses
-/// that scope, so the cold-start flag is taken once per invocation whatever the nesting.
+/// Implemented for [`LambdaEvent`]; adapters for other request types (an HTTP request with the
+/// context in its extensions) implement it too and reuse the same layer and hooks.
+pub trait LambdaRequest {
+    /// The invocation's context, when the request carries one.
+    fn lambda_context(&self) -> Option<&lambda_runtime::Context>;
+}
+
+impl<T> LambdaRequest for LambdaEvent<T> {
+    fn lambda_context(&self) -> Option<&lambda_runtime::Context> {
+        Some(&self.context)
+    }
+}
+
+/// What a utility does around each invocation, run by [`InvocationService`] inside the
+/// invocation's scope.
+///
+/// In order, for each call: [`start`](Self::start) before the handler is called (it may look
+/// at the request), [`around`](Self::around) to wrap the handler's future (most hooks return
+/// it unchanged), then exactly one of [`finish`](Self::finish) with the handler's result or
+/// [`panicked`](Self::panicked) when the handler panicked. After `panicked` the panic goes on
+/// unchanged, for `lambda_runtime` to report it. Before `panicked` runs, the handler's future
+/// is dropped inside [`crate::unwinding_from`], so that what it held (spans, guards) closes
+/// knowing why.
+///
+/// `()` is the hook that does nothing: `InvocationLayer<()>` only opens the scope.
+///
+/// ```
+/// use lambda_runtime::{Error, LambdaEvent, service_fn};
+/// use powertools_core::{Invocation, InvocationHook, InvocationLayer, Panicked};
+/// use serde_json::Value;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tower::{Layer, ServiceExt};
+///
+/// /// Counts failed invocations.
+/// #[derive(Clone, Default)]
+/// struct Failures(Arc<AtomicUsize>);
+///
+/// impl<T, R, E> InvocationHook<LambdaEvent<T>, R, E> for Failures {
+///     type Error = E;
+///     type State = ();
+///     type Around<F> = F where F: Future<Output = Result<R, E>> + Send + 'static;
+///
+///     fn start(&self, _: Option<&Invocation>, _: &LambdaEvent<T>) {}
+///     fn around<F>(&self, _: &mut (), handler: F) -> F
+///     where
+///         F: Future<Output = Result<R, E>> + Send + 'static,
+///     {
+///         handler
+///     }
+///     fn finish(&self, _: (), result: Result<R, E>) -> Result<R, E> {
+///         if result.is_err() {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///         result
+///     }
+///     fn panicked(&self, _: (), _: &Panicked) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+///     fn ready_error(&self, error: E) -> E {
+///         error
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let failures = Failures::default();
+/// let service = InvocationLayer::from_env()
+///     .hook(failures.clone())
+///     .layer(service_fn(|_: LambdaEvent<Value>| async { Err::<(), Error>("no".into()) }));
+/// let _ = service.oneshot(LambdaEvent::new(Value::Null, Default::default())).await;
+/// assert_eq!(failures.0.load(Ordering::Relaxed), 1);
+/// # });
+/// ```
+pub trait InvocationHook<Req, Res, Err> {
+    /// The error the wrapped service returns (the handler's own for most hooks).
+    type Error;
+    /// What [`start`](Self::start) hands on to [`finish`](Self::finish) or
+    /// [`panicked`](Self::panicked).
+    type State;
+    /// The handler's future as this hook runs it.
+    type Around<F>: Future<Output = Result<Res, Self::Error>>
+    where
+        F: Future<Output = Result<Res, Err>> + Send + 'static;
+
+    /// Before the handler is called, inside the scope (`None` when the request carries no
+    /// Lambda context).
+    fn start(&self, invocation: Option<&Invocation>, request: &Req) -> Self::State;
+
+    /// Wraps the handler's future (created, not yet polled).
+    fn around<F>(&self, state: &mut Self::State, handler: F) -> Self::Around<F>
+    where
+        F: Future<Output = Result<Res, Err>> + Send + 'static;
+
+    /// After the handler returned, with its result; what it returns is the service's result.
+    fn finish(
+        &self,
+        state: Self::State,
+        result: Result<Res, Self::Error>,
+    ) -> Result<Res, Self::Error>;
+
+    /// After the handler panicked and its future was dropped; the panic then goes on.
+    fn panicked(&self, state: Self::State, panic: &Panicked);
+
+    /// Turns an error of the inner service's `poll_ready` into the service's error.
+    fn ready_error(&self, error: Err) -> Self::Error;
+}
+
+impl<Req, Res, Err> InvocationHook<Req, Res, Err> for () {
+    type Error = Err;
+    type State = ();
+    type Around<F>
+        = F
+    where
+        F: Future<Output = Result<Res, Err>> + Send + 'static;
+
+    fn start(&self, _: Option<&Invocation>, _: &Req) {}
+
+    fn around<F>(&self, _: &mut (), handler: F) -> F
+    where
+        F: Future<Output = Result<Res, Err>> + Send + 'static,
+    {
+        handler
+    }
+
+    fn finish(&self, _: (), result: Result<Res, Err>) -> Result<Res, Err> {
+        result
+    }
+
+    fn panicked(&self, _: (), _: &Panicked) {}
+
+    fn ready_error(&self, error: Err) -> Err {
+        error
+    }
+}
+
+/// Opens the [`Invocation`] scope for each call of the wrapped handler and runs the hook `H`
+/// around it (`()`, the default, does nothing more).
+///
+/// Every utility's tower layer is this layer with the utility's hook (`LoggerLayer`,
+/// `MetricsLayer`, `TracerLayer`, `IdempotencyLayer`), so they open the scope, take the
+/// cold-start flag and catch panics the same way. It is re-entrant: when a scope for the same
+/// request id is already open (because another Powertools layer opened it), it reuses that
+/// scope, so the cold-start flag is taken once per invocation whatever the nesting.
 ///
 /// ```
 /// use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -35,9 +182,10 @@ use crate::invocation::Invocation;
 /// # let _ = service;
 /// ```
 #[derive(Debug, Clone)]
-pub struct InvocationLayer {
+pub struct InvocationLayer<H = ()> {
     config: Arc<FunctionConfig>,
     cold_start: Option<Arc<ColdStart>>,
+    hook: H,
 }
 
 impl InvocationLayer {
@@ -51,6 +199,18 @@ impl InvocationLayer {
         Self {
             config: Arc::new(config),
             cold_start: None,
+            hook: (),
+        }
+    }
+}
+
+impl<H> InvocationLayer<H> {
+    /// The same layer running `hook` around each invocation.
+    pub fn hook<H2>(self, hook: H2) -> InvocationLayer<H2> {
+        InvocationLayer {
+            config: self.config,
+            cold_start: self.cold_start,
+            hook,
         }
     }
 
@@ -66,10 +226,15 @@ impl InvocationLayer {
     pub fn config(&self) -> &Arc<FunctionConfig> {
         &self.config
     }
+
+    /// The hook run around each invocation.
+    pub fn hook_ref(&self) -> &H {
+        &self.hook
+    }
 }
 
-impl<S> Layer<S> for InvocationLayer {
-    type Service = InvocationService<S>;
+impl<S, H: Clone> Layer<S> for InvocationLayer<H> {
+    type Service = InvocationService<S, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
         InvocationService {
@@ -81,12 +246,14 @@ impl<S> Layer<S> for InvocationLayer {
 
 /// The service made by [`InvocationLayer`].
 #[derive(Debug, Clone)]
-pub struct InvocationService<S> {
+pub struct InvocationService<S, H = ()> {
     inner: S,
-    layer: InvocationLayer,
+    layer: InvocationLayer<H>,
 }
 
-impl<S> InvocationService<S> {
+impl<S, H> InvocationService<S, H> {
+    /// The scope for `context`: the open one when it is for the same request, else a new one
+    /// (taking the cold-start flag).
     fn open(&self, context: &lambda_runtime::Context) -> Invocation {
         if let Some(current) = Invocation::current()
             && current.request_id() == context.request_id
@@ -102,27 +269,139 @@ impl<S> InvocationService<S> {
     }
 }
 
-impl<S, T> Service<LambdaEvent<T>> for InvocationService<S>
+impl<S, H, Req> Service<Req> for InvocationService<S, H>
 where
-    S: Service<LambdaEvent<T>>,
+    Req: LambdaRequest,
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    H: InvocationHook<Req, S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = TaskLocalFuture<Invocation, S::Future>;
+    type Error = H::Error;
+    type Future = InvocationFuture<Req, S, H>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.layer.hook.ready_error(error))),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
-    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        let invocation = self.open(&event.context);
-        // The inner `call` runs inside the scope too: layers may do synchronous work there.
+    fn call(&mut self, request: Req) -> Self::Future {
+        let invocation = request.lambda_context().map(|context| self.open(context));
+        let hook = self.layer.hook.clone();
         let inner = &mut self.inner;
-        let future = invocation.clone().sync_scope(|| inner.call(event));
-        invocation.scope(future)
+        // `start` and the inner `call` run inside the scope too: layers may do synchronous
+        // work there.
+        let begin = || {
+            let mut state = hook.start(invocation.as_ref(), &request);
+            let future = catch_panic(|| hook.around(&mut state, inner.call(request)));
+            (state, future)
+        };
+        let (state, future) = match &invocation {
+            Some(invocation) => invocation.clone().sync_scope(begin),
+            None => begin(),
+        };
+        InvocationFuture {
+            inner: Some(future),
+            hook,
+            state: Some(state),
+            invocation,
+            _request: PhantomData,
+        }
     }
 }
 
+pin_project! {
+    /// The future of [`InvocationService`]: the handler's, polled inside the invocation's
+    /// scope, then the hook's `finish` or `panicked`.
+    pub struct InvocationFuture<Req, S, H>
+    where
+        S: Service<Req>,
+        S::Future: Send,
+        S::Future: 'static,
+        H: InvocationHook<Req, S::Response, S::Error>,
+    {
+        // `None` once the handler panicked and its future was dropped.
+        #[pin]
+        inner: Option<CatchPanic<H::Around<S::Future>>>,
+        hook: H,
+        state: Option<H::State>,
+        invocation: Option<Invocation>,
+        _request: PhantomData<fn(Req)>,
+    }
+
+    impl<Req, S, H> PinnedDrop for InvocationFuture<Req, S, H>
+    where
+        S: Service<Req>,
+        S::Future: Send,
+        S::Future: 'static,
+        H: InvocationHook<Req, S::Response, S::Error>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            // A handler cancelled while pending is dropped inside its scope, as it ran.
+            let mut this = this.project();
+            if let Some(invocation) = this.invocation.take() {
+                invocation.sync_scope(|| this.inner.set(None));
+            }
+        }
+    }
+}
+
+impl<Req, S, H> std::fmt::Debug for InvocationFuture<Req, S, H>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    H: InvocationHook<Req, S::Response, S::Error>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvocationFuture")
+            .field("invocation", &self.invocation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, S, H> Future for InvocationFuture<Req, S, H>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+    H: InvocationHook<Req, S::Response, S::Error>,
+{
+    type Output = Result<S::Response, H::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let invocation = this.invocation.clone();
+        let mut step = || -> Poll<Self::Output> {
+            let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+                // Only after a panic, which was resumed: never polled again by a caller.
+                return Poll::Pending;
+            };
+            let outcome = match inner.poll(cx) {
+                Poll::Ready(outcome) => outcome,
+                Poll::Pending => return Poll::Pending,
+            };
+            let Some(state) = this.state.take() else {
+                return Poll::Pending;
+            };
+            match outcome {
+                Ok(result) => Poll::Ready(this.hook.finish(state, result)),
+                Err(panicked) => {
+                    // Drop the handler's future first, so that what it holds closes knowing
+                    // it was cut short by this panic; then the hook; then the panic goes on.
+                    crate::panic::unwinding_from(panicked.message(), || this.inner.set(None));
+                    this.hook.panicked(state, &panicked);
+                    panicked.resume()
+                }
+            }
+        };
+        match invocation {
+            Some(invocation) => invocation.sync_scope(step),
+            None => step(),
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +545,232 @@ mod tests {
             cold, 1,
             "exactly one concurrent invocation is the cold start"
         );
+    }
+
+    /// Records what the hook saw, in order.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Recorder {
+        fn push(&self, entry: String) {
+            if let Ok(mut log) = self.0.lock() {
+                log.push(entry);
+            }
+        }
+
+        fn log(&self) -> Vec<String> {
+            self.0.lock().map(|l| l.clone()).unwrap_or_default()
+        }
+    }
+
+    fn in_scope() -> String {
+        Invocation::current().map_or_else(|| "none".to_owned(), |i| i.request_id().to_owned())
+    }
+
+    impl<T> InvocationHook<LambdaEvent<T>, Value, Error> for Recorder {
+        type Error = Error;
+        type State = String;
+        type Around<F>
+            = F
+        where
+            F: Future<Output = Result<Value, Error>> + Send + 'static;
+
+        fn start(&self, invocation: Option<&Invocation>, request: &LambdaEvent<T>) -> String {
+            let cold = invocation.is_some_and(Invocation::is_cold_start);
+            self.push(format!(
+                "start {} cold={cold} scope={}",
+                request.context.request_id,
+                in_scope()
+            ));
+            request.context.request_id.clone()
+        }
+
+        fn around<F>(&self, state: &mut String, handler: F) -> F
+        where
+            F: Future<Output = Result<Value, Error>> + Send + 'static,
+        {
+            self.push(format!("around {state}"));
+            handler
+        }
+
+        fn finish(&self, state: String, result: Result<Value, Error>) -> Result<Value, Error> {
+            let outcome = match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => format!("err {e}"),
+            };
+            self.push(format!("finish {state} {outcome} scope={}", in_scope()));
+            result
+        }
+
+        fn panicked(&self, state: String, panic: &Panicked) {
+            self.push(format!(
+                "panicked {state} {} scope={}",
+                panic.message(),
+                in_scope()
+            ));
+        }
+
+        fn ready_error(&self, error: Error) -> Error {
+            self.push("ready_error".to_owned());
+            error
+        }
+    }
+
+    fn hooked(flag: &Arc<ColdStart>, hook: &Recorder) -> InvocationLayer<Recorder> {
+        layer(flag).hook(hook.clone())
+    }
+
+    #[tokio::test]
+    async fn the_hook_runs_around_a_success_and_an_error_inside_the_scope() {
+        let flag = Arc::new(ColdStart::new());
+        let hook = Recorder::default();
+        let ok = hooked(&flag, &hook)
+            .layer(service_fn(describe))
+            .oneshot(event("a", None))
+            .await;
+        assert_eq!(ok.ok().map(|v| v["request_id"].clone()), Some(json!("a")));
+        let failing =
+            service_fn(|_: LambdaEvent<Value>| async { Err::<Value, Error>("nope".into()) });
+        let err = hooked(&flag, &hook)
+            .layer(failing)
+            .oneshot(event("b", None))
+            .await;
+        assert_eq!(err.err().map(|e| e.to_string()), Some("nope".to_owned()));
+        assert_eq!(
+            hook.log(),
+            [
+                "start a cold=true scope=a",
+                "around a",
+                "finish a ok scope=a",
+                "start b cold=false scope=b",
+                "around b",
+                "finish b err nope scope=b",
+            ]
+        );
+    }
+
+    #[allow(clippy::panic)] // the handlers panic on purpose
+    #[tokio::test]
+    async fn a_panic_in_the_call_or_the_future_runs_panicked_then_goes_on() {
+        let flag = Arc::new(ColdStart::new());
+        let hook = Recorder::default();
+        let late = service_fn(|_: LambdaEvent<Value>| async {
+            tokio::task::yield_now().await;
+            if true {
+                panic!("late boom");
+            }
+            Ok::<Value, Error>(Value::Null)
+        });
+        let service = hooked(&flag, &hook).layer(late);
+        let outcome = tokio::spawn(service.oneshot(event("p1", None))).await;
+        let payload = outcome.err().map(|e| e.into_panic());
+        assert_eq!(
+            payload.and_then(|p| p.downcast::<&str>().ok()).as_deref(),
+            Some(&"late boom")
+        );
+
+        #[derive(Clone)]
+        struct PanicsInCall;
+        impl Service<LambdaEvent<Value>> for PanicsInCall {
+            type Response = Value;
+            type Error = Error;
+            type Future = std::future::Ready<Result<Value, Error>>;
+            fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
+                Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: LambdaEvent<Value>) -> Self::Future {
+                panic!("early boom")
+            }
+        }
+        let service = hooked(&flag, &hook).layer(PanicsInCall);
+        let outcome = tokio::spawn(service.oneshot(event("p2", None))).await;
+        assert!(outcome.is_err_and(|e| e.is_panic()));
+        assert_eq!(
+            hook.log(),
+            [
+                "start p1 cold=true scope=p1",
+                "around p1",
+                "panicked p1 late boom scope=p1",
+                "start p2 cold=false scope=p2",
+                "panicked p2 early boom scope=p2",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_poll_ready_error_goes_through_the_hook() {
+        #[derive(Clone)]
+        struct NeverReady;
+        impl Service<LambdaEvent<Value>> for NeverReady {
+            type Response = Value;
+            type Error = Error;
+            type Future = std::future::Ready<Result<Value, Error>>;
+            fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
+                Poll::Ready(Err("not ready".into()))
+            }
+            fn call(&mut self, _: LambdaEvent<Value>) -> Self::Future {
+                std::future::ready(Ok(Value::Null))
+            }
+        }
+        let flag = Arc::new(ColdStart::new());
+        let hook = Recorder::default();
+        let outcome = hooked(&flag, &hook)
+            .layer(NeverReady)
+            .oneshot(event("r", None))
+            .await;
+        assert_eq!(
+            outcome.err().map(|e| e.to_string()),
+            Some("not ready".to_owned())
+        );
+        assert_eq!(hook.log(), ["ready_error"]);
+        assert!(!flag.is_taken(), "no invocation was opened");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_handler_is_dropped_inside_its_scope() {
+        struct SeesScopeOnDrop(Arc<std::sync::Mutex<Option<String>>>);
+        impl Drop for SeesScopeOnDrop {
+            fn drop(&mut self) {
+                if let Ok(mut seen) = self.0.lock() {
+                    *seen = Some(in_scope());
+                }
+            }
+        }
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let slot = Arc::clone(&seen);
+        let pending = service_fn(move |_: LambdaEvent<Value>| {
+            let guard = SeesScopeOnDrop(Arc::clone(&slot));
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok::<Value, Error>(Value::Null)
+            }
+        });
+        let flag = Arc::new(ColdStart::new());
+        let hook = Recorder::default();
+        let future = hooked(&flag, &hook)
+            .layer(pending)
+            .oneshot(event("c", None));
+        let timed_out = tokio::time::timeout(Duration::from_millis(5), future).await;
+        assert!(timed_out.is_err());
+        assert_eq!(
+            seen.lock().ok().and_then(|s| s.clone()).as_deref(),
+            Some("c")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_lambda_context_gets_no_scope() {
+        struct Plain;
+        impl LambdaRequest for Plain {
+            fn lambda_context(&self) -> Option<&lambda_runtime::Context> {
+                None
+            }
+        }
+        let flag = Arc::new(ColdStart::new());
+        let service =
+            layer(&flag).layer(service_fn(|_: Plain| async { Ok::<_, Error>(in_scope()) }));
+        assert_eq!(service.oneshot(Plain).await.ok().as_deref(), Some("none"));
+        assert!(!flag.is_taken());
     }
 }

@@ -57,7 +57,9 @@
 //! The scope is task-local. A task started with [`tokio::spawn`] does not see it; start it with
 //! [`spawn`] (or wrap the future with [`Invocation::scope`]) instead.
 
+mod clock;
 mod cold_start;
+mod common;
 mod config;
 mod env;
 mod invocation;
@@ -65,14 +67,20 @@ mod layer;
 mod panic;
 mod random;
 mod trace_header;
+mod writer;
 
+pub use clock::{BoxFuture, Clock, duration_millis, epoch_millis};
 pub use cold_start::{ColdStart, is_initialized, take_cold_start};
+pub use common::{Common, CommonConfig};
 pub use config::{
     ConfigError, DEFAULT_SERVICE_NAME, FunctionConfig, FunctionConfigBuilder, InitializationType,
 };
 pub use env::{Env, Malformed};
 pub use invocation::{Extensions, Invocation, InvocationBuilder, TraceContext, spawn};
-pub use layer::{InvocationLayer, InvocationService};
-pub use panic::{CatchPanic, Panicked, catch_panic};
+pub use layer::{
+    InvocationFuture, InvocationHook, InvocationLayer, InvocationService, LambdaRequest,
+};
+pub use panic::{CatchPanic, Panicked, catch_panic, panic_in_progress, unwinding_from};
 pub use random::{random_u64, random_unit};
 pub use trace_header::{Sampling, TraceHeader, TraceHeaderError};
+pub use writer::LineWriter;

@@ -124,6 +124,29 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
+thread_local! {
+    static UNWINDING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `drop` (typically dropping a handler's future after it panicked with `message`); code
+/// that runs meanwhile (a span or guard closing) sees `message` in [`panic_in_progress`].
+/// [`crate::InvocationService`] drops a panicked handler this way before its hook runs.
+pub fn unwinding_from(message: &str, drop: impl FnOnce()) {
+    let previous = UNWINDING.with(|slot| slot.replace(Some(message.to_owned())));
+    drop();
+    UNWINDING.with(|slot| *slot.borrow_mut() = previous);
+}
+
+/// Why whatever closes now is cut short by a panic, if it is: inside [`unwinding_from`], the
+/// caught panic's message; while this thread unwinds, a text saying so (the panic's own
+/// message is not known yet); otherwise `None`.
+pub fn panic_in_progress() -> Option<String> {
+    UNWINDING.with(|slot| slot.borrow().clone()).or_else(|| {
+        std::thread::panicking()
+            .then(|| "panicked: the span was closed while the thread unwound".to_owned())
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::panic)] // the tests panic on purpose
 mod tests {
@@ -160,6 +183,15 @@ mod tests {
             outcome.err().map(|p| p.message().to_owned()),
             Some("early boom".into())
         );
+    }
+
+    #[test]
+    fn the_message_is_seen_only_while_unwinding_from_it() {
+        assert_eq!(panic_in_progress(), None);
+        let mut seen = None;
+        unwinding_from("boom", || seen = panic_in_progress());
+        assert_eq!(seen.as_deref(), Some("boom"));
+        assert_eq!(panic_in_progress(), None);
     }
 
     #[test]

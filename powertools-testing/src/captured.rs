@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::HarnessError;
 
-/// Collects what code under test writes (give it `move || captured.clone()` as its writer),
+/// Collects what code under test writes (give [`CapturedOutput::line_writer`] to a builder's
+/// `writer(..)`),
 /// then reads it back line by line or as parsed JSON. Cheap to clone: clones share the bytes.
 ///
 /// ```
@@ -45,6 +46,13 @@ impl CapturedOutput {
             .iter()
             .map(|line| serde_json::from_str(line).map_err(HarnessError::Serialize))
             .collect()
+    }
+
+    /// A [`LineWriter`](powertools_core::LineWriter) into this capture, for a logger's or
+    /// metrics client's `writer(..)`.
+    pub fn line_writer(&self) -> powertools_core::LineWriter {
+        let captured = self.clone();
+        powertools_core::LineWriter::new(move || captured.clone())
     }
 
     /// Forgets what was written.

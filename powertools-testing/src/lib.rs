@@ -41,11 +41,16 @@
 //! a tower stack directly. [`CapturedOutput`] collects the lines that code under test writes in-process (pass it as
 //! the writer of a logger or metrics client).
 //!
+//! [`ManualClock`] is a clock a test moves by hand (for any builder's `clock(..)`);
+//! [`lambda_env`] is the environment Lambda sets, as an `Env`; [`unique_name`] names tables,
+//! parameters and secrets so that test runs never collide.
+//!
 //! Invocations may be queued with [`LocalFunction::enqueue`] to have several in flight at once
 //! (with `max_concurrency` and `lambda_runtime::run_concurrent`, as on Lambda Managed
 //! Instances).
 
 mod captured;
+mod clock;
 mod collector;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -61,6 +66,7 @@ mod schema;
 pub mod xray;
 
 pub use captured::CapturedOutput;
+pub use clock::{ManualClock, lambda_env, unique_name};
 pub use collector::UdpCollector;
 pub use event::{TEST_FUNCTION_ARN, test_context, test_event};
 pub use function::{LocalFunction, LocalFunctionBuilder, Output, Stopped};
