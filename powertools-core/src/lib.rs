@@ -9,7 +9,15 @@
 //!   cold-start flag, and the utilities' per-invocation state), available through
 //!   [`Invocation::current`] to any code running inside it, correct when invocations run
 //!   concurrently in one process.
-//! - [`InvocationLayer`]: the tower layer that opens that scope around a handler.
+//! - [`InvocationLayer`]: the tower layer that opens that scope around a handler, and runs an
+//!   [`InvocationHook`] before and after it on success, error and panic alike. Every utility's
+//!   tower layer is this layer with the utility's hook (`LoggerLayer` is
+//!   `InvocationLayer<LoggerHook>`, and so on), so they open the scope, take the cold-start flag
+//!   and handle panics in one way. Requests other than [`lambda_runtime::LambdaEvent`] take part
+//!   through [`LambdaRequest`].
+//! - The pieces every utility's builder shares: [`CommonConfig`] (environment, function
+//!   configuration, service name resolved one way, clock), [`Clock`], and [`LineWriter`] (where
+//!   log lines and EMF blobs go).
 //!
 //! This crate depends on no AWS SDK.
 //!
