@@ -28,7 +28,7 @@
 //! #[tokio::main]
 //! async fn main() -> Result<(), Error> {
 //!     let tracer = Tracer::from_env();
-//!     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(tracer.span_layer()))?;
+//!     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(tracer.tracing_layer()))?;
 //!     let handler_tracer = tracer.clone();
 //!     let service = ServiceBuilder::new()
 //!         .layer(tracer.layer()) // ## handler, ColdStart and Service annotations
@@ -40,7 +40,7 @@
 //! - **Spans**: a span whose name starts with `## ` is a subsegment; its fields named
 //!   `annotation.<key>` become annotations (indexed, searchable), the others metadata under the
 //!   service namespace. An ERROR event inside it marks it `fault` with a `cause`.
-//!   [`Tracer::span_layer`] has its own per-layer filter ([`XrayFilter`]): it enables only
+//!   [`Tracer::tracing_layer`] has its own per-layer filter ([`SpanFilter`]): it enables only
 //!   `## ` spans and ERROR events, so beside a logger at INFO the TRACE and DEBUG spans of the
 //!   SDK, hyper or h2 are never created.
 //! - **Handler**: [`Tracer::layer`] opens `## <handler>` (name from `_HANDLER`, or the builder)
@@ -92,17 +92,17 @@
 //! (`powertools.exceptions_not_recorded`); a metadata value nested deeper than 64 levels is
 //! replaced by a note saying so. Sending never blocks and never fails the handler;
 //! errors are reported once on stderr. Sinks are a trait
-//! ([`SegmentSink`]), so other exporters can be added; [`MemorySink`] keeps them for tests.
+//! ([`SegmentSink`]), so other exporters can be added; [`InMemorySink`] keeps them for tests.
 //!
 //! # Layer order
 //!
 //! Outermost first: the logger's context layer (or `powertools_core::InvocationLayer`), the
-//! metrics layer, [`Tracer::layer`], idempotency, the handler. [`Tracer::span_layer`] goes into
+//! metrics layer, [`Tracer::layer`], idempotency, the handler. [`Tracer::tracing_layer`] goes into
 //! the `tracing` subscriber beside the logger's layer.
 //!
 //! # Testing your code
 //!
-//! Give the builder a [`MemorySink`] (and `enabled(true)`), run the handler inside an
+//! Give the builder a [`InMemorySink`] (and `enabled(true)`), run the handler inside an
 //! invocation with a sampled trace header, and assert the subsegments. End to end,
 //! `powertools_testing::UdpCollector` receives the real datagrams, and (feature `schemas`)
 //! `powertools_testing::xray::check_datagram` validates them.
@@ -111,17 +111,18 @@ mod layer;
 mod segment;
 mod sink;
 mod spans;
+mod state;
 mod tracer;
 
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 
-pub use layer::{TracerFuture, TracerLayer, TracerService};
+pub use layer::{TracerHook, TracerHookState, TracerLayer, TracerService};
 #[cfg(feature = "aws-sdk")]
 pub use sdk::XrayInterceptor;
 pub use segment::{Annotation, Cause, Exception, Subsegment};
 pub use sink::{
-    DEFAULT_DAEMON_ADDRESS, MemorySink, SegmentSink, UdpDaemonSink, parse_daemon_address,
+    DEFAULT_DAEMON_ADDRESS, InMemorySink, SegmentSink, UdpDaemonSink, parse_daemon_address,
 };
-pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, XrayFilter, XrayLayer};
+pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, SpanFilter, SpanLayer};
 pub use tracer::{Tracer, TracerBuilder};

@@ -1,6 +1,6 @@
 //! Each AWS SDK call as an `aws` subsegment, with the trace header propagated.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -14,8 +14,8 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use serde_json::{Map, Value};
 
 use crate::segment::Subsegment;
-use crate::spans::innermost_span;
-use crate::tracer::{TraceState, Tracer};
+use crate::state::{TraceState, innermost_span};
+use crate::tracer::Tracer;
 
 /// Records every call of an SDK client as a subsegment named after the service (`DynamoDB`)
 /// with `namespace: "aws"` and the `aws` block (`operation`, `region`, `request_id`,
@@ -47,12 +47,14 @@ impl Tracer {
     }
 }
 
-/// An SDK call's open subsegment and the trace it belongs to.
-type OpenCall = (Subsegment, Arc<TraceState>);
-
-/// The subsegment of one SDK call, kept in the call's config bag.
+/// The open subsegment of one SDK call and the trace it belongs to, kept in the call's own
+/// config bag (its interceptor state): the interceptor itself holds no per-call state, so
+/// concurrent calls through one client never share any.
 #[derive(Debug, Clone)]
-struct Call(Arc<Mutex<Option<OpenCall>>>);
+struct Call {
+    subsegment: Subsegment,
+    state: Arc<TraceState>,
+}
 
 impl Storable for Call {
     type Storer = StoreReplace<Self>;
@@ -96,7 +98,7 @@ impl Intercept for XrayInterceptor {
         }
         subsegment.aws = Some(aws);
         cfg.interceptor_state()
-            .store_put(Call(Arc::new(Mutex::new(Some((subsegment, state))))));
+            .store_put(Call { subsegment, state });
         Ok(())
     }
 
@@ -106,14 +108,7 @@ impl Intercept for XrayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(call) = cfg.load::<Call>() else {
-            return Ok(());
-        };
-        let mut guard = call
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some((subsegment, state)) = guard.as_mut() else {
+        let Some(Call { subsegment, state }) = cfg.get_mut::<Call>() else {
             return Ok(());
         };
         let table = context.request().body().bytes().and_then(table_name);
@@ -134,12 +129,11 @@ impl Intercept for XrayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(call) = cfg.load::<Call>() else {
+        let Some(Call { mut subsegment, .. }) = cfg.load::<Call>().cloned() else {
             return Ok(());
         };
-        let Some((mut subsegment, _state)) = call.0.lock().ok().and_then(|mut g| g.take()) else {
-            return Ok(());
-        };
+        // Sent once: a later interceptor hook of the same call finds nothing.
+        cfg.interceptor_state().unset::<Call>();
         if let Some(response) = context.response() {
             let status = response.status().as_u16();
             subsegment.http = Some(serde_json::json!({"response": {"status": status}}));
@@ -164,8 +158,7 @@ impl Intercept for XrayInterceptor {
                 subsegment.fault = false;
             }
         }
-        subsegment.end_time = Some(self.tracer.now());
-        self.tracer.inner.sink.export(&subsegment);
+        self.tracer.send(subsegment);
         Ok(())
     }
 }

@@ -18,6 +18,9 @@ pub(crate) const MAX_ANNOTATION_CHARS: usize = 1_000;
 pub(crate) const MAX_EXCEPTIONS: usize = 100;
 /// How deeply a metadata value may nest.
 pub(crate) const MAX_DEPTH: usize = 64;
+
+/// The exception type of a panic in a `cause`.
+pub(crate) const PANIC_TYPE: &str = "panic";
 /// The metadata namespace of the notes this crate adds.
 const NOTES: &str = "powertools";
 const NOT_RECORDED: &str = "exceptions_not_recorded";

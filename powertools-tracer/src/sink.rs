@@ -121,11 +121,11 @@ impl SegmentSink for UdpDaemonSink {
 
 /// Keeps subsegments in memory (tests).
 #[derive(Debug, Clone, Default)]
-pub struct MemorySink {
+pub struct InMemorySink {
     exported: Arc<Mutex<Vec<Subsegment>>>,
 }
 
-impl MemorySink {
+impl InMemorySink {
     /// An empty sink.
     pub fn new() -> Self {
         Self::default()
@@ -137,7 +137,7 @@ impl MemorySink {
     }
 }
 
-impl SegmentSink for MemorySink {
+impl SegmentSink for InMemorySink {
     fn export(&self, subsegment: &Subsegment) {
         if let Ok(mut all) = self.exported.lock() {
             all.push(subsegment.clone());

@@ -10,50 +10,19 @@ use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::segment::{Annotation, Subsegment};
-use crate::tracer::{TraceState, Tracer};
+use crate::segment::{Annotation, PANIC_TYPE, Subsegment};
+use crate::state::{SpanSubsegment, TraceState};
+use crate::tracer::Tracer;
 
 /// The prefix that marks a span as a subsegment.
 pub const SUBSEGMENT_PREFIX: &str = "## ";
 /// The field-name prefix that makes a span field an annotation (the rest are metadata).
 pub const ANNOTATION_PREFIX: &str = "annotation.";
 
-/// The exception type of a panic in a `cause`.
-pub(crate) const PANIC_TYPE: &str = "panic";
-
-thread_local! {
-    /// The message of the caught panic whose handler future is being dropped on this thread.
-    static UNWINDING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `drop` (dropping a handler's future after it panicked with `message`): the `## ` spans
-/// it closes are marked `fault` with that message.
-pub(crate) fn unwinding_from(message: &str, drop: impl FnOnce()) {
-    let previous = UNWINDING.with(|slot| slot.replace(Some(message.to_owned())));
-    drop();
-    UNWINDING.with(|slot| *slot.borrow_mut() = previous);
-}
-
-/// Why a span closing now was cut short by a panic, if it was: inside [`unwinding_from`], the
-/// caught panic's message; while this thread unwinds, a message saying so (the panic's own is
-/// not known yet).
-fn panic_closing_span() -> Option<String> {
-    UNWINDING.with(|slot| slot.borrow().clone()).or_else(|| {
-        std::thread::panicking()
-            .then(|| "panicked: the span was closed while the thread unwound".to_owned())
-    })
-}
-
-/// A span's open subsegment, in the span's extensions.
-pub(crate) struct SpanSubsegment {
-    pub(crate) subsegment: Subsegment,
-    pub(crate) state: Arc<TraceState>,
-}
-
 /// Turns spans whose name starts with `## ` into subsegments (see the crate docs). Made by
-/// [`Tracer::span_layer`], behind its [`XrayFilter`].
+/// [`Tracer::tracing_layer`], behind its [`SpanFilter`].
 #[derive(Debug, Clone)]
-pub struct XrayLayer {
+pub struct SpanLayer {
     tracer: Tracer,
 }
 
@@ -62,9 +31,9 @@ pub struct XrayLayer {
 /// events are left to the other layers of the subscriber: with none wanting them (the SDK's,
 /// hyper's and h2's TRACE and DEBUG spans beside a logger at INFO), they are never created.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct XrayFilter;
+pub struct SpanFilter;
 
-impl XrayFilter {
+impl SpanFilter {
     fn wants(metadata: &Metadata<'_>) -> bool {
         if metadata.is_span() {
             metadata.name().starts_with(SUBSEGMENT_PREFIX)
@@ -74,7 +43,7 @@ impl XrayFilter {
     }
 }
 
-impl<S> Filter<S> for XrayFilter {
+impl<S> Filter<S> for SpanFilter {
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: &Context<'_, S>) -> bool {
         Self::wants(metadata)
     }
@@ -95,18 +64,18 @@ impl<S> Filter<S> for XrayFilter {
 
 impl Tracer {
     /// The `tracing` layer recording `## ` spans as subsegments, with its own per-layer filter
-    /// ([`XrayFilter`]: `## ` spans and ERROR events only), so that beside it every other layer
+    /// ([`SpanFilter`]: `## ` spans and ERROR events only), so that beside it every other layer
     /// (the logger, OpenTelemetry, your own) keeps its own filter, and spans and events no layer
     /// wants are not created at all. Add it to a `tracing_subscriber::registry()`.
-    pub fn span_layer<S>(&self) -> Filtered<XrayLayer, XrayFilter, S>
+    pub fn tracing_layer<S>(&self) -> Filtered<SpanLayer, SpanFilter, S>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         use tracing_subscriber::Layer as _;
-        XrayLayer {
+        SpanLayer {
             tracer: self.clone(),
         }
-        .with_filter(XrayFilter)
+        .with_filter(SpanFilter)
     }
 }
 
@@ -122,8 +91,8 @@ impl Fields {
         for (name, annotation, metadata) in self.0 {
             match (name.strip_prefix(ANNOTATION_PREFIX), annotation) {
                 (Some(key), Some(value)) => tracer.annotate(state, subsegment, key, value),
-                (Some(key), None) => subsegment.put_metadata(&tracer.inner.service, key, metadata),
-                (None, _) => subsegment.put_metadata(&tracer.inner.service, name, metadata),
+                (Some(key), None) => subsegment.put_metadata(tracer.service_name(), key, metadata),
+                (None, _) => subsegment.put_metadata(tracer.service_name(), name, metadata),
             }
         }
     }
@@ -185,7 +154,7 @@ impl Visit for Failure {
     }
 }
 
-impl<S> tracing_subscriber::Layer<S> for XrayLayer
+impl<S> tracing_subscriber::Layer<S> for SpanLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -258,63 +227,11 @@ where
         let Some(span) = ctx.span(&id) else { return };
         let open = span.extensions_mut().remove::<SpanSubsegment>();
         if let Some(mut open) = open {
-            if let Some(message) = panic_closing_span() {
+            if let Some(message) = powertools_core::panic_in_progress() {
                 open.subsegment
                     .record_exception(message, Some(PANIC_TYPE.to_owned()), true);
             }
-            open.subsegment.end_time = Some(self.tracer.now());
-            self.tracer.inner.sink.export(&open.subsegment);
+            self.tracer.send(open.subsegment);
         }
     }
-}
-
-/// Runs `f` on the innermost open subsegment of the current context: the nearest `## ` span
-/// around the caller (found through the `tracing` registry), else the invocation's handler
-/// subsegment. Returns whether there was one.
-pub(crate) fn with_current_subsegment(
-    tracer: &Tracer,
-    f: impl FnOnce(&Tracer, &TraceState, &mut Subsegment),
-) -> bool {
-    let Some(state) = tracer.current_state() else {
-        return false;
-    };
-    let mut f = Some(f);
-    let in_span = innermost_span(|open| {
-        if let Some(f) = f.take() {
-            let state = Arc::clone(&open.state);
-            f(tracer, &state, &mut open.subsegment);
-        }
-    });
-    if in_span.is_some() {
-        return true;
-    }
-    let mut handler = state
-        .handler
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match (handler.as_mut(), f.take()) {
-        (Some(subsegment), Some(f)) => {
-            f(tracer, &state, subsegment);
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Calls `f` with the nearest enclosing span's open subsegment, if any.
-pub(crate) fn innermost_span<R>(f: impl FnOnce(&mut SpanSubsegment) -> R) -> Option<R> {
-    let current = tracing::Span::current();
-    let id = current.id()?;
-    let mut f = Some(f);
-    tracing::dispatcher::get_default(|dispatch| {
-        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        let span = registry.span(&id)?;
-        for ancestor in span.scope() {
-            let mut extensions = ancestor.extensions_mut();
-            if let Some(open) = extensions.get_mut::<SpanSubsegment>() {
-                return f.take().map(|f| f(open));
-            }
-        }
-        None
-    })
 }

@@ -1,66 +1,36 @@
-//! The tracer: configuration, the per-invocation trace state, and the handle users keep.
+//! The tracer: configuration, the per-invocation trace decision, and the handle users keep.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use powertools_core::{Env, FunctionConfig, Invocation, TraceContext};
+use powertools_core::{
+    Clock, CommonConfig, ConfigError, Env, FunctionConfig, Invocation, TraceContext,
+};
 
 use crate::segment::{Annotation, MAX_ANNOTATION_CHARS, Subsegment, epoch_seconds, truncate_chars};
 use crate::sink::{SegmentSink, UdpDaemonSink, parse_daemon_address};
-
-type Clock = dyn Fn() -> SystemTime + Send + Sync;
-
-/// X-Ray allows 50 annotations per trace.
-pub(crate) const MAX_ANNOTATIONS: usize = 50;
-
-/// The trace of one invocation, when it is being recorded.
-#[derive(Debug)]
-pub(crate) struct TraceState {
-    pub(crate) trace_id: String,
-    /// The Lambda function segment's id (the header's `Parent`).
-    pub(crate) parent_id: Option<String>,
-    /// The open `## handler` subsegment, parent of everything inside the handler.
-    pub(crate) handler: Mutex<Option<Subsegment>>,
-    annotations: AtomicUsize,
-}
-
-impl TraceState {
-    /// The parent for a new subsegment when no enclosing one is known.
-    pub(crate) fn default_parent(&self) -> Option<String> {
-        self.handler
-            .lock()
-            .ok()
-            .and_then(|h| h.as_ref().map(|s| s.id.clone()))
-            .or_else(|| self.parent_id.clone())
-    }
-
-    /// Whether one more annotation fits in the trace.
-    pub(crate) fn take_annotation_slot(&self) -> bool {
-        self.annotations.fetch_add(1, Ordering::Relaxed) < MAX_ANNOTATIONS
-    }
-}
+use crate::state::{MAX_ANNOTATIONS, TraceState, innermost_span};
 
 /// The per-invocation decision, in the invocation's extensions.
 #[derive(Debug)]
 struct Decision(Option<Arc<TraceState>>);
 
 pub(crate) struct Inner {
+    /// The function configuration, carrying the resolved service name.
     pub(crate) config: FunctionConfig,
     pub(crate) enabled: bool,
-    pub(crate) service: String,
     pub(crate) handler_name: String,
     pub(crate) capture_response: bool,
     pub(crate) capture_error: bool,
     pub(crate) sink: Arc<dyn SegmentSink>,
-    clock: Arc<Clock>,
+    clock: Clock,
     warned_malformed: AtomicBool,
     warned_annotations: AtomicBool,
 }
 
 /// The tracer: a cheap handle (an `Arc`). Build it once at INIT; hand out its
-/// [`layer`](Tracer::layer) for the handler, its [`span_layer`](Tracer::span_layer) for the
+/// [`layer`](Tracer::layer) for the handler, its [`tracing_layer`](Tracer::tracing_layer) for the
 /// subscriber, and (feature `aws-sdk`) its interceptor for SDK clients.
 #[derive(Clone)]
 pub struct Tracer {
@@ -71,7 +41,7 @@ impl std::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tracer")
             .field("enabled", &self.inner.enabled)
-            .field("service", &self.inner.service)
+            .field("service", &self.service_name())
             .field("sink", &self.inner.sink)
             .finish_non_exhaustive()
     }
@@ -84,9 +54,30 @@ impl Tracer {
     }
 
     /// A tracer configured from the environment, sending to the daemon at
-    /// `AWS_XRAY_DAEMON_ADDRESS`. Never fails.
+    /// `AWS_XRAY_DAEMON_ADDRESS`. Never fails: what the environment gets wrong is reported
+    /// once on stderr and replaced by the default.
     pub fn from_env() -> Self {
-        TracerBuilder::default().build()
+        let builder = TracerBuilder::default();
+        match builder.common.resolve() {
+            Ok(common) => builder.assemble(
+                common.env().clone(),
+                common.function_config().clone(),
+                common.clock().clone(),
+            ),
+            // Only explicit values can fail; a default builder has none.
+            Err(error) => {
+                eprintln!("[powertools] tracer configuration refused ({error}); using defaults");
+                let env = Env::from_env();
+                let config = FunctionConfig::from_source(&env);
+                builder.assemble(env, config, Clock::system())
+            }
+        }
+    }
+
+    /// The service name: the `Service` annotation and the metadata namespace, the same as the
+    /// invocation scope's (`FunctionConfig::service_name`).
+    pub fn service_name(&self) -> &str {
+        self.inner.config.service_name()
     }
 
     /// Whether the tracer records anything at all (see the crate docs for when it is off).
@@ -95,7 +86,7 @@ impl Tracer {
     }
 
     pub(crate) fn now(&self) -> f64 {
-        epoch_seconds((self.inner.clock)())
+        epoch_seconds(self.inner.clock.now())
     }
 
     /// The trace state of `invocation`, when its trace is recorded (decided once per
@@ -106,12 +97,10 @@ impl Tracer {
         }
         let decision = invocation.extensions().get_or_insert_with(|| {
             Decision(match invocation.trace() {
-                TraceContext::Valid(header) if header.is_sampled() => Some(Arc::new(TraceState {
-                    trace_id: header.root().to_owned(),
-                    parent_id: header.parent().map(str::to_owned),
-                    handler: Mutex::new(None),
-                    annotations: AtomicUsize::new(0),
-                })),
+                TraceContext::Valid(header) if header.is_sampled() => Some(Arc::new(TraceState::new(
+                    header.root().to_owned(),
+                    header.parent().map(str::to_owned),
+                ))),
                 TraceContext::Malformed { raw, error } => {
                     if !self.inner.warned_malformed.swap(true, Ordering::Relaxed) {
                         eprintln!("[powertools] X-Ray trace header {raw:?} is malformed ({error}): tracing is off for that invocation (warned once)");
@@ -169,23 +158,58 @@ impl Tracer {
             }
             value => serde_json::to_value(&value).unwrap_or(serde_json::Value::Null),
         };
-        subsegment.put_metadata(&self.inner.service, key, value);
+        subsegment.put_metadata(self.service_name(), key, value);
     }
 
     /// Adds an annotation to the innermost open subsegment of the current invocation: the
     /// enclosing `## ` span's, else the handler's. Returns `false` when nothing is recorded.
     pub fn put_annotation(&self, key: &str, value: impl Into<Annotation>) -> bool {
         let value = value.into();
-        crate::spans::with_current_subsegment(self, |tracer, state, subsegment| {
+        self.with_current_subsegment(|tracer, state, subsegment| {
             tracer.annotate(state, subsegment, key, value);
         })
     }
 
     /// Adds metadata (under the service namespace) to the innermost open subsegment.
     pub fn put_metadata(&self, key: &str, value: serde_json::Value) -> bool {
-        crate::spans::with_current_subsegment(self, |tracer, _state, subsegment| {
-            subsegment.put_metadata(&tracer.inner.service, key, value);
+        self.with_current_subsegment(|tracer, _state, subsegment| {
+            subsegment.put_metadata(tracer.service_name(), key, value);
         })
+    }
+
+    /// Runs `f` on the innermost open subsegment of the current context: the nearest `## `
+    /// span around the caller (found through the `tracing` registry), else the invocation's
+    /// handler subsegment. Returns whether there was one.
+    fn with_current_subsegment(
+        &self,
+        f: impl FnOnce(&Tracer, &TraceState, &mut Subsegment),
+    ) -> bool {
+        let Some(state) = self.current_state() else {
+            return false;
+        };
+        let mut f = Some(f);
+        let in_span = innermost_span(|open| {
+            if let Some(f) = f.take() {
+                let state = Arc::clone(&open.state);
+                f(self, &state, &mut open.subsegment);
+            }
+        });
+        if in_span.is_some() {
+            return true;
+        }
+        state.with_handler(|handler| match (handler.as_mut(), f.take()) {
+            (Some(subsegment), Some(f)) => {
+                f(self, &state, subsegment);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    /// Ends `subsegment` now and sends it.
+    pub(crate) fn send(&self, mut subsegment: Subsegment) {
+        subsegment.end_time = Some(self.now());
+        self.inner.sink.export(&subsegment);
     }
 }
 
@@ -214,40 +238,29 @@ const DEFAULT_DAEMON: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127,
 #[must_use]
 #[derive(Default)]
 pub struct TracerBuilder {
-    env: Option<Env>,
+    common: CommonConfig,
     enabled: Option<bool>,
-    service: Option<String>,
     handler_name: Option<String>,
     capture_response: Option<bool>,
     capture_error: Option<bool>,
     sink: Option<Arc<dyn SegmentSink>>,
-    clock: Option<Arc<Clock>>,
 }
 
 impl std::fmt::Debug for TracerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TracerBuilder").finish_non_exhaustive()
+        f.debug_struct("TracerBuilder")
+            .field("common", &self.common)
+            .finish_non_exhaustive()
     }
 }
 
 impl TracerBuilder {
-    /// Reads unset values from `env` instead of the process environment (tests).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
-        self
-    }
+    powertools_core::common_setters!(common);
 
     /// Forces tracing on or off (else off when `POWERTOOLS_TRACE_DISABLED=true`, under
     /// `POWERTOOLS_DEV`, or outside Lambda).
     pub fn enabled(mut self, on: bool) -> Self {
         self.enabled = Some(on);
-        self
-    }
-
-    /// Sets the `Service` annotation and the metadata namespace (else
-    /// `POWERTOOLS_SERVICE_NAME`).
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
-        self.service = Some(name.into());
         self
     }
 
@@ -277,20 +290,20 @@ impl TracerBuilder {
         self
     }
 
-    /// Reads the time from `clock` (tests).
-    pub fn clock<F>(mut self, clock: F) -> Self
-    where
-        F: Fn() -> SystemTime + Send + Sync + 'static,
-    {
-        self.clock = Some(Arc::new(clock));
-        self
+    /// Builds the tracer. Fails only on an explicit empty service name; what the
+    /// environment gets wrong (a malformed daemon address, say) is reported once and the
+    /// default used.
+    pub fn build(self) -> Result<Tracer, ConfigError> {
+        let common = self.common.resolve()?;
+        Ok(self.assemble(
+            common.env().clone(),
+            common.function_config().clone(),
+            common.clock().clone(),
+        ))
     }
 
-    /// Builds the tracer. Infallible: a malformed daemon address is reported once and the
-    /// default used.
-    pub fn build(self) -> Tracer {
-        let env = self.env.unwrap_or_else(Env::from_env);
-        let config = FunctionConfig::from_source(&env);
+    /// The tracer from the resolved common configuration.
+    fn assemble(self, env: Env, config: FunctionConfig, clock: Clock) -> Tracer {
         let enabled = self.enabled.unwrap_or_else(|| {
             !env.bool("POWERTOOLS_TRACE_DISABLED").unwrap_or(false)
                 && !config.dev_mode()
@@ -301,11 +314,7 @@ impl TracerBuilder {
             .unwrap_or_else(|| Arc::new(UdpDaemonSink::new(daemon_address(&env))));
         Tracer {
             inner: Arc::new(Inner {
-                config: config.clone(),
                 enabled,
-                service: self
-                    .service
-                    .unwrap_or_else(|| config.service_name().to_owned()),
                 handler_name: self
                     .handler_name
                     .or_else(|| env.string("_HANDLER"))
@@ -318,7 +327,8 @@ impl TracerBuilder {
                     .capture_error
                     .unwrap_or_else(|| env.bool("POWERTOOLS_TRACER_CAPTURE_ERROR").unwrap_or(true)),
                 sink,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
+                clock,
+                config,
                 warned_malformed: AtomicBool::new(false),
                 warned_annotations: AtomicBool::new(false),
             }),
@@ -406,7 +416,7 @@ mod tests {
                 }
             });
             let daemon = daemon_address(&env);
-            let tracer = Tracer::builder().env(env.clone()).build();
+            let tracer = Tracer::builder().env(env.clone()).build().unwrap();
             let inner = &tracer.inner;
 
             let in_lambda = non_blank(get("AWS_LAMBDA_FUNCTION_NAME")).is_some();
@@ -426,7 +436,7 @@ mod tests {
                 non_blank(get("_HANDLER")).unwrap_or("handler")
             );
             prop_assert_eq!(
-                inner.service.as_str(),
+                tracer.service_name(),
                 non_blank(get("POWERTOOLS_SERVICE_NAME")).unwrap_or("service_undefined")
             );
 

@@ -2,13 +2,15 @@
 //! beside a layer with its own level filter (the logger's) the TRACE and DEBUG spans and events of
 //! other crates stay disabled, while that layer still gets what it wants.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::Env;
 use powertools_testing::{test_event, xray};
-use powertools_tracer::{MemorySink, Tracer};
+use powertools_tracer::{InMemorySink, Tracer};
 use serde_json::{Value, json};
 use tower::{Layer as _, ServiceExt};
 use tracing::Instrument;
@@ -34,15 +36,22 @@ impl<S: Subscriber> Layer<S> for Counting {
     }
 }
 
-fn tracer() -> (Tracer, MemorySink) {
-    let sink = MemorySink::new();
+fn tracer() -> (Tracer, InMemorySink) {
+    let sink = InMemorySink::new();
     let env = Env::from_pairs([
         ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
         ("POWERTOOLS_SERVICE_NAME", "orders"),
         ("_HANDLER", "bootstrap"),
     ])
     .with_reporter(|_| {});
-    (Tracer::builder().env(env).sink(sink.clone()).build(), sink)
+    (
+        Tracer::builder()
+            .env(env)
+            .sink(sink.clone())
+            .build()
+            .unwrap(),
+        sink,
+    )
 }
 
 /// What the handler saw of the subscriber's decisions.
@@ -102,11 +111,12 @@ async fn invoke(t: &Tracer, dispatch: tracing::Dispatch) -> Seen {
             .await;
     assert!(outcome.is_ok());
     Arc::try_unwrap(seen)
-        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .unwrap_or_default()
+        .expect("the handler's clone is dropped")
+        .into_inner()
+        .unwrap()
 }
 
-fn check(seen: &Seen, sink: &MemorySink, counting: &Counting) {
+fn check(seen: &Seen, sink: &InMemorySink, counting: &Counting) {
     assert!(seen.trace_span_disabled, "{seen:?}");
     assert!(seen.debug_span_disabled, "{seen:?}");
     assert!(!seen.debug_event_enabled, "{seen:?}");
@@ -116,16 +126,13 @@ fn check(seen: &Seen, sink: &MemorySink, counting: &Counting) {
     let docs: Vec<Value> = sink
         .subsegments()
         .iter()
-        .map(|s| {
-            xray::check_datagram(&s.to_datagram().unwrap_or_default())
-                .unwrap_or_else(|e| unreachable!("{e}"))
-        })
+        .map(|s| xray::check_datagram(&s.to_datagram().expect("fits one datagram")).unwrap())
         .collect();
     let named = |name: &str| {
         docs.iter()
             .find(|d| d["name"] == name)
             .cloned()
-            .unwrap_or_else(|| unreachable!("no {name:?} in {docs:#?}"))
+            .unwrap_or_else(|| panic!("no {name:?} in {docs:#?}"))
     };
     let save = named("## save_order");
     assert_eq!(save["annotations"]["order_id"], "o-1");
@@ -150,7 +157,7 @@ async fn only_subsegment_spans_and_error_events_are_enabled_beside_a_warn_layer(
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(counting.clone().with_filter(LevelFilter::WARN))
-            .with(t.span_layer()),
+            .with(t.tracing_layer()),
     );
     let seen = invoke(&t, dispatch).await;
     check(&seen, &sink, &counting);
@@ -160,7 +167,7 @@ async fn only_subsegment_spans_and_error_events_are_enabled_beside_a_warn_layer(
     let counting = Counting::default();
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
-            .with(t.span_layer())
+            .with(t.tracing_layer())
             .with(counting.clone().with_filter(LevelFilter::WARN)),
     );
     let seen = invoke(&t, dispatch).await;
@@ -168,7 +175,7 @@ async fn only_subsegment_spans_and_error_events_are_enabled_beside_a_warn_layer(
 
     // Alone.
     let (t, sink) = tracer();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.span_layer()));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.tracing_layer()));
     let seen = invoke(&t, dispatch).await;
     assert!(seen.trace_span_disabled, "{seen:?}");
     assert!(seen.debug_span_disabled, "{seen:?}");

@@ -2,12 +2,14 @@
 //! header line included), trimmed rather than dropped, with annotation values of at most 1,000
 //! characters.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::Env;
 use powertools_testing::{UdpCollector, test_event, xray};
-use powertools_tracer::{MemorySink, Tracer, TracerBuilder};
+use powertools_tracer::{InMemorySink, Tracer, TracerBuilder};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
@@ -33,7 +35,7 @@ where
     F: Fn(Tracer) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.span_layer()));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.tracing_layer()));
     let inner = t.clone();
     let body = std::sync::Arc::new(body);
     let service = t.layer().layer(service_fn(move |_e: LambdaEvent<Value>| {
@@ -53,15 +55,15 @@ where
 }
 
 /// Every subsegment in `sink` as its datagram: present (not dropped), within the limit, valid.
-fn checked_documents(sink: &MemorySink) -> Vec<Value> {
+fn checked_documents(sink: &InMemorySink) -> Vec<Value> {
     sink.subsegments()
         .iter()
         .map(|s| {
             let datagram = s.to_datagram();
             assert!(datagram.is_some(), "dropped: {}", s.name);
-            let datagram = datagram.unwrap_or_default();
+            let datagram = datagram.expect("not dropped");
             assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
-            xray::check_datagram(&datagram).unwrap_or_else(|e| unreachable!("{e}"))
+            xray::check_datagram(&datagram).unwrap()
         })
         .collect()
 }
@@ -69,14 +71,12 @@ fn checked_documents(sink: &MemorySink) -> Vec<Value> {
 fn named<'a>(docs: &'a [Value], name: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["name"] == name)
-        .unwrap_or_else(|| unreachable!("no {name:?} in {docs:#?}"))
+        .unwrap_or_else(|| panic!("no {name:?} in {docs:#?}"))
 }
 
 #[tokio::test]
 async fn a_200_kb_annotation_reaches_the_daemon_cut_to_1000_characters() {
-    let collector = UdpCollector::start()
-        .await
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let collector = UdpCollector::start().await.unwrap();
     let t = builder()
         .env(
             Env::from_pairs([
@@ -87,7 +87,8 @@ async fn a_200_kb_annotation_reaches_the_daemon_cut_to_1000_characters() {
             ])
             .with_reporter(|_| {}),
         )
-        .build();
+        .build()
+        .unwrap();
     invoke(&t, |t| async move {
         let big = "x".repeat(200 * 1024);
         t.put_annotation("note", big.as_str());
@@ -105,7 +106,7 @@ async fn a_200_kb_annotation_reaches_the_daemon_cut_to_1000_characters() {
         .iter()
         .map(|d| {
             assert!(d.len() <= MAX_DATAGRAM, "{} bytes", d.len());
-            xray::check_datagram(d).unwrap_or_else(|e| unreachable!("{e}"))
+            xray::check_datagram(d).unwrap()
         })
         .collect();
     let handler = named(&docs, "## bootstrap");
@@ -119,8 +120,8 @@ async fn a_200_kb_annotation_reaches_the_daemon_cut_to_1000_characters() {
 
 #[tokio::test]
 async fn annotation_values_are_cut_at_1000_characters_on_a_char_boundary() {
-    let sink = MemorySink::new();
-    let t = builder().sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder().sink(sink.clone()).build().unwrap();
     invoke(&t, |t| async move {
         t.put_annotation("accents", "é".repeat(2_000));
         t.put_annotation("ascii", "a".repeat(2_000));
@@ -138,8 +139,8 @@ async fn annotation_values_are_cut_at_1000_characters_on_a_char_boundary() {
 
 #[tokio::test]
 async fn five_thousand_error_events_in_one_span_are_sent_trimmed() {
-    let sink = MemorySink::new();
-    let t = builder().sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder().sink(sink.clone()).build().unwrap();
     invoke(&t, |_t| async {
         async {
             for n in 0..5_000 {
@@ -156,7 +157,7 @@ async fn five_thousand_error_events_in_one_span_are_sent_trimmed() {
     let exceptions = bulk["cause"]["exceptions"]
         .as_array()
         .cloned()
-        .unwrap_or_default();
+        .expect("exceptions");
     assert!(
         !exceptions.is_empty() && exceptions.len() < 5_000,
         "{}",
@@ -180,8 +181,8 @@ async fn five_thousand_error_events_in_one_span_are_sent_trimmed() {
 #[tokio::test]
 async fn a_span_of_48_escaped_annotations_is_sent_trimmed_not_dropped() {
     for key_len in 1..=40 {
-        let sink = MemorySink::new();
-        let t = builder().sink(sink.clone()).build();
+        let sink = InMemorySink::new();
+        let t = builder().sink(sink.clone()).build().unwrap();
         invoke(&t, move |t| async move {
             async {
                 for n in 0..48 {
@@ -209,8 +210,8 @@ async fn a_span_of_48_escaped_annotations_is_sent_trimmed_not_dropped() {
 
 #[tokio::test]
 async fn huge_error_messages_and_metadata_are_trimmed_not_dropped() {
-    let sink = MemorySink::new();
-    let t = builder().sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder().sink(sink.clone()).build().unwrap();
     invoke(&t, |t| async move {
         t.put_metadata("payload", json!("p".repeat(300_000)));
         async {
@@ -231,7 +232,7 @@ async fn huge_error_messages_and_metadata_are_trimmed_not_dropped() {
     let exceptions = noisy["cause"]["exceptions"]
         .as_array()
         .cloned()
-        .unwrap_or_default();
+        .expect("exceptions");
     assert!(!exceptions.is_empty());
     assert!(
         exceptions[0]["message"]
@@ -251,15 +252,15 @@ async fn huge_error_messages_and_metadata_are_trimmed_not_dropped() {
 #[test]
 fn the_guard_is_the_ipv4_udp_limit_not_64_kib() {
     // A document whose datagram lands between 65,507 and 65,535 bytes must be trimmed.
-    let sink = MemorySink::new();
-    let t = builder().sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder().sink(sink.clone()).build().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     // Size the metadata so that the untrimmed datagram is 65,520 bytes.
     let probe = |len: usize| {
-        let sink = MemorySink::new();
-        let t = builder().sink(sink.clone()).build();
+        let sink = InMemorySink::new();
+        let t = builder().sink(sink.clone()).build().unwrap();
         runtime.block_on(invoke(&t, move |t| async move {
             t.put_metadata("payload", json!("p".repeat(len)));
         }));
@@ -354,7 +355,7 @@ proptest! {
         span_ops in proptest::collection::vec(op(), 0..12),
         span_field in text(),
     ) {
-        let sink = MemorySink::new();
+        let sink = InMemorySink::new();
         let t = Tracer::builder()
             .env(Env::from_pairs([
                 ("AWS_LAMBDA_FUNCTION_NAME", "f"),
@@ -362,10 +363,10 @@ proptest! {
             ]).with_reporter(|_| {}))
             .service_name(service)
             .sink(sink.clone())
-            .build();
+            .build().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
-            .unwrap_or_else(|e| unreachable!("{e}"));
+            .unwrap();
         runtime.block_on(invoke(&t, move |t| {
             let handler_ops = handler_ops.clone();
             let span_ops = span_ops.clone();
@@ -392,7 +393,7 @@ proptest! {
         for subsegment in &subsegments {
             let datagram = subsegment.to_datagram();
             prop_assert!(datagram.is_some(), "dropped");
-            let datagram = datagram.unwrap_or_default();
+            let datagram = datagram.expect("not dropped");
             prop_assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
             let checked = xray::check_datagram(&datagram);
             prop_assert!(checked.is_ok(), "{:?}", checked.err());
@@ -402,8 +403,8 @@ proptest! {
 
 #[tokio::test]
 async fn deeply_nested_metadata_is_recorded_as_a_note() {
-    let sink = MemorySink::new();
-    let t = builder().sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder().sink(sink.clone()).build().unwrap();
     invoke(&t, |t| async move {
         let mut deep = json!("bottom");
         for _ in 0..5_000 {

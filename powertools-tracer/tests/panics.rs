@@ -1,6 +1,7 @@
 //! A panicking handler: the `## <handler>` subsegment and the `## ` spans it was inside are
 //! still closed and sent, marked `fault`, and the panic goes on to the caller.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, reason = "these handlers panic on purpose")]
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::{ColdStart, Env, catch_panic};
 use powertools_testing::{UdpCollector, test_event, xray};
-use powertools_tracer::{MemorySink, Tracer, TracerBuilder};
+use powertools_tracer::{InMemorySink, Tracer, TracerBuilder};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Instrument;
@@ -72,7 +73,7 @@ where
     F: Fn(LambdaEvent<Value>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Value, Error>> + Send + 'static,
 {
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.span_layer()));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.tracing_layer()));
     let service = t
         .layer()
         .with_cold_start_flag(Arc::new(ColdStart::new()))
@@ -88,7 +89,7 @@ where
 fn documents(datagrams: &[Vec<u8>]) -> Vec<Value> {
     datagrams
         .iter()
-        .map(|d| xray::check_datagram(d).unwrap_or_else(|e| unreachable!("{e}")))
+        .map(|d| xray::check_datagram(d).unwrap())
         .collect()
 }
 
@@ -98,17 +99,17 @@ fn named<'a>(docs: &'a [Value], name: &str) -> &'a Value {
     found[0]
 }
 
-fn datagrams(sink: &MemorySink) -> Vec<Vec<u8>> {
+fn datagrams(sink: &InMemorySink) -> Vec<Vec<u8>> {
     sink.subsegments()
         .iter()
-        .map(|s| s.to_datagram().unwrap_or_default())
+        .map(|s| s.to_datagram().expect("fits one datagram"))
         .collect()
 }
 
 #[tokio::test]
 async fn a_panicking_handler_still_sends_its_subsegments_and_the_panic_goes_on() {
-    let sink = MemorySink::new();
-    let t = builder(&[]).sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder(&[]).sink(sink.clone()).build().unwrap();
     let panic = invoke_panicking(&t, handler, json!({"card": "declined"})).await;
     assert_eq!(
         panic.as_deref(),
@@ -161,8 +162,8 @@ async fn a_panicking_handler_still_sends_its_subsegments_and_the_panic_goes_on()
 
 #[tokio::test]
 async fn a_handler_that_does_not_panic_is_unchanged() {
-    let sink = MemorySink::new();
-    let t = builder(&[]).sink(sink.clone()).build();
+    let sink = InMemorySink::new();
+    let t = builder(&[]).sink(sink.clone()).build().unwrap();
     assert_eq!(invoke_panicking(&t, handler, json!({})).await, None);
     let docs = documents(&datagrams(&sink));
     assert_eq!(docs.len(), 5);
@@ -175,10 +176,11 @@ async fn a_handler_that_does_not_panic_is_unchanged() {
 
 #[tokio::test]
 async fn a_panic_in_the_service_call_itself_is_recorded() {
-    let sink = MemorySink::new();
+    let sink = InMemorySink::new();
     let t = builder(&[("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")])
         .sink(sink.clone())
-        .build();
+        .build()
+        .unwrap();
     let panicking_call = |_event: LambdaEvent<Value>| -> std::future::Ready<Result<Value, Error>> {
         panic!("{}", String::from("no future for you"))
     };
@@ -202,10 +204,10 @@ async fn a_panic_in_the_service_call_itself_is_recorded() {
 
 #[tokio::test]
 async fn a_panicking_handler_reaches_a_real_udp_daemon() {
-    let collector = UdpCollector::start()
-        .await
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    let t = builder(&[("AWS_XRAY_DAEMON_ADDRESS", &collector.daemon_address())]).build();
+    let collector = UdpCollector::start().await.unwrap();
+    let t = builder(&[("AWS_XRAY_DAEMON_ADDRESS", &collector.daemon_address())])
+        .build()
+        .unwrap();
     let panic = invoke_panicking(&t, handler, json!({"card": "declined"})).await;
     assert_eq!(panic.as_deref(), Some("card declined"));
     let received = collector.wait_for(5, Duration::from_secs(5)).await;
@@ -233,8 +235,8 @@ async fn a_panic_while_the_span_layer_formats_a_value_still_closes_the_span() {
     // value's `Debug`: its panic must not leave the span unable to close (a panic while
     // unwinding aborts the process).
     for how in ["record", "event"] {
-        let sink = MemorySink::new();
-        let t = builder(&[]).sink(sink.clone()).build();
+        let sink = InMemorySink::new();
+        let t = builder(&[]).sink(sink.clone()).build().unwrap();
         let formatting = move |_event: LambdaEvent<Value>| async move {
             async {
                 if how == "record" {

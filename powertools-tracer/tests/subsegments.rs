@@ -1,12 +1,14 @@
 //! Subsegments from the handler layer and from spans: chaining, annotations, errors, limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::{ColdStart, Env};
 use powertools_testing::{UdpCollector, test_event, xray};
-use powertools_tracer::{MemorySink, Subsegment, Tracer, TracerBuilder};
+use powertools_tracer::{InMemorySink, Subsegment, Tracer, TracerBuilder};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Instrument;
@@ -29,18 +31,18 @@ fn builder(extra: &[(&str, &str)]) -> TracerBuilder {
     Tracer::builder().env(Env::from_pairs(pairs).with_reporter(|_| {}))
 }
 
-fn tracer(extra: &[(&str, &str)]) -> (Tracer, MemorySink) {
-    let sink = MemorySink::new();
-    (builder(extra).sink(sink.clone()).build(), sink)
+fn tracer(extra: &[(&str, &str)]) -> (Tracer, InMemorySink) {
+    let sink = InMemorySink::new();
+    (builder(extra).sink(sink.clone()).build().unwrap(), sink)
 }
 
 /// Every subsegment as the daemon would receive it, validated against the X-Ray schema.
-fn documents(sink: &MemorySink) -> Vec<Value> {
+fn documents(sink: &InMemorySink) -> Vec<Value> {
     sink.subsegments()
         .iter()
         .map(|s| {
-            let datagram = s.to_datagram().unwrap_or_default();
-            xray::check_datagram(&datagram).unwrap_or_else(|e| unreachable!("{e}"))
+            let datagram = s.to_datagram().expect("fits one datagram");
+            xray::check_datagram(&datagram).unwrap()
         })
         .collect()
 }
@@ -85,7 +87,7 @@ async fn invoke(
     trace: Option<String>,
     payload: Value,
 ) -> Result<Value, Error> {
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.span_layer()));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.tracing_layer()));
     let handler_tracer = t.clone();
     let service = t
         .layer()
@@ -212,17 +214,19 @@ async fn disabled_by_environment_or_outside_lambda() {
         let _ = invoke(&t, "r", Some(header("1")), json!({})).await;
         assert!(sink.subsegments().is_empty(), "{env:?}");
     }
-    let sink = MemorySink::new();
+    let sink = InMemorySink::new();
     let outside = Tracer::builder()
         .env(Env::from_lookup(|_| None))
         .sink(sink.clone())
-        .build();
+        .build()
+        .unwrap();
     assert!(!outside.is_enabled());
     let forced = Tracer::builder()
         .env(Env::from_lookup(|_| None))
         .enabled(true)
         .sink(sink.clone())
-        .build();
+        .build()
+        .unwrap();
     let _ = invoke(&forced, "r", Some(header("1")), json!({})).await;
     assert_eq!(sink.subsegments().len(), 3);
 }
@@ -253,7 +257,7 @@ async fn concurrent_invocations_keep_separate_traces() {
             .as_str()
             .and_then(|r| r.strip_prefix("req-"))
             .and_then(|n| n.parse().ok())
-            .unwrap_or(u32::MAX);
+            .expect("the response names its request");
         assert_eq!(handler["trace_id"], format!("1-5759e988-{n:024x}"));
         assert_eq!(handler["parent_id"], format!("{:016x}", n + 1));
         // Its children carry its trace and point at it.
@@ -288,7 +292,7 @@ async fn annotation_rules_keep_bad_keys_and_extras_as_metadata() {
     let annotations = handler["annotations"]
         .as_object()
         .map(|a| a.len())
-        .unwrap_or(0);
+        .expect("annotations");
     assert_eq!(annotations, 50, "ColdStart, Service and 48 more");
     assert_eq!(handler["metadata"]["orders"]["bad-key"], "v");
     assert_eq!(handler["metadata"]["orders"]["k59"], 59);
@@ -304,9 +308,9 @@ async fn oversized_documents_fit_one_datagram() {
     event.context.xray_trace_id = Some(header("1"));
     assert!(service.oneshot(event).await.is_ok());
     let subsegments: Vec<Subsegment> = sink.subsegments();
-    let datagram = subsegments[0].to_datagram().unwrap_or_default();
+    let datagram = subsegments[0].to_datagram().expect("fits one datagram");
     assert!(datagram.len() <= 65_507);
-    let doc = xray::check_datagram(&datagram).unwrap_or_else(|e| unreachable!("{e}"));
+    let doc = xray::check_datagram(&datagram).unwrap();
     assert!(
         doc["metadata"]["powertools"]["trimmed"]
             .as_str()
@@ -316,20 +320,19 @@ async fn oversized_documents_fit_one_datagram() {
 
 #[tokio::test]
 async fn datagrams_reach_a_real_udp_daemon() {
-    let collector = UdpCollector::start()
-        .await
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let collector = UdpCollector::start().await.unwrap();
     let t = builder(&[(
         "AWS_XRAY_DAEMON_ADDRESS",
         &format!("tcp:127.0.0.1:1 udp:{}", collector.daemon_address()),
     )])
-    .build();
+    .build()
+    .unwrap();
     assert!(invoke(&t, "r", Some(header("1")), json!({})).await.is_ok());
     let datagrams = collector.wait_for(3, Duration::from_secs(5)).await;
     assert_eq!(datagrams.len(), 3);
     let docs: Vec<Value> = datagrams
         .iter()
-        .map(|d| xray::check_datagram(d).unwrap_or_else(|e| unreachable!("{e}")))
+        .map(|d| xray::check_datagram(d).unwrap())
         .collect();
     assert!(docs.iter().all(|d| d["trace_id"] == ROOT));
 }
@@ -337,7 +340,9 @@ async fn datagrams_reach_a_real_udp_daemon() {
 #[tokio::test]
 async fn a_daemon_that_is_not_listening_never_fails_the_handler() {
     // Nothing listens on this loopback port.
-    let t = builder(&[("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:9")]).build();
+    let t = builder(&[("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:9")])
+        .build()
+        .unwrap();
     for n in 0..3 {
         assert!(
             invoke(&t, &format!("r{n}"), Some(header("1")), json!({}))
