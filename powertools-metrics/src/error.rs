@@ -100,4 +100,8 @@ pub enum MetricsError {
     /// The invocation added no metrics and the client was told that is an error.
     #[error("no metrics were added in this invocation (raise_on_empty_metrics is on)")]
     NoMetrics,
+    /// An explicit value of the configuration every utility shares is refused (an empty
+    /// service name).
+    #[error(transparent)]
+    Config(#[from] powertools_core::ConfigError),
 }

@@ -1,13 +1,11 @@
 //! The tower layer: cold-start metric at the start, flush at the end of every invocation.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use pin_project_lite::pin_project;
-use powertools_core::{CatchPanic, Invocation, InvocationLayer, InvocationService, catch_panic};
-use tower::{Layer, Service};
+use futures_util::TryFutureExt;
+use futures_util::future::MapErr;
+use lambda_runtime::Diagnostic;
+use powertools_core::{Invocation, InvocationHook, InvocationLayer, InvocationService, Panicked};
 
 use crate::error::MetricsError;
 use crate::metrics::Metrics;
@@ -15,51 +13,27 @@ use crate::metrics::Metrics;
 /// Wraps a handler: opens the invocation scope (re-entrant), writes the `ColdStart` blob on a
 /// cold start, and flushes the invocation's metrics when the handler returns, **including when
 /// it fails or panics** (the panic then goes on unchanged, for `lambda_runtime` to report).
-/// Made by [`Metrics::layer`].
+/// Made by [`Metrics::layer`]; its hook is [`MetricsHook`].
+pub type MetricsLayer = InvocationLayer<MetricsHook>;
+
+/// The service made by [`MetricsLayer`].
+pub type MetricsService<S> = InvocationService<S, MetricsHook>;
+
+/// What the metrics client does around each invocation (see [`MetricsLayer`]): the `ColdStart`
+/// blob before the handler, the flush after it. Its error type wraps the handler's
+/// ([`MetricsLayerError`]).
 #[derive(Debug, Clone)]
-pub struct MetricsLayer {
+pub struct MetricsHook {
     metrics: Metrics,
-    invocation: InvocationLayer,
 }
 
 impl Metrics {
     /// The tower layer for the handler (see [`MetricsLayer`]).
     pub fn layer(&self) -> MetricsLayer {
-        MetricsLayer {
+        InvocationLayer::new(self.function_config().clone()).hook(MetricsHook {
             metrics: self.clone(),
-            invocation: InvocationLayer::new((*self.inner.config).clone()),
-        }
-    }
-}
-
-impl MetricsLayer {
-    /// Uses `flag` instead of the process-wide cold-start flag (tests).
-    #[must_use]
-    pub fn with_cold_start_flag(
-        mut self,
-        flag: std::sync::Arc<powertools_core::ColdStart>,
-    ) -> Self {
-        self.invocation = self.invocation.with_cold_start_flag(flag);
-        self
-    }
-}
-
-impl<S> Layer<S> for MetricsLayer {
-    type Service = InvocationService<MetricsService<S>>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        self.invocation.layer(MetricsService {
-            inner,
-            metrics: self.metrics.clone(),
         })
     }
-}
-
-/// The service inside [`MetricsLayer`].
-#[derive(Debug, Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    metrics: Metrics,
 }
 
 /// The handler's own error, or the metrics client's (only with `raise_on_empty_metrics`).
@@ -101,64 +75,47 @@ impl<E: Into<Diagnostic>> From<MetricsLayerError<E>> for Diagnostic {
     }
 }
 
-impl<S, T> Service<LambdaEvent<T>> for MetricsService<S>
-where
-    S: Service<LambdaEvent<T>>,
-{
-    type Response = S::Response;
-    type Error = MetricsLayerError<S::Error>;
-    type Future = MetricsFuture<S::Future>;
+impl<Req, R, E> InvocationHook<Req, R, E> for MetricsHook {
+    type Error = MetricsLayerError<E>;
+    type State = ();
+    type Around<F>
+        = MapErr<F, fn(E) -> MetricsLayerError<E>>
+    where
+        F: Future<Output = Result<R, E>> + Send + 'static;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner
-            .poll_ready(cx)
-            .map_err(MetricsLayerError::Handler)
-    }
-
-    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        if let Some(invocation) = Invocation::current() {
-            self.metrics.emit_cold_start(&invocation);
-        }
-        let inner = &mut self.inner;
-        MetricsFuture {
-            inner: catch_panic(|| inner.call(event)),
-            metrics: self.metrics.clone(),
+    fn start(&self, invocation: Option<&Invocation>, _: &Req) {
+        if let Some(invocation) = invocation {
+            self.metrics.emit_cold_start(invocation);
         }
     }
-}
 
-pin_project! {
-    /// The future of [`MetricsService`].
-    #[derive(Debug)]
-    pub struct MetricsFuture<F> {
-        #[pin]
-        inner: CatchPanic<F>,
-        metrics: Metrics,
+    fn around<F>(&self, _: &mut (), handler: F) -> Self::Around<F>
+    where
+        F: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        handler.map_err(MetricsLayerError::Handler as fn(E) -> MetricsLayerError<E>)
     }
-}
 
-impl<F, R, E> Future for MetricsFuture<F>
-where
-    F: Future<Output = Result<R, E>>,
-{
-    type Output = Result<R, MetricsLayerError<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = match this.inner.poll(cx) {
-            Poll::Ready(Ok(result)) => result,
-            Poll::Ready(Err(panicked)) => {
-                // What the handler added before it panicked is written; then the panic goes on.
-                let _ = this.metrics.flush();
-                panicked.resume()
-            }
-            Poll::Pending => return Poll::Pending,
-        };
-        let flushed = this.metrics.flush();
-        Poll::Ready(match (result, flushed) {
-            (Err(e), _) => Err(MetricsLayerError::Handler(e)),
+    fn finish(
+        &self,
+        _: (),
+        result: Result<R, MetricsLayerError<E>>,
+    ) -> Result<R, MetricsLayerError<E>> {
+        let flushed = self.metrics.flush();
+        match (result, flushed) {
+            // The handler's error wins.
+            (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(MetricsLayerError::Metrics(e)),
             (Ok(response), Ok(())) => Ok(response),
-        })
+        }
+    }
+
+    fn panicked(&self, _: (), _: &Panicked) {
+        // What the handler added before it panicked is written; then the panic goes on.
+        let _ = self.metrics.flush();
+    }
+
+    fn ready_error(&self, error: E) -> MetricsLayerError<E> {
+        MetricsLayerError::Handler(error)
     }
 }

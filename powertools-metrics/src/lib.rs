@@ -60,13 +60,17 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `POWERTOOLS_METRICS_NAMESPACE` | the namespace (required: missing is a build error) | none |
+//! | `POWERTOOLS_METRICS_NAMESPACE` | the namespace (required: missing is a build error, so [`Metrics::try_from_env`] can fail) | none |
 //! | `POWERTOOLS_SERVICE_NAME` | the `service` dimension | `service_undefined` |
 //! | `POWERTOOLS_METRICS_FUNCTION_NAME` | `function_name` of the `ColdStart` metric | the function name |
 //! | `POWERTOOLS_METRICS_DISABLED` | write nothing | `false` |
 //! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` | set by Lambda's advanced logging controls: `JSON` above `INFO` adds `"level"` to every blob (see below) | unset |
 //!
-//! Builder values beat the environment.
+//! Builder values beat the environment. The service name is resolved as for every utility
+//! (`powertools_core::CommonConfig`): the `service` dimension and the invocation scope the
+//! layer opens name the same service. A malformed variable is reported once on stderr and
+//! replaced by its default; only a missing or invalid namespace fails the build, as nothing
+//! could be written without one.
 //!
 //! # Limits enforced
 //!
@@ -134,11 +138,10 @@
 //! use powertools_testing::CapturedOutput;
 //!
 //! let captured = CapturedOutput::new();
-//! let sink = captured.clone();
 //! let metrics = Metrics::builder()
 //!     .namespace("Orders")
 //!     .service_name("orders")
-//!     .writer(move || sink.clone())
+//!     .writer(captured.line_writer())
 //!     .build()
 //!     .unwrap();
 //! metrics.add_metric("OrderAccepted", Unit::Count, 1.0).unwrap();
@@ -149,15 +152,19 @@
 //! assert_eq!(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Orders");
 //! ```
 
+mod builder;
 mod emf;
 mod error;
 mod layer;
 mod metrics;
 mod recorder;
+mod state;
 mod unit;
+mod validate;
 
+pub use builder::MetricsBuilder;
 pub use error::MetricsError;
-pub use layer::{MetricsFuture, MetricsLayer, MetricsLayerError, MetricsService};
-pub use metrics::{Metrics, MetricsBuilder};
+pub use layer::{MetricsHook, MetricsLayer, MetricsLayerError, MetricsService};
+pub use metrics::Metrics;
 pub use recorder::{MAX_CACHED_HANDLES, MetricsRecorder};
 pub use unit::{Resolution, Unit};

@@ -12,8 +12,10 @@ use metrics::{
 
 use crate::emf::MAX_DIMENSIONS;
 use crate::error::MetricsError;
-use crate::metrics::{Combine, Metrics, validate_dimension, validate_metric_name, validate_value};
+use crate::metrics::{Metrics, Pending};
+use crate::state::Combine;
 use crate::unit::{Resolution, Unit};
+use crate::validate::{validate_dimension, validate_metric_name, validate_value};
 
 /// How many handles (metric kind, name and label set) a recorder keeps.
 ///
@@ -370,9 +372,11 @@ impl Handle {
         };
         let metrics = &self.shared.metrics;
         let labels = (!labels.is_empty()).then_some(labels.as_slice());
+        let mut pending = Pending::new();
         let added = metrics.with_state(|state| {
             let result = metrics.add_to_set_in(
                 state,
+                &mut pending,
                 labels,
                 &self.name,
                 unit,
@@ -381,10 +385,11 @@ impl Handle {
                 combine,
             );
             if result.is_ok() {
-                crate::metrics::mark_added(state);
+                state.added_any = true;
             }
             result
         });
+        metrics.write_pending(pending);
         if let Err(e) = added {
             report_once(&self.shared, &self.name, &e.to_string());
         }

@@ -1,5 +1,7 @@
 //! EMF output, limits, splitting, flushing and the cold-start metric.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;
@@ -27,16 +29,14 @@ fn writes_the_specified_blob() {
     let m = builder
         .default_dimension("environment", "prod")
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metric("OrderAccepted", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
+    m.add_metric("OrderAccepted", Unit::Count, 1.0).unwrap();
     m.add_metric_with_resolution("Latency", Unit::Milliseconds, Resolution::High, 12.5)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     m.add_metric_with_resolution("Latency", Unit::Milliseconds, Resolution::High, 14.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metadata("order_id", json!("o-1001"))
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
+    m.add_metadata("order_id", json!("o-1001")).unwrap();
+    m.flush().unwrap();
     let blobs = blobs(&captured);
     assert_eq!(
         blobs,
@@ -60,13 +60,10 @@ fn writes_the_specified_blob() {
 #[test]
 fn multiple_dimension_sets() {
     let (m, captured) = metrics(&[]);
-    m.add_dimension("environment", "prod")
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_dimension_set(&[("region", "eu-west-1")])
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metric("Orders", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_dimension("environment", "prod").unwrap();
+    m.add_dimension_set(&[("region", "eu-west-1")]).unwrap();
+    m.add_metric("Orders", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     let blob = &blobs(&captured)[0];
     assert_eq!(
         blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -80,10 +77,7 @@ fn namespace_is_required_and_validated() {
     let no_namespace = Metrics::builder()
         .env(powertools_core::Env::from_lookup(|_| None))
         .build();
-    let message = no_namespace
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let message = no_namespace.unwrap_err().to_string();
     assert!(
         message.contains("POWERTOOLS_METRICS_NAMESPACE"),
         "{message}"
@@ -130,7 +124,7 @@ fn metric_names_at_and_past_the_limit() {
         m.add_metric("   ", Unit::Count, 1.0),
         Err(MetricsError::InvalidMetricName(_))
     ));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap();
     assert_eq!(blobs(&captured).len(), 1);
 }
 
@@ -163,9 +157,8 @@ fn dimension_names_and_values_at_and_past_the_limits() {
         m.add_dimension("caf\u{e9}", "v"),
         Err(MetricsError::InvalidDimensionName(_))
     ));
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     let blob = &blobs(&captured)[0];
     assert_eq!(
         blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
@@ -179,16 +172,14 @@ fn dimension_names_and_values_at_and_past_the_limits() {
 fn twenty_nine_dimensions_beside_service_and_not_thirty() {
     let (m, captured) = metrics(&[]);
     for i in 0..29 {
-        m.add_dimension(&format!("d{i}"), "v")
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        m.add_dimension(&format!("d{i}"), "v").unwrap();
     }
     assert_eq!(
         m.add_dimension("d29", "v"),
         Err(MetricsError::TooManyDimensions(31))
     );
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     let blob = &blobs(&captured)[0];
     assert_eq!(
         blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
@@ -202,7 +193,7 @@ fn twenty_nine_dimensions_beside_service_and_not_thirty() {
     for i in 0..29 {
         b = b.default_dimension(format!("d{i}"), "v");
     }
-    let m = b.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let m = b.build().unwrap();
     assert_eq!(
         m.add_dimension("one_more", "v"),
         Err(MetricsError::TooManyDimensions(31))
@@ -253,21 +244,17 @@ fn timestamps_within_fourteen_days_back_and_two_hours_ahead() {
         m.set_timestamp(now() + Duration::from_secs(7_200) + Duration::from_millis(1)),
         Err(MetricsError::InvalidTimestamp { .. })
     ));
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     assert_eq!(blobs(&captured)[0]["_aws"]["Timestamp"], NOW_MS + 7_200_000);
 }
 
 #[test]
 fn root_members_never_clash() {
     let (m, _) = metrics(&[]);
-    m.add_dimension("environment", "prod")
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metric("Orders", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metadata("order_id", json!("o-1"))
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_dimension("environment", "prod").unwrap();
+    m.add_metric("Orders", Unit::Count, 1.0).unwrap();
+    m.add_metadata("order_id", json!("o-1")).unwrap();
     assert!(matches!(
         m.add_metric("environment", Unit::Count, 1.0),
         Err(MetricsError::NameClash { .. })
@@ -314,13 +301,12 @@ fn root_members_never_clash() {
 fn one_hundred_metrics_fit_one_blob_and_the_101st_starts_another() {
     for (count, expected_blobs) in [(100, 1), (101, 2), (250, 3)] {
         let (m, captured) = metrics(&[]);
-        m.add_metadata("order_id", json!("o-1"))
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        m.add_metadata("order_id", json!("o-1")).unwrap();
         for i in 0..count {
             m.add_metric(&format!("metric_{i}"), Unit::Count, i as f64)
-                .unwrap_or_else(|e| unreachable!("{e}"));
+                .unwrap();
         }
-        m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+        m.flush().unwrap();
         let blobs = blobs(&captured);
         assert_eq!(blobs.len(), expected_blobs, "{count} metrics");
         let written: usize = blobs
@@ -346,9 +332,9 @@ fn one_hundred_values_fit_one_blob_and_the_101st_starts_another() {
         let (m, captured) = metrics(&[]);
         for i in 0..count {
             m.add_metric("Latency", Unit::Milliseconds, i as f64)
-                .unwrap_or_else(|e| unreachable!("{e}"));
+                .unwrap();
         }
-        m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+        m.flush().unwrap();
         let blobs = blobs(&captured);
         assert_eq!(blobs.len(), expected_blobs, "{count} values");
         let values: Vec<f64> = blobs
@@ -364,10 +350,9 @@ fn one_hundred_values_fit_one_blob_and_the_101st_starts_another() {
 fn huge_metadata_never_breaks_the_256_kb_limit() {
     let (m, captured) = metrics(&[]);
     m.add_metadata("payload", json!("x".repeat(300_000)))
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     let blobs = blobs(&captured);
     assert_eq!(blobs.len(), 1);
     assert_eq!(blobs[0]["M"], json!([1.0]));
@@ -377,12 +362,12 @@ fn huge_metadata_never_breaks_the_256_kb_limit() {
 fn metadata_too_large_for_any_blob_is_left_out_once_not_per_metric() {
     let (m, captured) = metrics(&[]);
     m.add_metadata("payload", json!("x".repeat(300_000)))
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     for i in 0..100 {
         m.add_metric(&format!("M{i}"), Unit::Count, f64::from(i))
-            .unwrap_or_else(|e| unreachable!("{e}"));
+            .unwrap();
     }
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap();
     let blobs = blobs(&captured);
     // Not one blob per metric: once the metadata is known not to fit, the rest go together.
     assert!(blobs.len() <= 8, "{} blobs", blobs.len());
@@ -399,10 +384,9 @@ fn metadata_too_large_for_any_blob_is_left_out_once_not_per_metric() {
 #[test]
 fn single_metric_has_its_own_blob_and_dimensions() {
     let (m, captured) = metrics(&[]);
-    m.add_metric("Orders", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("Orders", Unit::Count, 1.0).unwrap();
     m.single_metric("Refunds", Unit::Count, 2.0, &[("reason", "damaged")])
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     let blobs_now = blobs(&captured);
     assert_eq!(blobs_now.len(), 1);
     assert_eq!(blobs_now[0]["reason"], "damaged");
@@ -416,9 +400,8 @@ fn single_metric_has_its_own_blob_and_dimensions() {
 #[test]
 fn disabled_writes_nothing() {
     let (m, captured) = metrics(&[("POWERTOOLS_METRICS_DISABLED", "true")]);
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     assert!(captured.text().is_empty());
 }
 
@@ -515,7 +498,7 @@ async fn cold_start_function_name_override_and_default_dimensions() {
     let m = builder
         .default_dimension("environment", "prod")
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     let _ = invoke(&m, &Arc::new(ColdStart::new()), "r", json!({"orders": 1})).await;
     let blobs = blobs(&captured);
     let cold = cold_start_blobs(&blobs);
@@ -548,10 +531,7 @@ async fn empty_invocation_warns_or_fails_with_a_stable_error_type() {
     );
 
     let (b, _) = builder(&[]);
-    let strict = b
-        .raise_on_empty_metrics(true)
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let strict = b.raise_on_empty_metrics(true).build().unwrap();
     let error = invoke(&strict, &flag, "r", json!({})).await.err();
     assert_eq!(
         error.as_ref().map(|d| d.error_type.as_str()),
@@ -647,7 +627,7 @@ async fn metrics_macros_land_in_the_same_emf() {
         .iter()
         .find(|b| b.get("orders_accepted").is_some())
         .cloned()
-        .unwrap_or_default();
+        .expect("a blob with the counter");
     // Counters are summed per flush (see `tests/facade.rs` for the whole mapping).
     assert_eq!(main["orders_accepted"], json!([3.0]));
     assert_eq!(main["queue_depth"], json!([7.0]));
@@ -679,7 +659,7 @@ async fn metrics_macros_land_in_the_same_emf() {
         .iter()
         .find(|b| b.get("route").is_some())
         .cloned()
-        .unwrap_or_default();
+        .expect("a blob of the labeled set");
     assert_eq!(
         labeled["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([["service", "route"]])
@@ -805,21 +785,16 @@ fn the_aws_key_is_never_a_metric_or_dimension_name() {
         b.default_dimension("_aws", "x").build(),
         Err(MetricsError::NameClash { .. })
     ));
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     assert_eq!(blobs(&captured).len(), 1);
 }
 
 #[test]
 fn a_dimension_set_repeating_a_key_writes_each_key_once() {
     let (b, captured) = builder(&[]);
-    let m = b
-        .default_dimension("environment", "prod")
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_dimension("tenant", "t1")
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let m = b.default_dimension("environment", "prod").build().unwrap();
+    m.add_dimension("tenant", "t1").unwrap();
     // `service` and `environment` are in every set already; `tenant` has the same value.
     m.add_dimension_set(&[
         ("service", "orders"),
@@ -828,7 +803,7 @@ fn a_dimension_set_repeating_a_key_writes_each_key_once() {
         ("region", "eu-west-1"),
         ("tenant", "t1"),
     ])
-    .unwrap_or_else(|e| unreachable!("{e}"));
+    .unwrap();
     // Another value for a key already present is refused, within the set too.
     assert!(matches!(
         m.add_dimension_set(&[("service", "payments")]),
@@ -838,9 +813,8 @@ fn a_dimension_set_repeating_a_key_writes_each_key_once() {
         m.add_dimension_set(&[("zone", "a"), ("zone", "b")]),
         Err(MetricsError::ConflictingDimension { .. })
     ));
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     let blobs = blobs(&captured);
     assert_eq!(
         blobs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -879,9 +853,9 @@ fn dimension_sets_never_push_a_blob_past_256_kb() {
             Unit::Count,
             f64::from(i),
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     }
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap();
     let blobs = blobs(&captured);
     let mut seen: Vec<f64> = blobs
         .iter()
@@ -974,10 +948,10 @@ async fn blobs_with(
     configure: fn(MetricsBuilder) -> MetricsBuilder,
 ) -> Vec<Value> {
     let (b, captured) = builder(env);
-    let m = configure(b).build().unwrap_or_else(|e| unreachable!("{e}"));
+    let m = configure(b).build().unwrap();
     let _ = invoke(&m, &Arc::new(ColdStart::new()), "r", json!({"orders": 1})).await;
     m.single_metric("Single", Unit::Count, 1.0, &[("kind", "one")])
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     let blobs = blobs(&captured);
     assert_eq!(blobs.len(), 3, "{blobs:?}");
     blobs
@@ -1070,7 +1044,7 @@ async fn level_is_refused_as_a_name_when_blobs_carry_it() {
         metrics::counter!("by_level", "level" => "high").increment(1);
         metrics::counter!("fine").increment(1);
     });
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+    m.flush().unwrap();
     let blobs = blobs(&captured);
     assert_eq!(blobs.len(), 1, "{blobs:?}");
     assert_eq!(blobs[0]["level"], "WARN");
@@ -1086,7 +1060,6 @@ fn a_malformed_service_name_in_the_environment_falls_back_to_the_default() {
     let reported = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = Arc::clone(&reported);
     let captured = powertools_testing::CapturedOutput::new();
-    let writer = captured.clone();
     let m = Metrics::builder()
         .env(
             powertools_core::Env::from_pairs([
@@ -1100,15 +1073,14 @@ fn a_malformed_service_name_in_the_environment_falls_back_to_the_default() {
                 }
             }),
         )
-        .writer(move || writer.clone())
+        .writer(captured.line_writer())
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.add_metric("M", Unit::Count, 1.0)
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    m.flush().unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
+    m.add_metric("M", Unit::Count, 1.0).unwrap();
+    m.flush().unwrap();
     assert_eq!(blobs(&captured)[0]["service"], "service_undefined");
     assert_eq!(
-        reported.lock().map(|r| r.clone()).unwrap_or_default(),
+        *reported.lock().unwrap(),
         [
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_FUNCTION_NAME"
@@ -1119,4 +1091,54 @@ fn a_malformed_service_name_in_the_environment_falls_back_to_the_default() {
     assert!(b.service_name("\u{e9}").build().is_err());
     let (b, _) = builder(&[]);
     assert!(b.function_name("").build().is_err());
+    let (b, _) = builder(&[]);
+    assert_eq!(
+        b.service_name("  ").build().unwrap_err(),
+        MetricsError::Config(powertools_core::ConfigError::EmptyServiceName)
+    );
+}
+
+#[tokio::test]
+async fn the_invocation_scope_and_the_service_dimension_name_the_same_service() {
+    // The environment says `orders`; the explicit name wins for the scope and the dimension.
+    let (b, captured) = builder(&[]);
+    let m = b.service_name("payments").build().unwrap();
+    let handler_metrics = m.clone();
+    let service = m
+        .layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(move |_e: LambdaEvent<Value>| {
+            let metrics = handler_metrics.clone();
+            async move {
+                metrics.add_metric("M", Unit::Count, 1.0)?;
+                let invocation = powertools_core::Invocation::current().ok_or("no scope")?;
+                Ok::<_, Error>(invocation.config().service_name().to_owned())
+            }
+        }));
+    let in_scope = service.oneshot(event("r", json!({}))).await.unwrap();
+    assert_eq!(in_scope, "payments");
+    let blobs = blobs(&captured);
+    assert_eq!(blobs.len(), 2, "{blobs:?}");
+    assert!(
+        blobs.iter().all(|b| b["service"] == "payments"),
+        "{blobs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_service_name_from_the_environment_is_replaced_in_the_scope_too() {
+    let (b, captured) = builder(&[("POWERTOOLS_SERVICE_NAME", "commandes-\u{e9}t\u{e9}")]);
+    let m = b.build().unwrap();
+    let service = m
+        .layer()
+        .with_cold_start_flag(Arc::new(ColdStart::new()))
+        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+            let invocation = powertools_core::Invocation::current().ok_or("no scope")?;
+            Ok::<_, Error>(invocation.config().service_name().to_owned())
+        }));
+    let in_scope = service.oneshot(event("r", json!({}))).await.unwrap();
+    assert_eq!(in_scope, "service_undefined");
+    let blobs = blobs(&captured);
+    assert_eq!(blobs.len(), 1, "the cold start: {blobs:?}");
+    assert_eq!(blobs[0]["service"], "service_undefined");
 }

@@ -2,6 +2,8 @@
 //! building never panics, a malformed value falls back to its default (reported), and what is
 //! written is valid EMF.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -117,11 +119,10 @@ proptest! {
             }
         });
         let captured = CapturedOutput::new();
-        let writer = captured.clone();
         let built = Metrics::builder()
             .env(env)
-            .writer(move || writer.clone())
-            .clock(common::now)
+            .writer(captured.line_writer())
+            .clock(common::clock().clock())
             .build();
         let namespace = get("POWERTOOLS_METRICS_NAMESPACE");
         let m = match (namespace.as_deref(), built) {

@@ -4,6 +4,8 @@
 //! values that were accepted (for the facade: every histogram value; each counter's sum, one
 //! value per blob; each gauge's last value per flush).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;
