@@ -162,3 +162,142 @@ impl Intercept for XrayInterceptor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_runtime_api::client::interceptors::context::{
+        Input, InterceptorContext, Output,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::config_bag::Layer;
+    use powertools_core::{Env, Invocation};
+
+    use super::*;
+    use crate::sink::InMemorySink;
+
+    const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+
+    /// One SDK call as the orchestrator drives it: its own context and config bag.
+    struct SdkCall {
+        context: InterceptorContext,
+        cfg: ConfigBag,
+    }
+
+    impl SdkCall {
+        fn new(service: &'static str, operation: &'static str) -> Self {
+            let mut layer = Layer::new("operation");
+            layer.store_put(Metadata::new(operation, service));
+            Self {
+                context: InterceptorContext::new(Input::doesnt_matter()),
+                cfg: ConfigBag::of_layers(vec![layer]),
+            }
+        }
+
+        fn before_serialization(&mut self, interceptor: &XrayInterceptor, rc: &RuntimeComponents) {
+            interceptor
+                .read_before_serialization(&(&self.context).into(), rc, &mut self.cfg)
+                .unwrap();
+        }
+
+        /// Serializes `body` and runs `modify_before_transmit`; returns the trace header sent.
+        fn before_transmit(
+            &mut self,
+            interceptor: &XrayInterceptor,
+            rc: &RuntimeComponents,
+            body: &'static str,
+        ) -> String {
+            self.context.enter_serialization_phase();
+            self.context.take_input();
+            self.context
+                .set_request(HttpRequest::new(SdkBody::from(body)));
+            self.context.enter_before_transmit_phase();
+            interceptor
+                .modify_before_transmit(&mut (&mut self.context).into(), rc, &mut self.cfg)
+                .unwrap();
+            let request = self.context.request().unwrap();
+            request.headers().get("X-Amzn-Trace-Id").unwrap().to_owned()
+        }
+
+        fn after_execution(
+            &mut self,
+            interceptor: &XrayInterceptor,
+            rc: &RuntimeComponents,
+            request_id: &'static str,
+        ) {
+            self.context.enter_transmit_phase();
+            self.context.take_request();
+            let mut response =
+                HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::empty());
+            response
+                .headers_mut()
+                .insert("x-amzn-requestid", request_id);
+            self.context.set_response(response);
+            self.context.enter_before_deserialization_phase();
+            self.context.enter_deserialization_phase();
+            self.context
+                .set_output_or_error(Ok(Output::doesnt_matter()));
+            self.context.enter_after_deserialization_phase();
+            interceptor
+                .read_after_execution(&(&self.context).into(), rc, &mut self.cfg)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn concurrent_calls_through_one_interceptor_keep_their_own_subsegments() {
+        let sink = InMemorySink::new();
+        let tracer = Tracer::builder()
+            .env(Env::from_pairs([(
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "orders-api",
+            )]))
+            .enabled(true)
+            .sink(sink.clone())
+            .build()
+            .unwrap();
+        let interceptor = tracer.interceptor();
+        let rc = RuntimeComponentsBuilder::for_tests().build().unwrap();
+        let invocation = Invocation::builder("r-sdk")
+            .trace_header(format!("Root={ROOT};Parent=557abcec3ee5a047;Sampled=1"))
+            .build();
+        let (header_a, header_b) = invocation.sync_scope(|| {
+            // Interleaved as two calls in flight on one client: both started before either
+            // is sent, and they end in the other order.
+            let mut a = SdkCall::new("DynamoDB", "GetItem");
+            let mut b = SdkCall::new("S3", "GetObject");
+            a.before_serialization(&interceptor, &rc);
+            b.before_serialization(&interceptor, &rc);
+            let header_b = b.before_transmit(&interceptor, &rc, "{}");
+            let header_a = a.before_transmit(&interceptor, &rc, r#"{"TableName":"orders"}"#);
+            b.after_execution(&interceptor, &rc, "req-b");
+            a.after_execution(&interceptor, &rc, "req-a");
+            (header_a, header_b)
+        });
+
+        let sent = sink.subsegments();
+        assert_eq!(sent.len(), 2, "{sent:#?}");
+        let (b, a) = (&sent[0], &sent[1]);
+        assert_eq!(a.name, "DynamoDB");
+        assert_eq!(b.name, "S3");
+        let aws = |s: &Subsegment| serde_json::to_value(&s.aws).unwrap();
+        assert_eq!(
+            aws(a),
+            serde_json::json!({"operation": "GetItem", "request_id": "req-a", "table_name": "orders"})
+        );
+        assert_eq!(
+            aws(b),
+            serde_json::json!({"operation": "GetObject", "request_id": "req-b"})
+        );
+        assert_ne!(a.id, b.id);
+        assert_eq!(header_a, format!("Root={ROOT};Parent={};Sampled=1", a.id));
+        assert_eq!(header_b, format!("Root={ROOT};Parent={};Sampled=1", b.id));
+        for s in [a, b] {
+            assert_eq!(s.trace_id, ROOT);
+            assert_eq!(s.parent_id.as_deref(), Some("557abcec3ee5a047"));
+            assert!(s.end_time.is_some());
+        }
+    }
+}

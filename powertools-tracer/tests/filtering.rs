@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::Env;
-use powertools_testing::{test_event, xray};
+use powertools_testing::{lambda_env, test_event, xray};
 use powertools_tracer::{InMemorySink, Tracer};
 use serde_json::{Value, json};
 use tower::{Layer as _, ServiceExt};
@@ -38,8 +37,7 @@ impl<S: Subscriber> Layer<S> for Counting {
 
 fn tracer() -> (Tracer, InMemorySink) {
     let sink = InMemorySink::new();
-    let env = Env::from_pairs([
-        ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
+    let env = lambda_env([
         ("POWERTOOLS_SERVICE_NAME", "orders"),
         ("_HANDLER", "bootstrap"),
     ])

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::Env;
-use powertools_testing::{UdpCollector, test_event, xray};
+use powertools_testing::{UdpCollector, lambda_env, test_event, xray};
 use powertools_tracer::{InMemorySink, Tracer, TracerBuilder};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -20,13 +20,16 @@ use tracing_subscriber::layer::SubscriberExt;
 const MAX_DATAGRAM: usize = 65_507;
 
 fn builder() -> TracerBuilder {
-    let env = Env::from_pairs([
-        ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
+    Tracer::builder().env(env(&[]))
+}
+
+/// A Lambda environment for the `orders` service with the handler `bootstrap`.
+fn env(extra: &[(&str, &str)]) -> Env {
+    let vars = [
         ("POWERTOOLS_SERVICE_NAME", "orders"),
         ("_HANDLER", "bootstrap"),
-    ])
-    .with_reporter(|_| {});
-    Tracer::builder().env(env)
+    ];
+    lambda_env(vars.iter().chain(extra).copied()).with_reporter(|_| {})
 }
 
 /// Runs `body` as the handler of one sampled invocation, under the span layer.
@@ -77,16 +80,9 @@ fn named<'a>(docs: &'a [Value], name: &str) -> &'a Value {
 #[tokio::test]
 async fn a_200_kb_annotation_reaches_the_daemon_cut_to_1000_characters() {
     let collector = UdpCollector::start().await.unwrap();
-    let t = builder()
-        .env(
-            Env::from_pairs([
-                ("AWS_LAMBDA_FUNCTION_NAME", "orders-api".to_owned()),
-                ("POWERTOOLS_SERVICE_NAME", "orders".to_owned()),
-                ("_HANDLER", "bootstrap".to_owned()),
-                ("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address()),
-            ])
-            .with_reporter(|_| {}),
-        )
+    let daemon = collector.daemon_address();
+    let t = Tracer::builder()
+        .env(env(&[("AWS_XRAY_DAEMON_ADDRESS", &daemon)]))
         .build()
         .unwrap();
     invoke(&t, |t| async move {
@@ -356,14 +352,17 @@ proptest! {
         span_field in text(),
     ) {
         let sink = InMemorySink::new();
-        let t = Tracer::builder()
-            .env(Env::from_pairs([
-                ("AWS_LAMBDA_FUNCTION_NAME", "f"),
-                ("_HANDLER", "bootstrap"),
-            ]).with_reporter(|_| {}))
-            .service_name(service)
+        let built = Tracer::builder()
+            .env(env(&[("POWERTOOLS_SERVICE_NAME", "")]))
+            .service_name(service.clone())
             .sink(sink.clone())
-            .build().unwrap();
+            .build();
+        if service.trim().is_empty() {
+            // An explicit blank service name is refused.
+            prop_assert!(built.is_err());
+            return Ok(());
+        }
+        let t = built.unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

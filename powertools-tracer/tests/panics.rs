@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::{ColdStart, Env, catch_panic};
-use powertools_testing::{UdpCollector, test_event, xray};
+use powertools_core::{ColdStart, catch_panic};
+use powertools_testing::{UdpCollector, lambda_env, test_event, xray};
 use powertools_tracer::{InMemorySink, Tracer, TracerBuilder};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
@@ -20,13 +20,12 @@ const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
 const PARENT: &str = "557abcec3ee5a047";
 
 fn builder(extra: &[(&str, &str)]) -> TracerBuilder {
-    let mut pairs: Vec<(String, String)> = vec![
-        ("AWS_LAMBDA_FUNCTION_NAME".into(), "orders-api".into()),
-        ("POWERTOOLS_SERVICE_NAME".into(), "orders".into()),
-        ("_HANDLER".into(), "bootstrap".into()),
+    let vars = [
+        ("POWERTOOLS_SERVICE_NAME", "orders"),
+        ("_HANDLER", "bootstrap"),
     ];
-    pairs.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
-    Tracer::builder().env(Env::from_pairs(pairs).with_reporter(|_| {}))
+    let env = lambda_env(vars.iter().chain(extra).copied()).with_reporter(|_| {});
+    Tracer::builder().env(env)
 }
 
 fn event(payload: Value) -> LambdaEvent<Value> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::{ColdStart, Env};
-use powertools_testing::{UdpCollector, test_event, xray};
+use powertools_core::{ColdStart, ConfigError, Env, Invocation};
+use powertools_testing::{ManualClock, UdpCollector, lambda_env, test_event, xray};
 use powertools_tracer::{InMemorySink, Subsegment, Tracer, TracerBuilder};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
@@ -22,13 +22,12 @@ fn header(sampled: &str) -> String {
 }
 
 fn builder(extra: &[(&str, &str)]) -> TracerBuilder {
-    let mut pairs: Vec<(String, String)> = vec![
-        ("AWS_LAMBDA_FUNCTION_NAME".into(), "orders-api".into()),
-        ("POWERTOOLS_SERVICE_NAME".into(), "orders".into()),
-        ("_HANDLER".into(), "bootstrap".into()),
+    let vars = [
+        ("POWERTOOLS_SERVICE_NAME", "orders"),
+        ("_HANDLER", "bootstrap"),
     ];
-    pairs.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
-    Tracer::builder().env(Env::from_pairs(pairs).with_reporter(|_| {}))
+    let env = lambda_env(vars.iter().chain(extra).copied()).with_reporter(|_| {});
+    Tracer::builder().env(env)
 }
 
 fn tracer(extra: &[(&str, &str)]) -> (Tracer, InMemorySink) {
@@ -350,4 +349,59 @@ async fn a_daemon_that_is_not_listening_never_fails_the_handler() {
                 .is_ok()
         );
     }
+}
+
+#[tokio::test]
+async fn the_service_name_is_resolved_once_for_the_annotation_and_the_scope() {
+    assert!(matches!(
+        builder(&[]).service_name(" ").build(),
+        Err(ConfigError::EmptyServiceName)
+    ));
+    let sink = InMemorySink::new();
+    let t = builder(&[])
+        .service_name("payments")
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    assert_eq!(t.service_name(), "payments");
+    let service = t.layer().layer(service_fn(|_e: LambdaEvent<Value>| async {
+        let scope = Invocation::current().expect("the layer opens the scope");
+        Ok::<_, Error>(json!({"scope_service": scope.config().service_name()}))
+    }));
+    let mut event = test_event("r", json!({}));
+    event.context.xray_trace_id = Some(header("1"));
+    let response = service.oneshot(event).await.unwrap();
+    assert_eq!(response, json!({"scope_service": "payments"}));
+    let docs = documents(&sink);
+    let handler = by_name(&docs, "## bootstrap")[0];
+    assert_eq!(handler["annotations"]["Service"], "payments");
+    assert_eq!(
+        handler["metadata"]["payments"]["bootstrap response"],
+        json!({"scope_service": "payments"})
+    );
+}
+
+#[tokio::test]
+async fn subsegments_are_timed_by_the_builder_s_clock() {
+    let clock = ManualClock::at_epoch_millis(1_700_000_000_000);
+    let sink = InMemorySink::new();
+    let t = builder(&[])
+        .clock(clock.clock())
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let handler_clock = clock.clone();
+    let service = t.layer().layer(service_fn(move |_e: LambdaEvent<Value>| {
+        let clock = handler_clock.clone();
+        async move {
+            clock.advance(Duration::from_millis(250));
+            Ok::<_, Error>(json!(null))
+        }
+    }));
+    let mut event = test_event("r", json!({}));
+    event.context.xray_trace_id = Some(header("1"));
+    assert!(service.oneshot(event).await.is_ok());
+    let docs = documents(&sink);
+    assert_eq!(docs[0]["start_time"], 1_700_000_000.0);
+    assert_eq!(docs[0]["end_time"], 1_700_000_000.25);
 }
