@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use powertools_core::{Env, FunctionConfig};
 
-use crate::record::{BoxFuture, PutOutcome, Record, Status, Store, StoreError};
+use powertools_core::BoxFuture;
+
+use crate::record::{PutOutcome, Record, Status, Store, StoreError};
 
 /// Attribute names (defaults as in Powertools for Python).
 #[derive(Debug, Clone)]

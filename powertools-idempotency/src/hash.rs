@@ -137,6 +137,21 @@ fn write_js(out: &mut String, value: &Value) {
     }
 }
 
+/// The two-character escape JSON has for `c`, as both Python's `json.dumps` and JavaScript's
+/// `JSON.stringify` write it.
+fn short_escape(c: char) -> Option<&'static str> {
+    Some(match c {
+        '"' => "\\\"",
+        '\\' => "\\\\",
+        '\n' => "\\n",
+        '\r' => "\\r",
+        '\t' => "\\t",
+        '\u{8}' => "\\b",
+        '\u{c}' => "\\f",
+        _ => return None,
+    })
+}
+
 fn python_string(out: &mut String, s: &str) {
     use std::fmt::Write as _;
     out.push('"');
@@ -148,15 +163,9 @@ fn python_string(out: &mut String, s: &str) {
         }
         out.push_str(&s[plain_from..i]);
         plain_from = i + c.len_utf8();
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            _ => {
+        match short_escape(c) {
+            Some(escaped) => out.push_str(escaped),
+            None => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     let _ = write!(out, "\\u{unit:04x}");
@@ -172,18 +181,12 @@ fn js_string(out: &mut String, s: &str) {
     use std::fmt::Write as _;
     out.push('"');
     for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
+        match short_escape(c) {
+            Some(escaped) => out.push_str(escaped),
+            None if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c => out.push(c),
+            None => out.push(c),
         }
     }
     out.push('"');

@@ -1,113 +1,100 @@
 //! The tower layer: a handler made idempotent over its event payload.
 
-use std::task::{Context as TaskContext, Poll};
+use std::future::Future;
 
 use lambda_runtime::LambdaEvent;
-use powertools_core::{InvocationLayer, InvocationService};
+use powertools_core::{
+    BoxFuture, Invocation, InvocationHook, InvocationLayer, InvocationService, Panicked,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tower::{Layer, Service};
+use serde_json::Value;
 
-use crate::engine::{Idempotency, IdempotencyError};
-use crate::record::BoxFuture;
+use crate::engine::Idempotency;
+use crate::error::IdempotencyError;
 
-/// Makes the wrapped handler idempotent over its event payload (see [`Idempotency::run`]).
-/// Place it innermost, so that a replayed response is still logged, measured and traced.
+/// Makes the wrapped handler idempotent over its event payload (see [`Idempotency::run`]):
+/// [`powertools_core::InvocationLayer`] running an [`IdempotencyHook`].
 ///
-/// It works alone too: it opens the invocation scope itself through
-/// [`powertools_core::InvocationLayer`], which reuses a scope already open for the same
-/// request id, so the in-progress expiry is the invocation's deadline in any layer order.
+/// Place it **innermost** (last in a `ServiceBuilder`, right around the handler), below the
+/// logger, metrics and tracer layers, so that a replayed response is still logged, measured
+/// and traced like one the handler returned.
+///
+/// It works alone too: it opens the invocation scope itself, reusing a scope already open for
+/// the same request id, so the in-progress expiry is the invocation's deadline in any layer
+/// order.
+pub type IdempotencyLayer = InvocationLayer<IdempotencyHook>;
+
+/// The service made by [`IdempotencyLayer`].
+pub type IdempotencyService<S> = InvocationService<S, IdempotencyHook>;
+
+/// What [`IdempotencyLayer`] runs around each invocation: the handler's future runs through
+/// [`Idempotency::run`] with the event payload as the payload.
+///
+/// The handler is called before its future is handed to the hook, but a handler's body runs
+/// only when its future is polled: a replayed or refused duplicate never runs it. A handler
+/// that panics has its claim deleted before the panic goes on (as in [`Idempotency::run`]).
 #[derive(Debug, Clone)]
-pub struct IdempotencyLayer {
+pub struct IdempotencyHook {
     idempotency: Idempotency,
-    scope: InvocationLayer,
 }
 
 impl Idempotency {
-    /// The tower layer (see [`IdempotencyLayer`]).
+    /// The tower layer (see [`IdempotencyLayer`]); place it innermost.
     pub fn layer(&self) -> IdempotencyLayer {
-        IdempotencyLayer {
+        InvocationLayer::new(self.common().function_config().clone()).hook(IdempotencyHook {
             idempotency: self.clone(),
-            scope: InvocationLayer::new(self.function_config().clone()),
-        }
+        })
     }
 }
 
-impl<S> Layer<S> for IdempotencyLayer {
-    type Service = IdempotencyService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        IdempotencyService {
-            scoped: self.scope.layer(Idempotent {
-                inner,
-                idempotency: self.idempotency.clone(),
-            }),
-        }
-    }
-}
-
-/// The service made by [`IdempotencyLayer`]: the invocation scope around the idempotent
-/// handler.
-#[derive(Debug, Clone)]
-pub struct IdempotencyService<S> {
-    scoped: InvocationService<Idempotent<S>>,
-}
-
-impl<S, T> Service<LambdaEvent<T>> for IdempotencyService<S>
+impl<T, R, E> InvocationHook<LambdaEvent<T>, R, E> for IdempotencyHook
 where
-    S: Service<LambdaEvent<T>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Response: Serialize + DeserializeOwned + Send + 'static,
-    S::Error: Send + 'static,
-    T: Serialize + Send + 'static,
+    T: Serialize,
+    R: Serialize + DeserializeOwned + Send + 'static,
+    E: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = IdempotencyError<S::Error>;
-    type Future = BoxFuture<'static, Result<S::Response, IdempotencyError<S::Error>>>;
+    type Error = IdempotencyError<E>;
+    /// The event payload as JSON, or why it could not be written as JSON (an error the
+    /// invocation then returns without running the handler).
+    type State = Result<Value, serde_json::Error>;
+    type Around<F>
+        = BoxFuture<'static, Result<R, IdempotencyError<E>>>
+    where
+        F: Future<Output = Result<R, E>> + Send + 'static;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.scoped.poll_ready(cx)
+    fn start(&self, _: Option<&Invocation>, event: &LambdaEvent<T>) -> Self::State {
+        serde_json::to_value(&event.payload)
     }
 
-    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        Box::pin(self.scoped.call(event))
-    }
-}
-
-/// The handler made idempotent (inside the invocation scope).
-#[derive(Debug, Clone)]
-struct Idempotent<S> {
-    inner: S,
-    idempotency: Idempotency,
-}
-
-impl<S, T> Service<LambdaEvent<T>> for Idempotent<S>
-where
-    S: Service<LambdaEvent<T>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Response: Serialize + DeserializeOwned + Send + 'static,
-    S::Error: Send + 'static,
-    T: Serialize + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = IdempotencyError<S::Error>;
-    type Future = BoxFuture<'static, Result<S::Response, IdempotencyError<S::Error>>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(IdempotencyError::Handler)
-    }
-
-    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+    fn around<F>(&self, state: &mut Self::State, handler: F) -> Self::Around<F>
+    where
+        F: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        // The state is not read after this: `finish` and `panicked` do nothing with it.
+        let payload = std::mem::replace(state, Ok(Value::Null));
         let idempotency = self.idempotency.clone();
-        let payload = serde_json::to_value(&event.payload);
         Box::pin(async move {
             let payload = payload.map_err(|e| {
                 IdempotencyError::Serialization(format!("the event could not be read as JSON: {e}"))
             })?;
-            idempotency.run(&payload, move || inner.call(event)).await
+            idempotency.run(&payload, move || handler).await
         })
+    }
+
+    fn finish(
+        &self,
+        _: Self::State,
+        result: Result<R, IdempotencyError<E>>,
+    ) -> Result<R, IdempotencyError<E>> {
+        result
+    }
+
+    /// Nothing more to do: [`Idempotency::run`] deleted the claim before the panic reached the
+    /// layer.
+    fn panicked(&self, _: Self::State, _: &Panicked) {}
+
+    fn ready_error(&self, error: E) -> IdempotencyError<E> {
+        IdempotencyError::Handler(error)
     }
 }

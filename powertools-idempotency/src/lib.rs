@@ -190,19 +190,25 @@
 //! function under `powertools_testing::LocalFunction` against DynamoDB Local (the project's
 //! `scripts/test` starts one).
 
+mod builder;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod engine;
+mod error;
 mod hash;
-mod jmes;
+mod key;
 mod layer;
 mod memory;
 mod record;
+mod response;
 
+pub use builder::IdempotencyBuilder;
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
-pub use engine::{ConfigError, Idempotency, IdempotencyBuilder, IdempotencyError};
+pub use engine::Idempotency;
+pub use error::{IdempotencyConfigError, IdempotencyError, KeySelectionError};
 pub use hash::{HashMode, js_dumps, python_dumps};
-pub use layer::{IdempotencyLayer, IdempotencyService};
+pub use layer::{IdempotencyHook, IdempotencyLayer, IdempotencyService};
 pub use memory::InMemoryStore;
-pub use record::{BoxFuture, PutOutcome, Record, Status, Store, StoreError};
+pub use powertools_core::BoxFuture;
+pub use record::{PutOutcome, Record, Status, Store, StoreError};

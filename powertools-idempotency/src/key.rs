@@ -1,0 +1,47 @@
+//! Where the key data comes from, and when a payload has no key.
+
+use std::sync::Arc;
+
+use powertools_jmespath::Expression;
+use serde_json::Value;
+
+use crate::error::KeySelectionError;
+
+/// A typed key function, over the payload as JSON.
+pub(crate) type KeyFn = dyn Fn(&Value) -> Result<Value, KeySelectionError> + Send + Sync;
+
+/// Where the key data comes from.
+pub(crate) enum KeySource {
+    Path(Expression),
+    Function(Arc<KeyFn>),
+}
+
+impl KeySource {
+    pub(crate) fn select(&self, payload: &Value) -> Result<Value, KeySelectionError> {
+        match self {
+            Self::Path(expression) => Ok(expression.search(payload)?),
+            Self::Function(f) => f(payload),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Path(expression) => expression.as_str().to_owned(),
+            Self::Function(_) => "<key function>".to_owned(),
+        }
+    }
+}
+
+/// Whether the selected key data means "no key": Powertools for Python's
+/// `is_missing_idempotency_key`. Null, an empty string, an empty object, and a list that is empty
+/// or holds only nulls are missing; a number or a boolean never is (`0` and `false` are keys); a
+/// non-empty object never is (Python iterates its keys, which are never null).
+pub(crate) fn is_missing_key(data: &Value) -> bool {
+    match data {
+        Value::Null => true,
+        Value::Bool(_) | Value::Number(_) => false,
+        Value::String(s) => s.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.iter().all(Value::is_null),
+    }
+}
