@@ -1098,11 +1098,8 @@ fn a_malformed_service_name_in_the_environment_falls_back_to_the_default() {
     );
 }
 
-#[tokio::test]
-async fn the_invocation_scope_and_the_service_dimension_name_the_same_service() {
-    // The environment says `orders`; the explicit name wins for the scope and the dimension.
-    let (b, captured) = builder(&[]);
-    let m = b.service_name("payments").build().unwrap();
+/// One invocation that adds a metric; the service name of the scope the layer opened.
+async fn service_name_in_scope(m: &Metrics) -> String {
     let handler_metrics = m.clone();
     let service = m
         .layer()
@@ -1115,8 +1112,15 @@ async fn the_invocation_scope_and_the_service_dimension_name_the_same_service() 
                 Ok::<_, Error>(invocation.config().service_name().to_owned())
             }
         }));
-    let in_scope = service.oneshot(event("r", json!({}))).await.unwrap();
-    assert_eq!(in_scope, "payments");
+    service.oneshot(event("r", json!({}))).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_invocation_scope_and_the_service_dimension_name_the_same_service() {
+    // The environment says `orders`; the explicit name wins for the scope and the dimension.
+    let (b, captured) = builder(&[]);
+    let m = b.service_name("payments").build().unwrap();
+    assert_eq!(service_name_in_scope(&m).await, "payments");
     let blobs = blobs(&captured);
     assert_eq!(blobs.len(), 2, "{blobs:?}");
     assert!(
@@ -1129,16 +1133,11 @@ async fn the_invocation_scope_and_the_service_dimension_name_the_same_service() 
 async fn a_malformed_service_name_from_the_environment_is_replaced_in_the_scope_too() {
     let (b, captured) = builder(&[("POWERTOOLS_SERVICE_NAME", "commandes-\u{e9}t\u{e9}")]);
     let m = b.build().unwrap();
-    let service = m
-        .layer()
-        .with_cold_start_flag(Arc::new(ColdStart::new()))
-        .layer(service_fn(|_e: LambdaEvent<Value>| async {
-            let invocation = powertools_core::Invocation::current().ok_or("no scope")?;
-            Ok::<_, Error>(invocation.config().service_name().to_owned())
-        }));
-    let in_scope = service.oneshot(event("r", json!({}))).await.unwrap();
-    assert_eq!(in_scope, "service_undefined");
+    assert_eq!(service_name_in_scope(&m).await, "service_undefined");
     let blobs = blobs(&captured);
-    assert_eq!(blobs.len(), 1, "the cold start: {blobs:?}");
-    assert_eq!(blobs[0]["service"], "service_undefined");
+    assert_eq!(blobs.len(), 2, "{blobs:?}");
+    assert!(
+        blobs.iter().all(|b| b["service"] == "service_undefined"),
+        "{blobs:?}"
+    );
 }
