@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_testing::{lambda_env, test_event, xray};
+use powertools_testing::xray;
 use powertools_tracer::{InMemorySink, Tracer};
 use serde_json::{Value, json};
 use tower::{Layer as _, ServiceExt};
@@ -18,6 +20,8 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
+
+use common::{builder, sampled_event};
 
 /// Counts the spans and events it is given.
 #[derive(Clone, Default)]
@@ -37,19 +41,7 @@ impl<S: Subscriber> Layer<S> for Counting {
 
 fn tracer() -> (Tracer, InMemorySink) {
     let sink = InMemorySink::new();
-    let env = lambda_env([
-        ("POWERTOOLS_SERVICE_NAME", "orders"),
-        ("_HANDLER", "bootstrap"),
-    ])
-    .with_reporter(|_| {});
-    (
-        Tracer::builder()
-            .env(env)
-            .sink(sink.clone())
-            .build()
-            .unwrap(),
-        sink,
-    )
+    (builder(&[]).sink(sink.clone()).build().unwrap(), sink)
 }
 
 /// What the handler saw of the subscriber's decisions.
@@ -101,9 +93,7 @@ async fn invoke(t: &Tracer, dispatch: tracing::Dispatch) -> Seen {
             Ok::<_, Error>(json!({"ok": true}))
         }
     }));
-    let mut event = test_event("r-filtering", json!({}));
-    event.context.xray_trace_id =
-        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1".into());
+    let event = sampled_event("r-filtering", json!({}));
     let outcome =
         tracing::instrument::WithSubscriber::with_subscriber(service.oneshot(event), dispatch)
             .await;
@@ -114,13 +104,19 @@ async fn invoke(t: &Tracer, dispatch: tracing::Dispatch) -> Seen {
         .unwrap()
 }
 
-fn check(seen: &Seen, sink: &InMemorySink, counting: &Counting) {
+/// Only the `## ` spans were enabled, whatever their level; the other crates' spans and
+/// events were not.
+fn check_enabled(seen: &Seen) {
     assert!(seen.trace_span_disabled, "{seen:?}");
     assert!(seen.debug_span_disabled, "{seen:?}");
     assert!(!seen.debug_event_enabled, "{seen:?}");
     assert!(!seen.info_event_enabled, "{seen:?}");
     assert!(!seen.subsegment_span_disabled, "{seen:?}");
     assert!(!seen.trace_subsegment_span_disabled, "{seen:?}");
+}
+
+fn check(seen: &Seen, sink: &InMemorySink, counting: &Counting) {
+    check_enabled(seen);
     let docs: Vec<Value> = sink
         .subsegments()
         .iter()
@@ -175,11 +171,6 @@ async fn only_subsegment_spans_and_error_events_are_enabled_beside_a_warn_layer(
     let (t, sink) = tracer();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(t.tracing_layer()));
     let seen = invoke(&t, dispatch).await;
-    assert!(seen.trace_span_disabled, "{seen:?}");
-    assert!(seen.debug_span_disabled, "{seen:?}");
-    assert!(!seen.debug_event_enabled, "{seen:?}");
-    assert!(!seen.info_event_enabled, "{seen:?}");
-    assert!(!seen.subsegment_span_disabled, "{seen:?}");
-    assert!(!seen.trace_subsegment_span_disabled, "{seen:?}");
+    check_enabled(&seen);
     assert_eq!(sink.subsegments().len(), 3);
 }

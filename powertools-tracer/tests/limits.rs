@@ -4,11 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::Env;
-use powertools_testing::{UdpCollector, lambda_env, test_event, xray};
+use powertools_testing::{UdpCollector, xray};
 use powertools_tracer::{InMemorySink, Tracer, TracerBuilder};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -16,20 +17,13 @@ use tower::{Layer, ServiceExt};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
+use common::{env, sampled_event};
+
 /// The largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IPv4 header).
 const MAX_DATAGRAM: usize = 65_507;
 
 fn builder() -> TracerBuilder {
-    Tracer::builder().env(env(&[]))
-}
-
-/// A Lambda environment for the `orders` service with the handler `bootstrap`.
-fn env(extra: &[(&str, &str)]) -> Env {
-    let vars = [
-        ("POWERTOOLS_SERVICE_NAME", "orders"),
-        ("_HANDLER", "bootstrap"),
-    ];
-    lambda_env(vars.iter().chain(extra).copied()).with_reporter(|_| {})
+    common::builder(&[])
 }
 
 /// Runs `body` as the handler of one sampled invocation, under the span layer.
@@ -48,9 +42,7 @@ where
             Ok::<_, Error>(json!({"ok": true}))
         }
     }));
-    let mut event = test_event("r-limits", json!({}));
-    event.context.xray_trace_id =
-        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1".into());
+    let event = sampled_event("r-limits", json!({}));
     let outcome =
         tracing::instrument::WithSubscriber::with_subscriber(service.oneshot(event), dispatch)
             .await;

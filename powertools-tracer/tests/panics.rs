@@ -4,35 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, reason = "these handlers panic on purpose")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::{ColdStart, catch_panic};
-use powertools_testing::{UdpCollector, lambda_env, test_event, xray};
-use powertools_tracer::{InMemorySink, Tracer, TracerBuilder};
+use powertools_testing::{UdpCollector, xray};
+use powertools_tracer::{InMemorySink, Tracer};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
-const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
-const PARENT: &str = "557abcec3ee5a047";
-
-fn builder(extra: &[(&str, &str)]) -> TracerBuilder {
-    let vars = [
-        ("POWERTOOLS_SERVICE_NAME", "orders"),
-        ("_HANDLER", "bootstrap"),
-    ];
-    let env = lambda_env(vars.iter().chain(extra).copied()).with_reporter(|_| {});
-    Tracer::builder().env(env)
-}
-
-fn event(payload: Value) -> LambdaEvent<Value> {
-    let mut event = test_event("r-panic", payload);
-    event.context.xray_trace_id = Some(format!("Root={ROOT};Parent={PARENT};Sampled=1"));
-    event
-}
+use common::{PARENT, builder, sampled_event};
 
 /// Charges a card inside a synchronous `## charge` span, which panics on `"declined"`.
 fn charge(card: &str) -> u32 {
@@ -78,7 +64,7 @@ where
         .with_cold_start_flag(Arc::new(ColdStart::new()))
         .layer(service_fn(f));
     let outcome = tracing::instrument::WithSubscriber::with_subscriber(
-        catch_panic(|| service.oneshot(event(payload))),
+        catch_panic(|| service.oneshot(sampled_event("r-panic", payload))),
         dispatch,
     )
     .await;

@@ -2,33 +2,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use powertools_core::{ColdStart, ConfigError, Env, Invocation};
-use powertools_testing::{ManualClock, UdpCollector, lambda_env, test_event, xray};
-use powertools_tracer::{InMemorySink, Subsegment, Tracer, TracerBuilder};
+use powertools_testing::{ManualClock, UdpCollector, test_event, xray};
+use powertools_tracer::{InMemorySink, Subsegment, Tracer};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
-const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
-const PARENT: &str = "557abcec3ee5a047";
-
-fn header(sampled: &str) -> String {
-    format!("Root={ROOT};Parent={PARENT};Sampled={sampled}")
-}
-
-fn builder(extra: &[(&str, &str)]) -> TracerBuilder {
-    let vars = [
-        ("POWERTOOLS_SERVICE_NAME", "orders"),
-        ("_HANDLER", "bootstrap"),
-    ];
-    let env = lambda_env(vars.iter().chain(extra).copied()).with_reporter(|_| {});
-    Tracer::builder().env(env)
-}
+use common::{PARENT, ROOT, builder, header, sampled_event};
 
 fn tracer(extra: &[(&str, &str)]) -> (Tracer, InMemorySink) {
     let sink = InMemorySink::new();
@@ -283,8 +271,7 @@ async fn annotation_rules_keep_bad_keys_and_extras_as_metadata() {
             Ok::<_, Error>(json!(null))
         }
     }));
-    let mut event = test_event("r", json!({}));
-    event.context.xray_trace_id = Some(header("1"));
+    let event = sampled_event("r", json!({}));
     assert!(service.oneshot(event).await.is_ok());
     let docs = documents(&sink);
     let handler = &docs[0];
@@ -303,8 +290,7 @@ async fn oversized_documents_fit_one_datagram() {
     let service = t.layer().layer(service_fn(|_e: LambdaEvent<Value>| async {
         Ok::<_, Error>(json!({"blob": "x".repeat(200_000)}))
     }));
-    let mut event = test_event("r", json!({}));
-    event.context.xray_trace_id = Some(header("1"));
+    let event = sampled_event("r", json!({}));
     assert!(service.oneshot(event).await.is_ok());
     let subsegments: Vec<Subsegment> = sink.subsegments();
     let datagram = subsegments[0].to_datagram().expect("fits one datagram");
@@ -368,8 +354,7 @@ async fn the_service_name_is_resolved_once_for_the_annotation_and_the_scope() {
         let scope = Invocation::current().expect("the layer opens the scope");
         Ok::<_, Error>(json!({"scope_service": scope.config().service_name()}))
     }));
-    let mut event = test_event("r", json!({}));
-    event.context.xray_trace_id = Some(header("1"));
+    let event = sampled_event("r", json!({}));
     let response = service.oneshot(event).await.unwrap();
     assert_eq!(response, json!({"scope_service": "payments"}));
     let docs = documents(&sink);
@@ -398,8 +383,7 @@ async fn subsegments_are_timed_by_the_builder_s_clock() {
             Ok::<_, Error>(json!(null))
         }
     }));
-    let mut event = test_event("r", json!({}));
-    event.context.xray_trace_id = Some(header("1"));
+    let event = sampled_event("r", json!({}));
     assert!(service.oneshot(event).await.is_ok());
     let docs = documents(&sink);
     assert_eq!(docs[0]["start_time"], 1_700_000_000.0);
