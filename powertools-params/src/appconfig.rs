@@ -1,17 +1,16 @@
 //! AppConfig (the AppConfigData API).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_appconfigdata::Client;
+use powertools_core::{BoxFuture, Clock};
 
 use crate::aws::sdk_error;
 use crate::error::ParameterError;
-use crate::provider::{BoxFuture, Provider};
+use crate::provider::Provider;
 use crate::value::RawValue;
-
-type Clock = dyn Fn() -> SystemTime + Send + Sync;
 
 /// AppConfig tokens expire after 24 hours.
 const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -33,7 +32,7 @@ pub struct AppConfigProvider {
     application: String,
     environment: String,
     sessions: Mutex<HashMap<String, Session>>,
-    clock: Arc<Clock>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for AppConfigProvider {
@@ -57,14 +56,15 @@ impl AppConfigProvider {
             application: application.into(),
             environment: environment.into(),
             sessions: Mutex::new(HashMap::new()),
-            clock: Arc::new(SystemTime::now),
+            clock: Clock::system(),
         }
     }
 
-    /// Reads the time from `clock` (tests).
+    /// Reads the time from `clock` instead of the system clock (tests:
+    /// `powertools_testing::ManualClock`).
     #[must_use]
-    pub fn with_clock<F: Fn() -> SystemTime + Send + Sync + 'static>(mut self, clock: F) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -81,16 +81,14 @@ impl AppConfigProvider {
         output
             .initial_configuration_token()
             .map(str::to_owned)
-            .ok_or_else(|| ParameterError::NotFound {
-                name: profile.to_owned(),
-            })
+            .ok_or_else(|| ParameterError::not_found(profile))
     }
 }
 
 impl Provider for AppConfigProvider {
     fn get<'a>(&'a self, profile: &'a str) -> BoxFuture<'a, Result<RawValue, ParameterError>> {
         Box::pin(async move {
-            let now = (self.clock)();
+            let now = self.clock.now();
             let existing = self
                 .sessions
                 .lock()
@@ -141,9 +139,7 @@ impl Provider for AppConfigProvider {
                     Ok(text) => RawValue::Text(text),
                     Err(e) => RawValue::Binary(e.into_bytes()),
                 }),
-                None => Err(ParameterError::NotFound {
-                    name: profile.to_owned(),
-                }),
+                None => Err(ParameterError::not_found(profile)),
             }
         })
     }

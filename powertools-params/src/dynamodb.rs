@@ -2,10 +2,11 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use powertools_core::BoxFuture;
 
 use crate::aws::sdk_error;
 use crate::error::ParameterError;
-use crate::provider::{BoxFuture, Provider};
+use crate::provider::Provider;
 use crate::value::RawValue;
 
 /// Values in a DynamoDB table: one value per `id` (`value` attribute), or many under one `id`
@@ -74,9 +75,7 @@ impl Provider for DynamoDbProvider {
                 .map_err(sdk_error(name))?;
             match output.item() {
                 Some(item) => self.value(name, item),
-                None => Err(ParameterError::NotFound {
-                    name: name.to_owned(),
-                }),
+                None => Err(ParameterError::not_found(name)),
             }
         })
     }

@@ -40,12 +40,21 @@ pub enum ParameterError {
         /// Why it failed (never the value itself).
         reason: String,
     },
-    /// The provider cannot do what was asked (e.g. list a path).
-    #[error("{0}")]
-    Unsupported(String),
+    /// The provider cannot list the values under a path.
+    #[error("the provider cannot list the values under {name:?}")]
+    Unsupported {
+        /// The path.
+        name: String,
+    },
 }
 
 impl ParameterError {
+    pub(crate) fn not_found(name: &str) -> Self {
+        Self::NotFound {
+            name: name.to_owned(),
+        }
+    }
+
     pub(crate) fn transform(name: &str, to: &'static str, reason: String) -> Self {
         Self::Transform {
             name: name.to_owned(),

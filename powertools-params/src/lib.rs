@@ -4,7 +4,8 @@
 //! Configuration belongs in Parameter Store, secrets in Secrets Manager, feature flags in
 //! AppConfig: fetched once and cached with a TTL, never on every call (SSM throttles at tens of
 //! requests per second) and never forever (rotation must work). [`Parameters`] puts any
-//! [`Provider`] behind a bounded cache; concurrent misses for one name make one backend call.
+//! [`Provider`] behind a bounded TTL cache; concurrent misses for one name make one backend
+//! call.
 //!
 //! # Getting started
 //!
@@ -15,9 +16,9 @@
 //!
 //! // At INIT: clients only, no request.
 //! let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-//! let ssm = Parameters::builder(SsmProvider::new(aws_sdk_ssm::Client::new(&sdk))).build();
-//! let secrets = Parameters::builder(SecretsProvider::new(aws_sdk_secretsmanager::Client::new(&sdk))).build();
-//! let flags = Parameters::builder(AppConfigProvider::new(aws_sdk_appconfigdata::Client::new(&sdk), "orders", "prod")).build();
+//! let ssm = Parameters::builder(SsmProvider::new(aws_sdk_ssm::Client::new(&sdk))).build()?;
+//! let secrets = Parameters::builder(SecretsProvider::new(aws_sdk_secretsmanager::Client::new(&sdk))).build()?;
+//! let flags = Parameters::builder(AppConfigProvider::new(aws_sdk_appconfigdata::Client::new(&sdk), "orders", "prod")).build()?;
 //!
 //! // In the handler: cached for 5 s (POWERTOOLS_PARAMETERS_MAX_AGE).
 //! let table: String = ssm.get("/orders/table-name").await?;
@@ -60,12 +61,18 @@
 //!   read; [`GetOptions::force_fetch`] skips the cache; [`Parameters::clear_cache`] forgets all.
 //! - **Single-flight**: when a name is missing or too old, one caller fetches it and every
 //!   concurrent caller waits for that fetch: 100 concurrent reads of a cold name make one call.
+//!   (Paths read with [`Parameters::get_multiple`] are cached the same way, without
+//!   single-flight and without stale-if-error.)
+//! - **Expiry**: a value leaves memory (secrets included) once the longer of the client's max
+//!   age and the max age of the read that fetched it has passed, plus the stale-if-error window
+//!   if any; the cache measures this with its own monotonic clock, not the builder's `clock`.
 //! - The cache is bounded ([`ParametersBuilder::capacity`], default 1,024 values; least
 //!   recently used go first, when the cache's maintenance runs; [`Parameters::cached_len`]
 //!   runs it and counts). An evicted name is fetched again on its next read.
 //! - **Stale-if-error** (off by default): with [`ParametersBuilder::stale_if_error`], when the
-//!   backend fails after a value expired, the last good value is served for up to that window
-//!   past its max age (with a line on stderr). A missing parameter is never papered over.
+//!   backend fails on a refetch (the value expired, or a forced fetch), the last good value is
+//!   served for up to that window past its max age (with a line on stderr). A missing
+//!   parameter is never papered over.
 //! - AppConfig keeps one session per profile: an empty response means "unchanged" and returns
 //!   the last value; tokens older than 24 hours start a new session.
 //!
@@ -87,7 +94,8 @@
 //! # Testing your code
 //!
 //! Put an [`InMemoryProvider`] behind [`Parameters`] (it counts its calls and can be told to
-//! fail) and give the builder a clock to move time. End to end, the project's `scripts/test`
+//! fail) and give the builder a clock to move time (`powertools_testing::ManualClock`): the
+//! clock decides whether a cached value is fresh; removal from memory follows real time. End to end, the project's `scripts/test`
 //! runs the SSM and Secrets Manager providers against moto, DynamoDB against DynamoDB Local, and
 //! AppConfig against a fake AppConfigData server in the tests.
 
@@ -117,7 +125,8 @@ pub use appconfig::AppConfigProvider;
 pub use dynamodb::DynamoDbProvider;
 pub use error::ParameterError;
 pub use parameters::{DEFAULT_MAX_AGE, GetOptions, Parameters, ParametersBuilder};
-pub use provider::{BoxFuture, InMemoryProvider, Provider};
+pub use powertools_core::BoxFuture;
+pub use provider::{InMemoryProvider, Provider};
 #[cfg(feature = "secrets")]
 pub use secrets::SecretsProvider;
 #[cfg(feature = "ssm")]

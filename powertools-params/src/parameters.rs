@@ -1,18 +1,17 @@
 //! The caching front: TTL, per-call max age, force fetch, single-flight, stale-if-error.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
-use powertools_core::Env;
+use powertools_core::{Clock, CommonConfig, ConfigError};
 use serde::de::DeserializeOwned;
 
 use crate::error::ParameterError;
 use crate::provider::Provider;
 use crate::value::{RawValue, Secret, Transform, Transformed};
 
-type Clock = dyn Fn() -> SystemTime + Send + Sync;
 /// Values by relative name.
 type Named = Vec<(String, RawValue)>;
 
@@ -25,6 +24,42 @@ struct Entry<V> {
     fetched_at: SystemTime,
     /// Which fetch produced it (increasing): tells a waiter that another caller refreshed it.
     generation: u64,
+    /// How long the cache keeps it in memory: the max age it was fetched with (at least the
+    /// client's) plus the stale-if-error window, saturating.
+    time_to_live: Duration,
+}
+
+/// Removes each entry from memory once its time to live has passed (measured by the cache's
+/// own monotonic clock, from its insertion or last replacement).
+struct KeepFor;
+
+impl<V> moka::Expiry<String, Arc<Entry<V>>> for KeepFor {
+    fn expire_after_create(
+        &self,
+        _name: &String,
+        entry: &Arc<Entry<V>>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(entry.time_to_live)
+    }
+
+    fn expire_after_update(
+        &self,
+        _name: &String,
+        entry: &Arc<Entry<V>>,
+        _updated_at: Instant,
+        _until_now: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.time_to_live)
+    }
+}
+
+fn cache<V: Send + Sync + 'static>(capacity: u64) -> moka::future::Cache<String, Arc<Entry<V>>> {
+    moka::future::Cache::builder()
+        .max_capacity(capacity)
+        .eviction_policy(EvictionPolicy::lru())
+        .expire_after(KeepFor)
+        .build()
 }
 
 fn next_generation() -> u64 {
@@ -47,7 +82,9 @@ impl GetOptions {
     }
 
     /// Accepts a cached value only if younger than `max_age` (this read only; replaces the
-    /// client's max age, longer or shorter).
+    /// client's max age, longer or shorter). A value stays in memory for the longer of the
+    /// client's max age and the max age of the read that fetched it (plus any stale-if-error
+    /// window): a read that accepts an older value than that fetches again once it is gone.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
         self
@@ -60,8 +97,10 @@ impl GetOptions {
     }
 }
 
-/// Values of one provider behind a bounded TTL cache. Concurrent misses for one name make
-/// **one** backend call (the others wait for it). Cheap to clone.
+/// Values of one provider behind a bounded TTL cache: a value is served while younger than its
+/// max age and leaves memory once its max age (plus any stale-if-error window) has passed.
+/// Concurrent misses for one name make **one** backend call (the others wait for it). Cheap to
+/// clone.
 ///
 /// ```
 /// use powertools_params::{InMemoryProvider, Parameters};
@@ -69,7 +108,7 @@ impl GetOptions {
 /// let provider = InMemoryProvider::new();
 /// provider.set("/orders/config.json", r#"{"max_items": 10}"#);
 /// provider.set("/orders/api-key", "s3cr3t");
-/// let parameters = Parameters::builder(provider).build();
+/// let parameters = Parameters::builder(provider).build().unwrap();
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Config { max_items: u32 }
@@ -85,7 +124,7 @@ pub struct Parameters<P> {
     multiple: moka::future::Cache<String, Arc<Entry<Named>>>,
     max_age: Duration,
     stale_if_error: Option<Duration>,
-    clock: Arc<Clock>,
+    clock: Clock,
 }
 
 impl<P> Clone for Parameters<P> {
@@ -97,7 +136,7 @@ impl<P> Clone for Parameters<P> {
             multiple: self.multiple.clone(),
             max_age: self.max_age,
             stale_if_error: self.stale_if_error,
-            clock: Arc::clone(&self.clock),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -116,11 +155,10 @@ impl<P: std::fmt::Debug> std::fmt::Debug for Parameters<P> {
 #[must_use]
 pub struct ParametersBuilder<P> {
     provider: P,
-    env: Option<Env>,
+    common: CommonConfig,
     max_age: Option<Duration>,
     capacity: u64,
     stale_if_error: Option<Duration>,
-    clock: Option<Arc<Clock>>,
 }
 
 impl<P> std::fmt::Debug for ParametersBuilder<P> {
@@ -134,11 +172,10 @@ impl<P: Provider + 'static> Parameters<P> {
     pub fn builder(provider: P) -> ParametersBuilder<P> {
         ParametersBuilder {
             provider,
-            env: None,
+            common: CommonConfig::default(),
             max_age: None,
             capacity: 1_024,
             stale_if_error: None,
-            clock: None,
         }
     }
 
@@ -154,17 +191,31 @@ impl<P: Provider + 'static> Parameters<P> {
     }
 
     fn fresh(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
-        (self.clock)()
-            .duration_since(fetched_at)
-            .map_or(true, |age| age <= max_age)
+        self.age(fetched_at).is_none_or(|age| age <= max_age)
     }
 
     fn can_serve_stale(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
         // Saturating: a max age or window too large to add is an endless window, not a panic.
         self.stale_if_error.is_some_and(|window| {
-            (self.clock)()
-                .duration_since(fetched_at)
-                .map_or(true, |age| age <= max_age.saturating_add(window))
+            self.age(fetched_at)
+                .is_none_or(|age| age <= max_age.saturating_add(window))
+        })
+    }
+
+    /// How old a value fetched at `fetched_at` is; `None` when the clock went back before it.
+    fn age(&self, fetched_at: SystemTime) -> Option<Duration> {
+        self.clock.now().duration_since(fetched_at).ok()
+    }
+
+    /// A new entry for a value fetched now by a read that accepts `max_age`.
+    fn new_entry<V>(&self, value: V, max_age: Duration) -> Arc<Entry<V>> {
+        Arc::new(Entry {
+            value,
+            fetched_at: self.clock.now(),
+            generation: next_generation(),
+            time_to_live: max_age
+                .max(self.max_age)
+                .saturating_add(self.stale_if_error.unwrap_or(Duration::ZERO)),
         })
     }
 
@@ -198,11 +249,7 @@ impl<P: Provider + 'static> Parameters<P> {
                     }
                 }
                 match self.provider.get(name).await {
-                    Ok(value) => Ok(Op::Put(Arc::new(Entry {
-                        value,
-                        fetched_at: (self.clock)(),
-                        generation: next_generation(),
-                    }))),
+                    Ok(value) => Ok(Op::Put(self.new_entry(value, max_age))),
                     Err(error) => match &existing {
                         Some(existing)
                             if error.is_backend_failure()
@@ -222,9 +269,9 @@ impl<P: Provider + 'static> Parameters<P> {
             CompResult::Inserted(entry)
             | CompResult::ReplacedWith(entry)
             | CompResult::Unchanged(entry) => Ok(entry.into_value()),
-            CompResult::StillNone(_) | CompResult::Removed(_) => Err(ParameterError::NotFound {
-                name: name.to_owned(),
-            }),
+            CompResult::StillNone(_) | CompResult::Removed(_) => {
+                Err(ParameterError::not_found(name))
+            }
         }
     }
 
@@ -280,7 +327,10 @@ impl<P: Provider + 'static> Parameters<P> {
         self.get(name).await.map(Secret::new)
     }
 
-    /// The values under `path`, by relative name (cached like single values).
+    /// The values under `path`, by relative name, cached for the max age like single values
+    /// (in a cache of their own, of the same capacity). Unlike single values, concurrent
+    /// misses are not merged into one call and stale-if-error does not apply: a failure is an
+    /// error.
     pub async fn get_multiple(
         &self,
         path: &str,
@@ -295,20 +345,13 @@ impl<P: Provider + 'static> Parameters<P> {
         }
         let values = self.provider.get_multiple(path).await?;
         self.multiple
-            .insert(
-                path.to_owned(),
-                Arc::new(Entry {
-                    value: values.clone(),
-                    fetched_at: (self.clock)(),
-                    generation: next_generation(),
-                }),
-            )
+            .insert(path.to_owned(), self.new_entry(values.clone(), max_age))
             .await;
         Ok(values)
     }
 
     /// How many single values the cache holds, counted after the cache's pending maintenance
-    /// (evictions beyond [`ParametersBuilder::capacity`]) has run.
+    /// (evictions beyond [`ParametersBuilder::capacity`], removal of expired values) has run.
     pub async fn cached_len(&self) -> u64 {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
@@ -322,11 +365,7 @@ impl<P: Provider + 'static> Parameters<P> {
 }
 
 impl<P: Provider + 'static> ParametersBuilder<P> {
-    /// Reads unset values from `env` (tests).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
-        self
-    }
+    powertools_core::common_setters!(common);
 
     /// How long a value is served from the cache (else `POWERTOOLS_PARAMETERS_MAX_AGE`
     /// seconds, else 5 s).
@@ -335,46 +374,39 @@ impl<P: Provider + 'static> ParametersBuilder<P> {
         self
     }
 
-    /// How many values the cache holds at most (default 1,024; least recently used go first,
-    /// when the cache's maintenance runs: the bound may be exceeded briefly under load).
+    /// How many single values the cache holds at most, and separately how many paths of
+    /// [`Parameters::get_multiple`] (default 1,024; least recently used go first, when the
+    /// cache's maintenance runs: the bound may be exceeded briefly under load).
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
         self
     }
 
     /// When the backend fails after a value expired, serve the last good value for up to
-    /// `window` past its max age (off by default: a failure is an error).
+    /// `window` past its max age (off by default: a failure is an error). Values stay in
+    /// memory for their max age plus this window.
     pub fn stale_if_error(mut self, window: Duration) -> Self {
         self.stale_if_error = Some(window);
         self
     }
 
-    /// Reads the time from `clock` (tests).
-    pub fn clock<F: Fn() -> SystemTime + Send + Sync + 'static>(mut self, clock: F) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
-    /// Builds the client (no request is made).
-    pub fn build(self) -> Parameters<P> {
-        let env = self.env.unwrap_or_else(Env::from_env);
+    /// Builds the client (no request is made). Fails only on an explicit empty service name
+    /// ([`ConfigError::EmptyServiceName`]); the environment never makes it fail.
+    pub fn build(self) -> Result<Parameters<P>, ConfigError> {
+        let common = self.common.resolve()?;
         let max_age = self.max_age.unwrap_or_else(|| {
-            env.parse::<u64>("POWERTOOLS_PARAMETERS_MAX_AGE", "a whole number of seconds")
+            common
+                .env()
+                .parse::<u64>("POWERTOOLS_PARAMETERS_MAX_AGE", "a whole number of seconds")
                 .map_or(DEFAULT_MAX_AGE, Duration::from_secs)
         });
-        Parameters {
+        Ok(Parameters {
             provider: Arc::new(self.provider),
-            cache: moka::future::Cache::builder()
-                .max_capacity(self.capacity)
-                .eviction_policy(EvictionPolicy::lru())
-                .build(),
-            multiple: moka::future::Cache::builder()
-                .max_capacity(self.capacity)
-                .eviction_policy(EvictionPolicy::lru())
-                .build(),
+            cache: cache(self.capacity),
+            multiple: cache(self.capacity),
             max_age,
             stale_if_error: self.stale_if_error,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
-        }
+            clock: common.clock().clone(),
+        })
     }
 }

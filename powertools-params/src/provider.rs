@@ -1,16 +1,13 @@
 //! The provider trait and the in-memory provider.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use powertools_core::BoxFuture;
+
 use crate::error::ParameterError;
 use crate::value::RawValue;
-
-/// A boxed, sendable future (providers are used as trait objects).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A backend of parameters. Implementations return [`ParameterError::NotFound`] for a missing
 /// name and keep the backend's error as the source of the others.
@@ -24,9 +21,9 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         path: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, RawValue)>, ParameterError>> {
         Box::pin(async move {
-            Err(ParameterError::Unsupported(format!(
-                "this provider cannot list the values under {path:?}"
-            )))
+            Err(ParameterError::Unsupported {
+                name: path.to_owned(),
+            })
         })
     }
 }
@@ -61,7 +58,8 @@ impl InMemoryProvider {
             .insert(name.into(), RawValue::Binary(value));
     }
 
-    /// Makes every call fail as a backend failure (or succeed again).
+    /// Makes every call (`get` and `get_multiple`) fail as a backend failure (or succeed
+    /// again).
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }
@@ -70,28 +68,32 @@ impl InMemoryProvider {
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+
+    /// Counts a call for `name`, gives other tasks a turn (like a network call would:
+    /// concurrent callers overlap), and fails it when told to.
+    async fn call(&self, name: &str) -> Result<(), ParameterError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio_yield().await;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(ParameterError::Backend {
+                name: name.to_owned(),
+                source: "the in-memory provider was told to fail".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Provider for InMemoryProvider {
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<RawValue, ParameterError>> {
         Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            // Yield, like a network call would: concurrent callers overlap.
-            tokio_yield().await;
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(ParameterError::Backend {
-                    name: name.to_owned(),
-                    source: "the in-memory provider was told to fail".into(),
-                });
-            }
+            self.call(name).await?;
             self.values
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(name)
                 .cloned()
-                .ok_or_else(|| ParameterError::NotFound {
-                    name: name.to_owned(),
-                })
+                .ok_or_else(|| ParameterError::not_found(name))
         })
     }
 
@@ -100,20 +102,30 @@ impl Provider for InMemoryProvider {
         path: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, RawValue)>, ParameterError>> {
         Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            let prefix = format!("{}/", path.trim_end_matches('/'));
+            self.call(path).await?;
             let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut found: Vec<(String, RawValue)> = values
-                .iter()
-                .filter_map(|(k, v)| {
-                    k.strip_prefix(&prefix)
-                        .map(|rel| (rel.to_owned(), v.clone()))
-                })
-                .collect();
-            found.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(found)
+            Ok(sorted_by_name(
+                values
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        relative_to(path, k).map(|rel| (rel.to_owned(), v.clone()))
+                    })
+                    .collect(),
+            ))
         })
     }
+}
+
+/// `name` relative to `path` (`/a/b/c` under `/a` or `/a/` is `b/c`), if it is under it.
+pub(crate) fn relative_to<'n>(path: &str, name: &'n str) -> Option<&'n str> {
+    name.strip_prefix(path.trim_end_matches('/'))?
+        .strip_prefix('/')
+}
+
+/// `values` sorted by name.
+pub(crate) fn sorted_by_name(mut values: Vec<(String, RawValue)>) -> Vec<(String, RawValue)> {
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    values
 }
 
 /// Gives other tasks a turn once (no runtime dependency).

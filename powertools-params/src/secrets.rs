@@ -1,10 +1,11 @@
 //! Secrets Manager.
 
 use aws_sdk_secretsmanager::Client;
+use powertools_core::BoxFuture;
 
 use crate::aws::sdk_error;
 use crate::error::ParameterError;
-use crate::provider::{BoxFuture, Provider};
+use crate::provider::Provider;
 use crate::value::RawValue;
 
 /// Secrets from Secrets Manager (`SecretString` as text, `SecretBinary` as bytes). IAM:
@@ -37,9 +38,7 @@ impl Provider for SecretsProvider {
             output
                 .secret_binary()
                 .map(|blob| RawValue::Binary(blob.as_ref().to_vec()))
-                .ok_or_else(|| ParameterError::NotFound {
-                    name: name.to_owned(),
-                })
+                .ok_or_else(|| ParameterError::not_found(name))
         })
     }
 }

@@ -1,13 +1,12 @@
 //! SSM Parameter Store.
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
-use powertools_core::Env;
+use powertools_core::{BoxFuture, Env};
 
-use crate::aws::{classify, sdk_error, sdk_error_sending};
+use crate::aws::{sdk_error, sdk_error_for_each, sending_error};
 use crate::error::ParameterError;
-use crate::provider::{BoxFuture, Provider};
+use crate::provider::{Provider, relative_to, sorted_by_name};
 use crate::value::RawValue;
 
 /// Parameters from SSM Parameter Store. IAM: `ssm:GetParameter`, `ssm:GetParameters`,
@@ -81,26 +80,15 @@ impl SsmProvider {
                             .and_then(|p| p.value().map(|v| RawValue::Text(v.to_owned())));
                         results.push((
                             (*name).to_owned(),
-                            found.ok_or_else(|| ParameterError::NotFound {
-                                name: (*name).to_owned(),
-                            }),
+                            found.ok_or_else(|| ParameterError::not_found(name)),
                         ));
                     }
                 }
-                Err(error) => {
-                    let code = error.code().map(str::to_owned);
-                    for name in chunk {
-                        let message = error.to_string();
-                        results.push((
-                            (*name).to_owned(),
-                            Err(classify(
-                                name,
-                                Box::new(std::io::Error::other(message)),
-                                code.as_deref(),
-                            )),
-                        ));
-                    }
-                }
+                Err(error) => results.extend(
+                    sdk_error_for_each(chunk.iter().copied(), error)
+                        .into_iter()
+                        .map(|(name, error)| (name, Err(error))),
+                ),
             }
         }
         results
@@ -117,7 +105,7 @@ impl SsmProvider {
             .overwrite(true)
             .send()
             .await
-            .map_err(sdk_error_sending(name))?;
+            .map_err(|error| sending_error(name, error))?;
         Ok(())
     }
 }
@@ -137,9 +125,7 @@ impl Provider for SsmProvider {
                 .parameter()
                 .and_then(|p| p.value())
                 .map(|v| RawValue::Text(v.to_owned()))
-                .ok_or_else(|| ParameterError::NotFound {
-                    name: name.to_owned(),
-                })
+                .ok_or_else(|| ParameterError::not_found(name))
         })
     }
 
@@ -148,7 +134,6 @@ impl Provider for SsmProvider {
         path: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, RawValue)>, ParameterError>> {
         Box::pin(async move {
-            let prefix = format!("{}/", path.trim_end_matches('/'));
             let mut values = Vec::new();
             let mut next: Option<String> = None;
             loop {
@@ -164,7 +149,7 @@ impl Provider for SsmProvider {
                     .map_err(sdk_error(path))?;
                 for parameter in output.parameters() {
                     if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
-                        let relative = name.strip_prefix(&prefix).unwrap_or(name).to_owned();
+                        let relative = relative_to(path, name).unwrap_or(name).to_owned();
                         values.push((relative, RawValue::Text(value.to_owned())));
                     }
                 }
@@ -173,8 +158,7 @@ impl Provider for SsmProvider {
                     _ => break,
                 }
             }
-            values.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(values)
+            Ok(sorted_by_name(values))
         })
     }
 }

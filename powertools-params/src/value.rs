@@ -10,9 +10,10 @@ use crate::error::ParameterError;
 /// A value as the backend holds it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum RawValue {
-    /// Text (SSM parameters, `SecretString`, AppConfig bodies, DynamoDB strings).
+    /// Text (SSM parameters, `SecretString`, UTF-8 AppConfig bodies, DynamoDB strings and
+    /// numbers).
     Text(String),
-    /// Bytes (`SecretBinary`, DynamoDB binary).
+    /// Bytes (`SecretBinary`, AppConfig bodies that are not UTF-8, DynamoDB binary).
     Binary(Vec<u8>),
 }
 

@@ -1,15 +1,16 @@
 //! The AppConfig provider against a fake AppConfigData server speaking the real REST API
 //! (`POST /configurationsessions`, `GET /configuration?configuration_token=`).
 #![cfg(feature = "appconfig")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 mod common;
 
 use powertools_params::{AppConfigProvider, GetOptions, Parameters, Provider, RawValue};
+use powertools_testing::ManualClock;
 
 #[derive(Default)]
 struct Fake {
@@ -28,9 +29,7 @@ async fn fake_appconfigdata(
     }));
     let shared = Arc::clone(&state);
     let url = common::serve_http(move |request_line| {
-        let mut fake = shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut fake = shared.lock().unwrap();
         if request_line.starts_with("POST /configurationsessions") {
             fake.sessions_started += 1;
             let token = format!("initial-{}", fake.sessions_started);
@@ -98,10 +97,8 @@ async fn sessions_tokens_unchanged_bodies_and_expiry() -> Result<(), Box<dyn std
             .endpoint_url(url)
             .build(),
     );
-    let now = Arc::new(AtomicU64::new(1_795_268_547_000));
-    let clock = Arc::clone(&now);
-    let provider = AppConfigProvider::new(client, "orders", "prod")
-        .with_clock(move || UNIX_EPOCH + Duration::from_millis(clock.load(Ordering::SeqCst)));
+    let manual = ManualClock::at_epoch_millis(1_795_268_547_000);
+    let provider = AppConfigProvider::new(client, "orders", "prod").clock(manual.clock());
 
     assert_eq!(
         provider.get("flags").await?,
@@ -117,25 +114,25 @@ async fn sessions_tokens_unchanged_bodies_and_expiry() -> Result<(), Box<dyn std
         RawValue::Text(r#"{"new_checkout":false}"#.into())
     );
     assert_eq!(
-        fake.lock().map(|f| f.sessions_started).unwrap_or(0),
+        fake.lock().unwrap().sessions_started,
         1,
         "one session, tokens chained"
     );
 
     // After 24 hours the token has expired: a new session, the last value kept if unchanged.
-    now.fetch_add(25 * 3600 * 1000, Ordering::SeqCst);
+    manual.advance(Duration::from_secs(25 * 3600));
     assert_eq!(
         provider.get("flags").await?,
         RawValue::Text(r#"{"new_checkout":false}"#.into())
     );
-    assert_eq!(fake.lock().map(|f| f.sessions_started).unwrap_or(0), 2);
+    assert_eq!(fake.lock().unwrap().sessions_started, 2);
 
     // Behind the cache, typed.
     #[derive(serde::Deserialize)]
     struct Flags {
         new_checkout: bool,
     }
-    let parameters = Parameters::builder(provider).build();
+    let parameters = Parameters::builder(provider).build()?;
     let flags: Flags = parameters.get_json("flags").await?;
     assert!(!flags.new_checkout);
     let _ = parameters.get_raw("flags", GetOptions::new()).await?;

@@ -1,6 +1,7 @@
 //! Backend errors show no value either: an SDK error keeps the raw HTTP response (its `Debug`
 //! prints the body), and a service's message may quote the value sent. A fake server answers
 //! the real SDK clients with such responses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(all(feature = "ssm", feature = "secrets"))]
 
 mod common;
@@ -62,13 +63,10 @@ async fn an_unreadable_response_holding_the_secret_shows_no_body()
     let client = secrets_client(&url).await;
     let parameters = Parameters::builder(SecretsProvider::new(client))
         .env(Env::from_lookup(|_| None))
-        .build();
-    let error = parameters.get("payments/api-key").await.err();
-    let shown = error.as_ref().map(everything_shown).unwrap_or_default();
-    assert!(
-        matches!(error, Some(ParameterError::Backend { .. })),
-        "{shown}"
-    );
+        .build()?;
+    let error = parameters.get("payments/api-key").await.unwrap_err();
+    let shown = everything_shown(&error);
+    assert!(matches!(error, ParameterError::Backend { .. }), "{shown}");
     assert!(!shown.contains("sk_live_hunter2"), "{shown}");
     assert!(
         shown.contains("payments/api-key"),
@@ -80,7 +78,7 @@ async fn an_unreadable_response_holding_the_secret_shows_no_body()
 /// The forms a value may take in error text: as it is, escaped by `Debug` (`ErrorMetadata`
 /// escapes quotes, backslashes and control characters), and escaped as in JSON.
 fn forms(value: &str) -> Vec<String> {
-    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = serde_json::to_string(value).unwrap();
     vec![
         value.to_owned(),
         value.escape_debug().to_string(),
@@ -109,12 +107,9 @@ async fn a_service_message_quoting_the_value_set_is_withheld()
         let url = fake_server("400 Bad Request", body.to_string()).await?;
         let client = ssm_client(&url).await;
         let provider = SsmProvider::with_env(client, &Env::from_lookup(|_| None));
-        let error = provider.set("/db/password", value).await.err();
-        let shown = error.as_ref().map(everything_shown).unwrap_or_default();
-        assert!(
-            matches!(error, Some(ParameterError::Backend { .. })),
-            "{shown}"
-        );
+        let error = provider.set("/db/password", value).await.unwrap_err();
+        let shown = everything_shown(&error);
+        assert!(matches!(error, ParameterError::Backend { .. }), "{shown}");
         for form in forms(value) {
             assert!(!shown.contains(&form), "{form:?} in {shown}");
         }
@@ -137,13 +132,10 @@ async fn a_service_error_keeps_its_code_and_message() -> Result<(), Box<dyn std:
     let parameters =
         Parameters::builder(SsmProvider::with_env(client, &Env::from_lookup(|_| None)))
             .env(Env::from_lookup(|_| None))
-            .build();
-    let error = parameters.get("/orders/flag").await.err();
-    let shown = error.as_ref().map(everything_shown).unwrap_or_default();
-    assert!(
-        matches!(error, Some(ParameterError::Backend { .. })),
-        "{shown}"
-    );
+            .build()?;
+    let error = parameters.get("/orders/flag").await.unwrap_err();
+    let shown = everything_shown(&error);
+    assert!(matches!(error, ParameterError::Backend { .. }), "{shown}");
     assert!(
         shown.contains("ThrottlingException") && shown.contains("Rate exceeded"),
         "{shown}"

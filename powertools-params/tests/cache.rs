@@ -1,44 +1,34 @@
 //! The caching front over the in-memory provider: TTL, single-flight, force fetch,
 //! stale-if-error, transforms, errors.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
 
 use powertools_core::Env;
 use powertools_params::{
     GetOptions, InMemoryProvider, ParameterError, Parameters, Transform, Transformed,
 };
+use powertools_testing::ManualClock;
 use serde_json::json;
 
-#[derive(Clone)]
-struct Clock(Arc<AtomicU64>);
-
-impl Clock {
-    fn new() -> Self {
-        Self(Arc::new(AtomicU64::new(1_795_268_547_000)))
-    }
-    fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
-    }
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
-    }
+fn manual_clock() -> ManualClock {
+    ManualClock::at_epoch_millis(1_795_268_547_000)
 }
 
-fn parameters(clock: &Clock) -> Parameters<InMemoryProvider> {
+fn parameters(clock: &ManualClock) -> Parameters<InMemoryProvider> {
     let provider = InMemoryProvider::new();
     provider.set("/orders/flag", "on");
-    let clock = clock.clone();
     Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))
-        .clock(move || clock.now())
+        .clock(clock.clock())
         .build()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn values_are_cached_for_their_max_age() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     assert_eq!(p.get("/orders/flag").await.ok().as_deref(), Some("on"));
     p.provider().set("/orders/flag", "off");
@@ -60,14 +50,14 @@ async fn values_are_cached_for_their_max_age() {
 
 #[tokio::test]
 async fn max_age_from_the_environment_and_per_call() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let provider = InMemoryProvider::new();
     provider.set("p", "1");
-    let moving = clock.clone();
     let p = Parameters::builder(provider)
         .env(Env::from_pairs([("POWERTOOLS_PARAMETERS_MAX_AGE", "60")]))
-        .clock(move || moving.now())
-        .build();
+        .clock(clock.clock())
+        .build()
+        .unwrap();
     let _ = p.get("p").await;
     clock.advance(Duration::from_secs(30));
     let _ = p.get("p").await;
@@ -85,7 +75,7 @@ async fn max_age_from_the_environment_and_per_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_gets_of_a_cold_name_make_one_call() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     let run = |p: Parameters<InMemoryProvider>| async move {
         let tasks: Vec<_> = (0..100)
@@ -111,7 +101,7 @@ async fn a_hundred_concurrent_gets_of_a_cold_name_make_one_call() {
 
 #[tokio::test]
 async fn missing_parameters_and_bad_values_name_the_parameter() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     p.provider().set("/orders/config.json", "{not json");
     p.provider().set("/orders/key.binary", "%%%");
@@ -134,7 +124,7 @@ async fn missing_parameters_and_bad_values_name_the_parameter() {
 
 #[tokio::test]
 async fn transforms_by_name_suffix_and_binary() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     p.provider().set("/app/settings.json", r#"{"limit": 3}"#);
     p.provider().set("/app/cert.binary", "aGVsbG8=");
@@ -166,7 +156,7 @@ async fn transforms_by_name_suffix_and_binary() {
 
 #[tokio::test]
 async fn a_failing_backend_is_an_error_unless_stale_if_error_is_on() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     let _ = p.get("/orders/flag").await;
     p.provider().set_failing(true);
@@ -179,12 +169,12 @@ async fn a_failing_backend_is_an_error_unless_stale_if_error_is_on() {
 
     let provider = InMemoryProvider::new();
     provider.set("/orders/flag", "on");
-    let moving = clock.clone();
     let stale = Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))
-        .clock(move || moving.now())
+        .clock(clock.clock())
         .stale_if_error(Duration::from_secs(60))
-        .build();
+        .build()
+        .unwrap();
     let _ = stale.get("/orders/flag").await;
     stale.provider().set_failing(true);
     clock.advance(Duration::from_secs(30));
@@ -209,7 +199,7 @@ async fn a_failing_backend_is_an_error_unless_stale_if_error_is_on() {
 
 #[tokio::test]
 async fn secrets_and_values_never_show_in_debug_output() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     p.provider().set("/db/password", "hunter2");
     let secret = p.get_secret("/db/password").await.ok();
@@ -228,7 +218,7 @@ async fn secrets_and_values_never_show_in_debug_output() {
 
 #[tokio::test]
 async fn values_under_a_path() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let p = parameters(&clock);
     p.provider().set("/orders/limits/max", "10");
     p.provider().set("/orders/limits/min", "1");
@@ -245,18 +235,18 @@ async fn values_under_a_path() {
 
 #[tokio::test]
 async fn stale_if_error_with_the_largest_max_age_or_window_does_not_overflow() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let provider = InMemoryProvider::new();
     provider.set("/orders/flag", "on");
-    let moving = clock.clone();
     let p = Parameters::builder(provider)
         .env(Env::from_pairs([(
             "POWERTOOLS_PARAMETERS_MAX_AGE",
             "18446744073709551615",
         )]))
-        .clock(move || moving.now())
+        .clock(clock.clock())
         .stale_if_error(Duration::from_secs(60))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(p.max_age(), Duration::from_secs(u64::MAX));
     assert_eq!(p.get("/orders/flag").await.ok().as_deref(), Some("on"));
     p.provider().set_failing(true);
@@ -273,12 +263,12 @@ async fn stale_if_error_with_the_largest_max_age_or_window_does_not_overflow() {
 
     let provider = InMemoryProvider::new();
     provider.set("/orders/flag", "on");
-    let moving = clock.clone();
     let p = Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))
-        .clock(move || moving.now())
+        .clock(clock.clock())
         .stale_if_error(Duration::MAX)
-        .build();
+        .build()
+        .unwrap();
     let _ = p.get("/orders/flag").await;
     p.provider().set_failing(true);
     clock.advance(Duration::from_secs(6));
@@ -301,18 +291,18 @@ async fn stale_if_error_with_the_largest_max_age_or_window_does_not_overflow() {
 
 #[tokio::test]
 async fn the_cache_holds_at_most_its_capacity_and_evicted_names_are_fetched_again() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let provider = InMemoryProvider::new();
     let names: Vec<String> = (0..40).map(|i| format!("/orders/p{i:02}")).collect();
     for name in &names {
         provider.set(name, name);
     }
-    let moving = clock.clone();
     let p = Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))
-        .clock(move || moving.now())
+        .clock(clock.clock())
         .capacity(8)
-        .build();
+        .build()
+        .unwrap();
     for name in &names {
         assert_eq!(p.get(name).await.ok().as_deref(), Some(name.as_str()));
     }
@@ -338,17 +328,17 @@ async fn the_cache_holds_at_most_its_capacity_and_evicted_names_are_fetched_agai
 
 #[tokio::test]
 async fn the_least_recently_used_values_go_first() {
-    let clock = Clock::new();
+    let clock = manual_clock();
     let provider = InMemoryProvider::new();
     for i in 0..12 {
         provider.set(format!("/p{i:02}"), "v");
     }
-    let moving = clock.clone();
     let p = Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))
-        .clock(move || moving.now())
+        .clock(clock.clock())
         .capacity(4)
-        .build();
+        .build()
+        .unwrap();
     for i in 0..12 {
         let _ = p.get(&format!("/p{i:02}")).await;
         // Evictions run in the cache's maintenance: after each insert, as a busy cache would.
@@ -363,4 +353,74 @@ async fn the_least_recently_used_values_go_first() {
     // The oldest was evicted: fetched again.
     let _ = p.get("/p00").await;
     assert_eq!(p.provider().calls(), 13, "the oldest was evicted");
+}
+
+/// Polls `cached_len()` until it is `expected` (the cache measures expiry with its own
+/// monotonic clock, so real time must pass); `false` after a generous bound.
+async fn eventually_holds(p: &Parameters<InMemoryProvider>, expected: u64) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if p.cached_len().await == expected {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn expired_values_leave_memory() {
+    let provider = InMemoryProvider::new();
+    provider.set("/db/password", "hunter2");
+    let p = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .max_age(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    assert_eq!(p.get("/db/password").await.unwrap(), "hunter2");
+    assert_eq!(p.cached_len().await, 1);
+    assert!(
+        eventually_holds(&p, 0).await,
+        "an expired secret is removed from memory, not only fetched again"
+    );
+    assert_eq!(p.provider().calls(), 1, "nothing was read meanwhile");
+}
+
+#[tokio::test]
+async fn values_stay_in_memory_for_the_stale_if_error_window() {
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    let p = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .max_age(Duration::from_millis(20))
+        .stale_if_error(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    assert_eq!(p.get("/orders/flag").await.unwrap(), "on");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(p.cached_len().await, 1, "kept for the window");
+    p.provider().set_failing(true);
+    assert_eq!(
+        p.get("/orders/flag").await.unwrap(),
+        "on",
+        "expired, backend down: the last good value, still in memory"
+    );
+    assert_eq!(p.provider().calls(), 2);
+}
+
+#[tokio::test]
+async fn a_read_with_a_longer_max_age_keeps_its_value_longer() {
+    let provider = InMemoryProvider::new();
+    provider.set("/orders/flag", "on");
+    let p = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .max_age(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let long = GetOptions::new().max_age(Duration::from_secs(3600));
+    assert_eq!(p.get_with("/orders/flag", long).await.unwrap(), "on");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(p.cached_len().await, 1, "kept for the read's max age");
+    assert_eq!(p.get_with("/orders/flag", long).await.unwrap(), "on");
+    assert_eq!(p.provider().calls(), 1);
 }

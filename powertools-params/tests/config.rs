@@ -2,12 +2,14 @@
 //! random builder values (max age, stale window, capacity 0), random per-call max ages and
 //! clock moves (forward and back, huge jumps), then reads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use powertools_core::Env;
 use powertools_params::{DEFAULT_MAX_AGE, GetOptions, InMemoryProvider, Parameters, Transform};
+use powertools_testing::ManualClock;
 use proptest::prelude::*;
 
 /// What an operator might put in a variable: numbers too large for any integer type,
@@ -77,22 +79,11 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 }
 
 /// A clock that moves by any amount without overflowing (milliseconds since the epoch).
-#[derive(Clone)]
-struct Clock(Arc<AtomicU64>);
-
-impl Clock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH
-            .checked_add(Duration::from_millis(self.0.load(Ordering::SeqCst)))
-            .unwrap_or(UNIX_EPOCH)
-    }
-}
-
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .map(|runtime| runtime.block_on(future))
-        .unwrap_or_else(|e| unreachable!("a current-thread runtime: {e}"))
+        .expect("a current-thread runtime")
 }
 
 /// An `Env` holding `pairs` whose malformed-value reports are collected.
@@ -113,9 +104,9 @@ proptest! {
     #[test]
     fn any_max_age_in_the_environment_is_used_or_falls_back(value in env_values()) {
         let (env, reports) = collecting(vec![("POWERTOOLS_PARAMETERS_MAX_AGE", value.clone())]);
-        let p = Parameters::builder(InMemoryProvider::new()).env(env).build();
+        let p = Parameters::builder(InMemoryProvider::new()).env(env).build().unwrap();
         let trimmed = value.trim();
-        let reported = reports.lock().map(|r| r.len()).unwrap_or_default();
+        let reported = reports.lock().unwrap().len();
         match trimmed.parse::<u64>() {
             Ok(seconds) => {
                 prop_assert_eq!(p.max_age(), Duration::from_secs(seconds));
@@ -146,19 +137,18 @@ proptest! {
         provider.set("/app/flag", "on");
         provider.set("/app/config.json", r#"{"limit": 3}"#);
         provider.set("/app/limits/max", "10");
-        let clock = Clock(Arc::new(AtomicU64::new(start)));
-        let moving = clock.clone();
+        let clock = ManualClock::at_epoch_millis(start);
         let mut builder = Parameters::builder(provider)
             .env(env)
             .capacity(capacity)
-            .clock(move || moving.now());
+            .clock(clock.clock());
         if let Some(max_age) = max_age {
             builder = builder.max_age(max_age);
         }
         if let Some(window) = stale_if_error {
             builder = builder.stale_if_error(window);
         }
-        let p = builder.build();
+        let p = builder.build().unwrap();
         block_on(async {
             for step in steps {
                 match step {
@@ -191,13 +181,9 @@ proptest! {
                         }
                         let _ = p.get_multiple("/app/limits", options).await;
                     }
-                    Step::Forward(ms) => {
-                        let now = clock.0.load(Ordering::SeqCst);
-                        clock.0.store(now.saturating_add(ms), Ordering::SeqCst);
-                    }
+                    Step::Forward(ms) => clock.advance(Duration::from_millis(ms)),
                     Step::Back(ms) => {
-                        let now = clock.0.load(Ordering::SeqCst);
-                        clock.0.store(now.saturating_sub(ms), Ordering::SeqCst);
+                        clock.set_epoch_millis(clock.epoch_millis().saturating_sub(ms));
                     }
                     Step::Failing(failing) => p.provider().set_failing(failing),
                     Step::Clear => p.clear_cache(),
@@ -236,7 +222,7 @@ mod ssm {
                 "false" | "0" | "no" | "n" | "off" => Some(false),
                 _ => None,
             };
-            let reported = reports.lock().map(|r| r.len()).unwrap_or_default();
+            let reported = reports.lock().unwrap().len();
             prop_assert_eq!(provider.decrypts(), expected.unwrap_or(false));
             prop_assert_eq!(
                 reported,

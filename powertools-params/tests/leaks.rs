@@ -1,5 +1,6 @@
 //! No error ever shows a parameter's value: not its `Display`, not its `Debug`, not any error
 //! in its `source()` chain, whatever the value and whatever it was read as.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -12,7 +13,7 @@ use serde::Deserialize;
 /// The forms a value takes when a message quotes it: as is, Rust-escaped, JSON-escaped.
 fn forms(value: &str) -> Vec<String> {
     let debug = format!("{value:?}");
-    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = serde_json::to_string(value).unwrap();
     vec![
         value.to_owned(),
         debug.trim_matches('"').to_owned(),
@@ -55,6 +56,7 @@ fn parameters() -> Parameters<InMemoryProvider> {
     Parameters::builder(InMemoryProvider::new())
         .env(Env::from_lookup(|_| None))
         .build()
+        .unwrap()
 }
 
 /// Reads `stored` under `name` into every mismatching type and checks that `secret` shows in
@@ -84,7 +86,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .map(|runtime| runtime.block_on(future))
-        .unwrap_or_else(|e| unreachable!("a current-thread runtime: {e}"))
+        .expect("a current-thread runtime")
 }
 
 /// Secrets of at least 4 characters (shorter ones are trivially substrings of any text), with
@@ -104,7 +106,7 @@ proptest! {
 
     #[test]
     fn a_secret_string_never_shows_in_an_error(secret in secrets()) {
-        let json = serde_json::to_string(&secret).unwrap_or_default();
+        let json = serde_json::to_string(&secret).unwrap();
         block_on(async {
             // The secret as a JSON string (invalid type, unknown variant), as an object key
             // (unknown field), as a field value, as the raw text (not JSON).
@@ -166,18 +168,12 @@ async fn the_error_says_what_went_wrong_without_the_value() {
     let p = parameters();
     p.provider().set("/app/a", r#""hunter2-password""#);
     p.provider().set("/app/b", "{not json");
-    let data = p
-        .get_json::<u32>("/app/a")
-        .await
-        .err()
-        .map(|e| e.to_string());
+    let data = p.get_json::<u32>("/app/a").await.unwrap_err().to_string();
     let syntax = p
         .get_json::<serde_json::Value>("/app/b")
         .await
-        .err()
-        .map(|e| e.to_string());
-    let data = data.unwrap_or_default();
-    let syntax = syntax.unwrap_or_default();
+        .unwrap_err()
+        .to_string();
     assert!(
         data.contains("does not fit") && data.contains("u32"),
         "{data}"
@@ -190,8 +186,8 @@ async fn base64_errors_show_no_character_of_the_value() {
     let p = parameters();
     // '%' is byte 37, '~' is 126: base64's own message names the offending byte.
     p.provider().set("/app/key", "abc%~def");
-    let error = p.get_binary("/app/key").await.err();
-    let shown = error.as_ref().map(everything_shown).unwrap_or_default();
+    let error = p.get_binary("/app/key").await.unwrap_err();
+    let shown = everything_shown(&error);
     assert!(!shown.is_empty(), "not base64: an error");
     for leak in ["37", "126", "%", "~"] {
         assert!(!shown.contains(leak), "{leak:?} shows in {shown}");

@@ -14,16 +14,9 @@ use powertools_params::{
     DynamoDbProvider, GetOptions, ParameterError, Parameters, RawValue, SecretsProvider,
     SsmProvider,
 };
+use powertools_testing::unique_name;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos}")
-}
 
 async fn config() -> Result<aws_config::SdkConfig, String> {
     for variable in ["AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
@@ -45,7 +38,7 @@ async fn config() -> Result<aws_config::SdkConfig, String> {
 async fn ssm_single_decrypted_by_path_and_by_names() -> TestResult {
     let config = config().await?;
     let client = aws_sdk_ssm::Client::new(&config);
-    let root = format!("/{}", unique("orders"));
+    let root = format!("/{}", unique_name("orders"));
     for (name, value, kind) in [
         (
             format!("{root}/flags/new_checkout"),
@@ -83,7 +76,7 @@ async fn ssm_single_decrypted_by_path_and_by_names() -> TestResult {
     );
     let parameters = Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))
-        .build();
+        .build()?;
 
     assert_eq!(
         parameters
@@ -119,7 +112,7 @@ async fn ssm_single_decrypted_by_path_and_by_names() -> TestResult {
         .await?;
     let names: Vec<&str> = limits.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["max", "nested/min"]);
-    let shallow = Parameters::builder(SsmProvider::new(client.clone()).recursive(false)).build();
+    let shallow = Parameters::builder(SsmProvider::new(client.clone()).recursive(false)).build()?;
     let top: Vec<String> = shallow
         .get_multiple(&format!("{root}/limits"), GetOptions::new())
         .await?
@@ -157,8 +150,8 @@ async fn ssm_single_decrypted_by_path_and_by_names() -> TestResult {
 async fn secrets_string_and_binary() -> TestResult {
     let config = config().await?;
     let client = aws_sdk_secretsmanager::Client::new(&config);
-    let text = unique("db-credentials");
-    let binary = unique("tls-key");
+    let text = unique_name("db-credentials");
+    let binary = unique_name("tls-key");
     client
         .create_secret()
         .name(&text)
@@ -175,7 +168,7 @@ async fn secrets_string_and_binary() -> TestResult {
         .await?;
     let parameters = Parameters::builder(SecretsProvider::new(client))
         .env(Env::from_lookup(|_| None))
-        .build();
+        .build()?;
     #[derive(serde::Deserialize)]
     struct Credentials {
         user: String,
@@ -188,7 +181,7 @@ async fn secrets_string_and_binary() -> TestResult {
     );
     assert_eq!(parameters.get_binary(&binary).await?, vec![0u8, 1, 2, 255]);
     assert!(matches!(
-        parameters.get(&unique("missing")).await,
+        parameters.get(&unique_name("missing")).await,
         Err(ParameterError::NotFound { .. })
     ));
     Ok(())
@@ -198,8 +191,8 @@ async fn secrets_string_and_binary() -> TestResult {
 async fn secrets_that_do_not_fit_the_target_type_never_show_in_errors() -> TestResult {
     let config = config().await?;
     let client = aws_sdk_secretsmanager::Client::new(&config);
-    let scalar = unique("api-key");
-    let object = unique("db-credentials");
+    let scalar = unique_name("api-key");
+    let object = unique_name("db-credentials");
     client
         .create_secret()
         .name(&scalar)
@@ -214,7 +207,7 @@ async fn secrets_that_do_not_fit_the_target_type_never_show_in_errors() -> TestR
         .await?;
     let parameters = Parameters::builder(SecretsProvider::new(client))
         .env(Env::from_lookup(|_| None))
-        .build();
+        .build()?;
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
     enum Tier {
@@ -264,7 +257,7 @@ async fn secrets_that_do_not_fit_the_target_type_never_show_in_errors() -> TestR
 #[tokio::test]
 async fn dynamodb_single_and_multiple_values() -> TestResult {
     let client = powertools_testing::dynamodb::local_client().await?;
-    let table = unique("parameters");
+    let table = unique_name("parameters");
     powertools_testing::dynamodb::create_table(&client, &table, "id", Some("sk")).await?;
     let put = |id: &str, sk: &str, value: &str| {
         client
@@ -277,7 +270,7 @@ async fn dynamodb_single_and_multiple_values() -> TestResult {
     };
     put("/orders/config", "max_items", "10").await?;
     put("/orders/config", "currency", "EUR").await?;
-    let multiple = Parameters::builder(DynamoDbProvider::new(client.clone(), &table)).build();
+    let multiple = Parameters::builder(DynamoDbProvider::new(client.clone(), &table)).build()?;
     let values = multiple
         .get_multiple("/orders/config", GetOptions::new())
         .await?;
@@ -289,7 +282,7 @@ async fn dynamodb_single_and_multiple_values() -> TestResult {
         ]
     );
 
-    let single_table = unique("parameters-single");
+    let single_table = unique_name("parameters-single");
     powertools_testing::dynamodb::create_table(&client, &single_table, "id", None).await?;
     client
         .put_item()
@@ -300,7 +293,7 @@ async fn dynamodb_single_and_multiple_values() -> TestResult {
         .await?;
     let single = Parameters::builder(DynamoDbProvider::new(client.clone(), &single_table))
         .max_age(Duration::from_secs(60))
-        .build();
+        .build()?;
     assert_eq!(single.get("/orders/flag").await?, "on");
     assert!(matches!(
         single.get("/orders/none").await,
