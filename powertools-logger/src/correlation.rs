@@ -1,6 +1,8 @@
 //! Correlation ids from the incoming event, by JMESPath.
 
+use powertools_jmespath::Expression;
 use serde::Serialize;
+use serde_json::Value;
 
 /// Where the correlation id is in the incoming event.
 ///
@@ -21,7 +23,8 @@ pub enum CorrelationPath {
     AppSyncResolver,
     /// EventBridge: `id`.
     EventBridge,
-    /// Any JMESPath expression.
+    /// Any JMESPath expression; the Powertools functions work in it, e.g.
+    /// `powertools_json(body).order_id` for an id inside an API Gateway body.
     Custom(String),
 }
 
@@ -40,37 +43,25 @@ impl CorrelationPath {
     }
 }
 
-/// A compiled correlation path.
+/// A compiled correlation path (with the Powertools functions: `powertools_json(body).id`).
+#[derive(Debug)]
 pub(crate) struct Compiled {
-    expression: jmespath::Expression<'static>,
-}
-
-impl std::fmt::Debug for Compiled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Compiled")
-            .field(&self.expression.as_str())
-            .finish()
-    }
+    expression: Expression,
 }
 
 impl Compiled {
-    pub(crate) fn new(path: &CorrelationPath) -> Result<Self, String> {
-        jmespath::compile(path.expression())
-            .map(|expression| Self { expression })
-            .map_err(|e| e.to_string())
+    pub(crate) fn new(path: &CorrelationPath) -> Result<Self, powertools_jmespath::Error> {
+        Expression::compile(path.expression()).map(|expression| Self { expression })
     }
 
     /// The id found in `event`: a string as is, a number or bool as text; `None` when absent,
     /// null, a structure, or when the event cannot be searched.
     pub(crate) fn extract<T: Serialize>(&self, event: &T) -> Option<String> {
-        let found = self.expression.search(event).ok()?;
-        if let Some(s) = found.as_string() {
-            return Some(s.clone());
+        match self.expression.search_serialize(event).ok()? {
+            Value::String(s) => Some(s),
+            found @ (Value::Number(_) | Value::Bool(_)) => Some(found.to_string()),
+            _ => None,
         }
-        if found.is_number() || found.is_boolean() {
-            return serde_json::to_string(&*found).ok();
-        }
-        None
     }
 }
 
@@ -112,7 +103,7 @@ mod tests {
             (CorrelationPath::EventBridge, json!([1, 2]), None),
         ];
         for (path, event, expected) in cases {
-            let compiled = Compiled::new(&path).unwrap_or_else(|e| unreachable!("{e}"));
+            let compiled = Compiled::new(&path).unwrap();
             assert_eq!(
                 compiled.extract(&event).as_deref(),
                 expected,
@@ -125,5 +116,15 @@ mod tests {
     fn invalid_custom_path_is_an_error() {
         assert!(Compiled::new(&CorrelationPath::Custom("a.[".into())).is_err());
         assert!(Compiled::new(&CorrelationPath::Custom("detail.orderId".into())).is_ok());
+    }
+
+    #[test]
+    fn a_custom_path_may_use_the_powertools_functions() {
+        // Plain `jmespath` knows no `powertools_json`: its search failed and no id was found.
+        let path = CorrelationPath::Custom("powertools_json(body).order_id".into());
+        let compiled = Compiled::new(&path).unwrap();
+        let event = json!({"body": "{\"order_id\": \"o-1001\"}"});
+        assert_eq!(compiled.extract(&event).as_deref(), Some("o-1001"));
+        assert_eq!(compiled.extract(&json!({"body": "not json"})), None);
     }
 }

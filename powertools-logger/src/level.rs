@@ -2,6 +2,7 @@
 //! Powertools variables.
 
 use powertools_core::Env;
+use tracing::Level;
 use tracing::level_filters::LevelFilter;
 
 /// Parses a level name as Lambda and Powertools spell them (any case). `FATAL` and `CRITICAL`
@@ -15,6 +16,17 @@ pub(crate) fn parse_level(name: &str) -> Option<LevelFilter> {
         "ERROR" | "FATAL" | "CRITICAL" => Some(LevelFilter::ERROR),
         "OFF" => Some(LevelFilter::OFF),
         _ => None,
+    }
+}
+
+/// The name a line's `level` key is written with.
+pub(crate) fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => "INFO",
+        Level::WARN => "WARN",
+        Level::ERROR => "ERROR",
     }
 }
 

@@ -33,9 +33,9 @@
 //!         .correlation_id_path(CorrelationPath::ApiGatewayRest)
 //!         .redact_key("authorization")
 //!         .build()?;
-//!     logger.init()?; // or add logger.layer() to your own tracing_subscriber::registry()
+//!     logger.try_init()?; // or add logger.tracing_layer() to your own tracing_subscriber::registry()
 //!     let service = ServiceBuilder::new()
-//!         .layer(logger.context_layer()) // opens the invocation scope, correlation id, buffer
+//!         .layer(logger.layer()) // opens the invocation scope, correlation id, buffer
 //!         .service(service_fn(handler));
 //!     lambda_runtime::run(service).await
 //! }
@@ -110,12 +110,12 @@
 //! # Layer order
 //!
 //! The logger's `tracing` layer is installed once, at INIT. Around the handler, outermost
-//! first: [`Logger::context_layer`] (it opens the invocation scope, so it can stand in for
+//! first: [`Logger::layer`] (it opens the invocation scope, so it can stand in for
 //! `powertools_core::InvocationLayer`), then metrics, tracer, idempotency, the handler. The
-//! context layer must be outside anything whose failure should flush the buffer.
+//! logger's layer must be outside anything whose failure should flush the buffer.
 //!
 //! The logger's level (and its sampling and buffering decisions) filter the logger's own
-//! output only: [`Logger::layer`] is a per-layer filtered layer, so at
+//! output only: [`Logger::tracing_layer`] is a per-layer filtered layer, so at
 //! `AWS_LAMBDA_LOG_LEVEL=WARN` the `## ` spans of the X-Ray span layer, OpenTelemetry and your
 //! own layers are still created (the logger itself keeps no fields of a span below what it
 //! could write, so the SDK's TRACE and DEBUG spans cost it nothing). With the logger alone in
@@ -134,58 +134,73 @@
 //! # Testing your code
 //!
 //! Give the builder a writer (and a clock, if timestamps matter), then assert lines as parsed
-//! JSON. `powertools_testing::CapturedOutput` is such a writer:
+//! JSON. `powertools_testing::CapturedOutput` gives such a writer, and
+//! `powertools_testing::ManualClock` such a clock:
 //!
 //! ```
-//! use powertools_core::Env;
 //! use powertools_logger::Logger;
-//! use powertools_testing::CapturedOutput;
+//! use powertools_testing::{CapturedOutput, ManualClock, lambda_env};
 //! use tracing_subscriber::layer::SubscriberExt;
 //!
 //! let captured = CapturedOutput::new();
-//! let sink = captured.clone();
 //! let logger = Logger::builder()
-//!     .env(Env::from_pairs([("POWERTOOLS_SERVICE_NAME", "orders")]))
-//!     .writer(move || sink.clone())
+//!     .env(lambda_env([("POWERTOOLS_SERVICE_NAME", "orders")]))
+//!     .writer(captured.line_writer())
+//!     .clock(ManualClock::at_epoch_millis(1_795_268_547_123).clock())
 //!     .build()
 //!     .unwrap();
-//! let subscriber = tracing_subscriber::registry().with(logger.layer());
+//! let subscriber = tracing_subscriber::registry().with(logger.tracing_layer());
 //! tracing::subscriber::with_default(subscriber, || tracing::info!(order_id = "o-1", "accepted"));
 //!
 //! let line = &captured.json_lines().unwrap()[0];
 //! assert_eq!(line["message"], "accepted");
 //! assert_eq!(line["service"], "orders");
 //! assert_eq!(line["order_id"], "o-1");
+//! assert_eq!(line["timestamp"], "2026-11-21T13:42:27.123Z");
 //! ```
 //!
 //! To see the lines a deployed binary writes, run it under `powertools_testing::LocalFunction`
 //! and read its captured stdout.
 
-mod context;
+mod appended;
+mod buffer;
 mod correlation;
+mod error;
 mod fields;
+mod filter;
 mod format;
+mod hook;
+mod json;
+mod keys;
 mod layer;
 mod level;
 mod logger;
+mod redaction;
+mod render;
+mod shared;
 mod state;
 mod time;
+mod value;
 
-pub use context::{LogContext, LogContextFuture, LogContextLayer};
+pub use buffer::BufferConfig;
 pub use correlation::CorrelationPath;
-pub use fields::Json;
-pub use layer::{LoggerFilter, LoggerLayer};
-pub use logger::{BufferConfig, Logger, LoggerBuilder, LoggerError};
+pub use error::LoggerError;
+pub use filter::LogFilter;
+pub use hook::{LoggerHook, LoggerLayer, LoggerService};
+pub use json::Json;
+pub use layer::LogLayer;
+pub use logger::{Logger, LoggerBuilder};
 
 use powertools_core::Invocation;
 use serde_json::Value;
-use state::{InvocationLog, lock};
+use state::InvocationLog;
 
 /// Builds a logger from the environment, writing to stdout, and installs it as the global
-/// subscriber. Returns the logger for `context_layer` and `append_keys`.
-pub fn init() -> Result<Logger, LoggerError> {
+/// subscriber ([`Logger::try_init`]). Returns the logger for [`Logger::layer`] and
+/// [`Logger::append_keys`].
+pub fn try_init() -> Result<Logger, LoggerError> {
     let logger = Logger::from_env();
-    logger.init()?;
+    logger.try_init()?;
     Ok(logger)
 }
 
@@ -208,15 +223,12 @@ pub fn remove_invocation_key(key: &str) {
 /// Returns `false` outside an invocation.
 pub fn set_correlation_id(id: impl Into<String>) -> bool {
     Invocation::with_current(|invocation| {
-        *lock(&InvocationLog::of(invocation).correlation_id) = Some(id.into());
+        InvocationLog::of(invocation).set_correlation_id(id.into());
     })
     .is_some()
 }
 
 /// The correlation id of the current invocation, if any.
 pub fn correlation_id() -> Option<String> {
-    Invocation::with_current(|invocation| {
-        lock(&InvocationLog::of(invocation).correlation_id).clone()
-    })
-    .flatten()
+    Invocation::with_current(|invocation| InvocationLog::of(invocation).correlation_id()).flatten()
 }

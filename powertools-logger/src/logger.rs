@@ -1,171 +1,33 @@
-//! The logger: configuration, the cheap handle users keep, and its builder.
+//! The logger: the cheap handle users keep, and its builder.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
-use powertools_core::{ConfigError, Env, FunctionConfig, Invocation};
+use powertools_core::{
+    Clock, CommonConfig, Env, FunctionConfig, Invocation, InvocationLayer, LineWriter,
+};
 use serde_json::{Map, Value};
+use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::registry::LookupSpan;
 
+use crate::buffer::BufferConfig;
 use crate::correlation::{Compiled, CorrelationPath};
-use crate::format::{KeyNames, Redaction};
-use crate::state::{InvocationLog, lock};
-
-/// Where lines go: any `MakeWriter`, type-erased.
-pub(crate) trait LineSink: Send + Sync {
-    fn write_line(&self, line: &[u8]) -> std::io::Result<()>;
-}
-
-struct MakeWriterSink<M>(M);
-
-impl<M> LineSink for MakeWriterSink<M>
-where
-    M: for<'a> MakeWriter<'a> + Send + Sync,
-{
-    fn write_line(&self, line: &[u8]) -> std::io::Result<()> {
-        let mut writer = self.0.make_writer();
-        writer.write_all(line)?;
-        writer.flush()
-    }
-}
-
-type Formatter = dyn Fn(&mut Map<String, Value>) + Send + Sync;
-type Clock = dyn Fn() -> SystemTime + Send + Sync;
-
-/// Log buffering: lines at or below `level` are held per invocation and written only if the
-/// invocation logs an error or fails.
-#[derive(Debug, Clone, PartialEq)]
-#[must_use]
-pub struct BufferConfig {
-    level: tracing::Level,
-    max_bytes: usize,
-    flush_on_error_log: bool,
-}
-
-impl Default for BufferConfig {
-    /// DEBUG and TRACE lines, 20,480 bytes, flushed by an ERROR line.
-    fn default() -> Self {
-        Self {
-            level: tracing::Level::DEBUG,
-            max_bytes: 20_480,
-            flush_on_error_log: true,
-        }
-    }
-}
-
-impl BufferConfig {
-    /// Holds lines at `level` and more verbose (default DEBUG).
-    pub fn at_level(mut self, level: tracing::Level) -> Self {
-        self.level = level;
-        self
-    }
-
-    /// Holds at most this many bytes per invocation; the oldest lines are evicted first, and a
-    /// warning on flush says how many (default 20,480). A single line larger than this is not
-    /// buffered: it is written at once, after a warning.
-    pub fn max_bytes(mut self, bytes: usize) -> Self {
-        self.max_bytes = bytes;
-        self
-    }
-
-    /// Whether an ERROR line flushes the buffer (default true). A failed invocation always
-    /// flushes it when the [`LogContextLayer`](crate::LogContextLayer) is in place.
-    pub fn flush_on_error_log(mut self, on: bool) -> Self {
-        self.flush_on_error_log = on;
-        self
-    }
-
-    pub(crate) fn level(&self) -> tracing::Level {
-        self.level
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.max_bytes
-    }
-
-    pub(crate) fn flushes_on_error_log(&self) -> bool {
-        self.flush_on_error_log
-    }
-}
-
-/// A configuration the builder refuses, or a failed installation.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoggerError {
-    /// The sample rate is not within 0.0 to 1.0.
-    #[error(
-        "sample rate {0} is outside 0.0..=1.0: use e.g. 0.1 to log DEBUG for 10% of invocations"
-    )]
-    InvalidSampleRate(f64),
-    /// The correlation id path is not valid JMESPath.
-    #[error("correlation id path {path:?} is not valid JMESPath: {reason}")]
-    InvalidCorrelationPath {
-        /// The expression.
-        path: String,
-        /// What the parser said.
-        reason: String,
-    },
-    /// A key to rename is not one of the standard keys.
-    #[error(
-        "cannot rename {0:?}: it is not a standard key (level, location, message, timestamp, service, cold_start, function_name, function_memory_size, function_arn, function_request_id, tenant_id, xray_trace_id, correlation_id, sampling_rate)"
-    )]
-    UnknownKey(String),
-    /// The buffer size is zero.
-    #[error(
-        "log buffer of 0 bytes would hold nothing: set max_bytes above 0 or leave buffering off"
-    )]
-    EmptyBuffer,
-    /// The function configuration was refused.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A global subscriber was already installed.
-    #[error(
-        "a global tracing subscriber is already installed: add `logger.layer()` to it instead of calling init"
-    )]
-    AlreadyInitialized,
-}
-
-pub(crate) struct Shared {
-    pub(crate) config: Arc<FunctionConfig>,
-    pub(crate) level: LevelFilter,
-    pub(crate) sample_rate: f64,
-    pub(crate) log_event: bool,
-    pub(crate) buffer: Option<BufferConfig>,
-    pub(crate) redaction: Redaction,
-    pub(crate) names: KeyNames,
-    pub(crate) formatter: Option<Arc<Formatter>>,
-    pub(crate) pretty: bool,
-    pub(crate) correlation: Option<Compiled>,
-    pub(crate) persistent: RwLock<Vec<(String, Value)>>,
-    sink: Box<dyn LineSink>,
-    clock: Arc<Clock>,
-    write_failed: AtomicBool,
-}
-
-impl Shared {
-    pub(crate) fn now(&self) -> SystemTime {
-        (self.clock)()
-    }
-
-    /// Writes one finished line; a failure is reported once on stderr, never returned.
-    pub(crate) fn write(&self, line: &[u8]) {
-        if let Err(error) = self.sink.write_line(line)
-            && !self.write_failed.swap(true, Ordering::Relaxed)
-        {
-            eprintln!(
-                "[powertools] log line could not be written ({error}); further write errors are not reported"
-            );
-        }
-    }
-}
+use crate::error::LoggerError;
+use crate::filter::LogFilter;
+use crate::hook::{LoggerHook, LoggerLayer};
+use crate::keys::KeyNames;
+use crate::layer::LogLayer;
+use crate::redaction::Redaction;
+use crate::render::flush;
+use crate::shared::{Formatter, Shared};
+use crate::state::InvocationLog;
 
 /// The logger: a cheap handle (an `Arc`) to its configuration and process-wide keys.
 ///
-/// Build it once at INIT, install [`Logger::layer`] in your subscriber (or call
-/// [`Logger::init`]), and wrap the handler with [`Logger::context_layer`].
+/// Build it once at INIT, install [`Logger::tracing_layer`] in your subscriber (or call
+/// [`Logger::try_init`]), and wrap the handler with [`Logger::layer`].
 #[derive(Clone)]
 pub struct Logger {
     pub(crate) shared: Arc<Shared>,
@@ -174,7 +36,7 @@ pub struct Logger {
 impl std::fmt::Debug for Logger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logger")
-            .field("service", &self.shared.config.service_name())
+            .field("service", &self.shared.service_name())
             .field("level", &self.shared.level)
             .field("sample_rate", &self.shared.sample_rate)
             .finish_non_exhaustive()
@@ -205,7 +67,9 @@ impl Logger {
     }
 
     fn build_defaults() -> Self {
-        LoggerBuilder::default().assemble(Env::from_env(), None)
+        let env = Env::from_env();
+        let config = FunctionConfig::from_source(&env);
+        LoggerBuilder::default().assemble(env, config, Clock::system())
     }
 
     /// The level in force.
@@ -215,7 +79,28 @@ impl Logger {
 
     /// The function configuration the logger writes into every line.
     pub fn function_config(&self) -> &FunctionConfig {
-        &self.shared.config
+        self.shared.function_config()
+    }
+
+    /// The tower layer for the handler (see [`LoggerHook`]): it opens the invocation scope
+    /// (re-entrant, so it can stand in for `powertools_core::InvocationLayer`), sets the
+    /// correlation id, logs the event when asked, and flushes or drops the log buffer.
+    pub fn layer(&self) -> LoggerLayer {
+        InvocationLayer::new(self.function_config().clone())
+            .hook(LoggerHook::new(Arc::clone(&self.shared)))
+    }
+
+    /// The `tracing` layer writing this logger's lines, with the logger's level, sampling and
+    /// buffering as its own per-layer filter: other layers of the subscriber (the X-Ray span
+    /// layer, OpenTelemetry, your own) still see every span and event their own filters let
+    /// through. Add it to a `tracing_subscriber::registry()`.
+    pub fn tracing_layer<S>(&self) -> Filtered<LogLayer, LogFilter, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
+        LogLayer::new(Arc::clone(&self.shared))
+            .with_filter(LogFilter::new(Arc::clone(&self.shared)))
     }
 
     /// Adds keys to the lines of the current invocation: inside a handler (an invocation
@@ -341,21 +226,22 @@ impl Logger {
     /// an invocation or when buffering is off.
     pub fn flush_buffer(&self) {
         if let Some(invocation) = Invocation::current() {
-            crate::layer::flush(&self.shared, &InvocationLog::of(&invocation), &invocation);
+            flush(&self.shared, &InvocationLog::of(&invocation), &invocation);
         }
     }
 
     /// Drops the lines the current invocation holds in its buffer.
     pub fn clear_buffer(&self) {
         if let Some(invocation) = Invocation::current() {
-            let _ = lock(&InvocationLog::of(&invocation).buffer).take();
+            InvocationLog::of(&invocation).clear_buffer();
         }
     }
 
-    /// Installs a global subscriber with this logger as its only layer.
-    pub fn init(&self) -> Result<(), LoggerError> {
+    /// Installs a global subscriber with this logger's [`tracing_layer`](Self::tracing_layer)
+    /// as its only layer; fails if a global subscriber is already installed.
+    pub fn try_init(&self) -> Result<(), LoggerError> {
         use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(self.layer());
+        let subscriber = tracing_subscriber::registry().with(self.tracing_layer());
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| LoggerError::AlreadyInitialized)
     }
@@ -379,9 +265,7 @@ fn warn_unscoped(method: &str, persistent: &str, warned: &AtomicBool) -> bool {
 #[must_use]
 #[derive(Default)]
 pub struct LoggerBuilder {
-    env: Option<Env>,
-    config: Option<FunctionConfig>,
-    service_name: Option<String>,
+    common: CommonConfig,
     level: Option<LevelFilter>,
     sample_rate: Option<f64>,
     log_event: Option<bool>,
@@ -392,8 +276,7 @@ pub struct LoggerBuilder {
     pretty: Option<bool>,
     correlation: Option<CorrelationPath>,
     keys: Vec<(String, Value)>,
-    sink: Option<Box<dyn LineSink>>,
-    clock: Option<Arc<Clock>>,
+    writer: Option<LineWriter>,
 }
 
 impl std::fmt::Debug for LoggerBuilder {
@@ -403,23 +286,7 @@ impl std::fmt::Debug for LoggerBuilder {
 }
 
 impl LoggerBuilder {
-    /// Reads unset values from `env` instead of the process environment (tests).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// Uses this function configuration instead of one read from the environment.
-    pub fn function_config(mut self, config: FunctionConfig) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    /// Sets the service name (else `POWERTOOLS_SERVICE_NAME`).
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
-        self
-    }
+    powertools_core::common_setters!(common);
 
     /// Asks for a level. `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls) still wins.
     pub fn level(mut self, level: LevelFilter) -> Self {
@@ -476,7 +343,8 @@ impl LoggerBuilder {
     }
 
     /// Extracts the correlation id from each incoming event (with the
-    /// [`LogContextLayer`](crate::LogContextLayer)).
+    /// [`LoggerLayer`](crate::LoggerLayer)). Custom paths may use the Powertools JMESPath
+    /// functions: `powertools_json(body).order_id`.
     pub fn correlation_id_path(mut self, path: CorrelationPath) -> Self {
         self.correlation = Some(path);
         self
@@ -488,33 +356,22 @@ impl LoggerBuilder {
         self
     }
 
-    /// Writes lines through `writer` (default: stdout), one `write_all` per line. A
-    /// `tracing_appender::non_blocking` writer works here.
-    pub fn writer<M>(mut self, writer: M) -> Self
-    where
-        M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
-    {
-        self.sink = Some(Box::new(MakeWriterSink(writer)));
-        self
-    }
-
-    /// Reads the time from `clock` (tests).
-    pub fn clock<F>(mut self, clock: F) -> Self
-    where
-        F: Fn() -> SystemTime + Send + Sync + 'static,
-    {
-        self.clock = Some(Arc::new(clock));
+    /// Writes lines through `writer` (default: stdout), each line whole, with one write.
+    /// `LineWriter::new(writer)` takes any `Fn() -> impl Write` (a
+    /// `tracing_appender::non_blocking` writer works there).
+    pub fn writer(mut self, writer: LineWriter) -> Self {
+        self.writer = Some(writer);
         self
     }
 
     /// Validates the explicit values and builds the logger.
-    pub fn build(mut self) -> Result<Logger, LoggerError> {
+    pub fn build(self) -> Result<Logger, LoggerError> {
         if let Some(rate) = self.sample_rate
             && !(0.0..=1.0).contains(&rate)
         {
             return Err(LoggerError::InvalidSampleRate(rate));
         }
-        if self.buffer.as_ref().is_some_and(|b| b.max_bytes == 0) {
+        if self.buffer.as_ref().is_some_and(|b| b.capacity() == 0) {
             return Err(LoggerError::EmptyBuffer);
         }
         let correlation =
@@ -522,7 +379,7 @@ impl LoggerBuilder {
                 Some(path) => Some(Compiled::new(path).map_err(|reason| {
                     LoggerError::InvalidCorrelationPath {
                         path: path.expression().to_owned(),
-                        reason,
+                        reason: reason.to_string(),
                     }
                 })?),
                 None => None,
@@ -533,16 +390,15 @@ impl LoggerBuilder {
                 return Err(LoggerError::UnknownKey(from.clone()));
             }
         }
-        let env = self.env.take().unwrap_or_else(Env::from_env);
-        let mut config_builder = match self.config.take() {
-            Some(config) => config.to_builder(),
-            None => FunctionConfig::builder().env(env.clone()),
-        };
-        if let Some(name) = self.service_name.take() {
-            config_builder = config_builder.service_name(name);
-        }
-        let config = config_builder.build()?;
-        let mut logger = self.assemble(env, Some(config));
+        // The service name is resolved as by every utility: explicit, else the function
+        // configuration's, else `POWERTOOLS_SERVICE_NAME`, else `service_undefined`.
+        let common = self.common.resolve()?;
+        let (env, config, clock) = (
+            common.env().clone(),
+            common.function_config().clone(),
+            common.clock().clone(),
+        );
+        let mut logger = self.assemble(env, config, clock);
         if let Some(shared) = Arc::get_mut(&mut logger.shared) {
             shared.correlation = correlation;
             shared.names = names;
@@ -552,8 +408,7 @@ impl LoggerBuilder {
 
     /// Builds without validation: every value is either explicit and already checked, or read
     /// leniently from `env`.
-    fn assemble(self, env: Env, config: Option<FunctionConfig>) -> Logger {
-        let config = config.unwrap_or_else(|| FunctionConfig::from_source(&env));
+    fn assemble(self, env: Env, config: FunctionConfig, clock: Clock) -> Logger {
         let resolved = crate::level::resolve(&env, self.level);
         if let Some(warning) = &resolved.warning {
             eprintln!("{warning}");
@@ -591,12 +446,9 @@ impl LoggerBuilder {
                 pretty,
                 correlation: None,
                 persistent: RwLock::new(self.keys),
-                sink: self
-                    .sink
-                    .unwrap_or_else(|| Box::new(MakeWriterSink(std::io::stdout))),
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
-                write_failed: AtomicBool::new(false),
-                config: Arc::new(config),
+                writer: self.writer.unwrap_or_default(),
+                clock,
+                config,
             }),
         }
     }
@@ -610,9 +462,9 @@ mod tests {
     fn logger() -> Logger {
         Logger::builder()
             .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "f")]).with_reporter(|_| {}))
-            .writer(std::io::sink)
+            .writer(LineWriter::new(std::io::sink))
             .build()
-            .unwrap_or_else(|e| unreachable!("{e}"))
+            .unwrap()
     }
 
     fn persistent(logger: &Logger) -> Vec<String> {
@@ -650,7 +502,10 @@ mod tests {
             }
         });
         assert!(persistent(&logger).is_empty());
-        assert_eq!(lock(&InvocationLog::of(&invocation).keys).len(), 1);
+        assert_eq!(
+            crate::state::lock(&InvocationLog::of(&invocation).keys).len(),
+            1
+        );
     }
 
     #[test]

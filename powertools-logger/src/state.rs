@@ -6,6 +6,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use powertools_core::Invocation;
 use serde_json::Value;
 
+use crate::buffer::Buffer;
+
 /// Per-invocation logger state, stored in the invocation's extensions: it vanishes with the
 /// invocation and is never shared with a concurrent one.
 #[derive(Debug, Default)]
@@ -43,6 +45,34 @@ impl InvocationLog {
         lock(&self.keys).retain(|(k, _)| k != key);
     }
 
+    /// Sets the correlation id of this invocation.
+    pub(crate) fn set_correlation_id(&self, id: String) {
+        *lock(&self.correlation_id) = Some(id);
+    }
+
+    /// The correlation id of this invocation, if any.
+    pub(crate) fn correlation_id(&self) -> Option<String> {
+        lock(&self.correlation_id).clone()
+    }
+
+    /// Takes the lines held in this invocation's buffer (oldest first) and how many were
+    /// evicted. The lock is released before this returns: the caller writes the lines
+    /// without holding it.
+    pub(crate) fn take_buffered(&self) -> (VecDeque<Vec<u8>>, usize) {
+        lock(&self.buffer).take()
+    }
+
+    /// Holds `line` in this invocation's buffer of `capacity` bytes, or gives it back when it
+    /// is larger than the whole buffer.
+    pub(crate) fn hold(&self, line: Vec<u8>, capacity: usize) -> Result<(), Vec<u8>> {
+        lock(&self.buffer).push(line, capacity)
+    }
+
+    /// Drops the lines held in this invocation's buffer.
+    pub(crate) fn clear_buffer(&self) {
+        let _ = self.take_buffered();
+    }
+
     /// Whether this invocation is sampled for DEBUG, deciding with `rate` on first call.
     pub(crate) fn sampled(&self, rate: f64) -> bool {
         *self
@@ -51,77 +81,9 @@ impl InvocationLog {
     }
 }
 
-/// Lines held back until the invocation fails (or dropped when it succeeds).
-#[derive(Debug, Default)]
-pub(crate) struct Buffer {
-    lines: VecDeque<Vec<u8>>,
-    bytes: usize,
-    evicted: usize,
-}
-
-impl Buffer {
-    /// Holds `line`, evicting the oldest lines to stay within `max_bytes`. A line larger than
-    /// `max_bytes` is not held: it is given back, to be written directly.
-    pub(crate) fn push(&mut self, line: Vec<u8>, max_bytes: usize) -> Result<(), Vec<u8>> {
-        if line.len() > max_bytes {
-            return Err(line);
-        }
-        while self.bytes + line.len() > max_bytes {
-            match self.lines.pop_front() {
-                Some(old) => {
-                    self.bytes -= old.len();
-                    self.evicted += 1;
-                }
-                None => break,
-            }
-        }
-        self.bytes += line.len();
-        self.lines.push_back(line);
-        Ok(())
-    }
-
-    /// Takes the held lines (oldest first) and how many were evicted, leaving it empty.
-    pub(crate) fn take(&mut self) -> (VecDeque<Vec<u8>>, usize) {
-        self.bytes = 0;
-        (
-            std::mem::take(&mut self.lines),
-            std::mem::take(&mut self.evicted),
-        )
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.lines.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buffer_evicts_oldest_first_within_its_bytes() {
-        let mut b = Buffer::default();
-        for i in 0..5u8 {
-            assert!(b.push(vec![b'0' + i; 10], 35).is_ok());
-        }
-        assert_eq!(b.len(), 3);
-        let (lines, evicted) = b.take();
-        assert_eq!(evicted, 2);
-        let firsts: Vec<u8> = lines.iter().map(|l| l[0]).collect();
-        assert_eq!(firsts, b"234");
-        assert_eq!(b.take().1, 0);
-    }
-
-    #[test]
-    fn a_line_larger_than_the_buffer_is_given_back() {
-        let mut b = Buffer::default();
-        assert!(b.push(vec![b'a'; 10], 50).is_ok());
-        assert_eq!(b.push(vec![b'x'; 100], 50), Err(vec![b'x'; 100]));
-        let (lines, evicted) = b.take();
-        assert_eq!(lines.len(), 1, "the held line stays");
-        assert_eq!(evicted, 0);
-    }
 
     #[test]
     fn sampling_at_zero_and_one_is_deterministic() {

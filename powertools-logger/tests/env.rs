@@ -98,10 +98,9 @@ proptest! {
             .collect();
         let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v);
         let captured = CapturedOutput::new();
-        let sink = captured.clone();
         let logger = Logger::builder()
             .env(Env::from_pairs(pairs.clone()).with_reporter(|_| {}))
-            .writer(move || sink.clone())
+            .writer(captured.line_writer())
             .build()
             .map_err(|e| TestCaseError::fail(format!("from the environment alone: {e}")))?;
 
@@ -113,7 +112,7 @@ proptest! {
             prop_assert_eq!(level, LevelFilter::INFO, "no valid level: INFO");
         }
 
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logger.layer()));
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logger.tracing_layer()));
         Invocation::builder("req-env").build().sync_scope(|| {
             tracing::dispatcher::with_default(&dispatch, || tracing::error!(n = 1, "still logging"));
         });

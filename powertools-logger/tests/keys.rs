@@ -3,12 +3,11 @@
 //! The process-wide INIT flag is taken by the first invocation, so this binary holds a single
 //! test: it starts at INIT and then serves invocations, as a function does.
 
-use std::time::{Duration, UNIX_EPOCH};
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::Env;
 use powertools_logger::Logger;
-use powertools_testing::CapturedOutput;
+use powertools_testing::{CapturedOutput, ManualClock, lambda_env};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::instrument::WithSubscriber;
@@ -23,19 +22,18 @@ async fn append_keys_is_process_wide_at_init_and_adds_nothing_outside_an_invocat
         "the test starts at INIT"
     );
     let captured = CapturedOutput::new();
-    let sink = captured.clone();
     let logger = Logger::builder()
-        .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "orders-api")]).with_reporter(|_| {}))
-        .writer(move || sink.clone())
-        .clock(|| UNIX_EPOCH + Duration::from_millis(1_795_268_547_000))
+        .env(lambda_env([("AWS_LAMBDA_FUNCTION_NAME", "orders-api")]).with_reporter(|_| {}))
+        .writer(captured.line_writer())
+        .clock(ManualClock::at_epoch_millis(1_795_268_547_000).clock())
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     // At INIT there is no invocation: the keys are every invocation's.
     logger.append_keys([("team", json!("checkout")), ("stage", json!("prod"))]);
 
     let in_handler = logger.clone();
     let service = logger
-        .context_layer()
+        .layer()
         .layer(service_fn(move |e: LambdaEvent<Value>| {
             let logger = in_handler.clone();
             async move {
@@ -69,7 +67,8 @@ async fn append_keys_is_process_wide_at_init_and_adds_nothing_outside_an_invocat
                 Ok::<_, Error>(())
             }
         }));
-    let dispatch = || tracing::Dispatch::new(tracing_subscriber::registry().with(logger.layer()));
+    let dispatch =
+        || tracing::Dispatch::new(tracing_subscriber::registry().with(logger.tracing_layer()));
     for (request_id, first) in [("r-1", true), ("r-2", false)] {
         let mut event = powertools_testing::test_event(request_id, json!({ "first": first }));
         event.context.invoked_function_arn = "arn:aws:lambda:eu-west-1:1:function:f".to_owned();
@@ -83,7 +82,7 @@ async fn append_keys_is_process_wide_at_init_and_adds_nothing_outside_an_invocat
 
     let lines = captured
         .json_lines()
-        .unwrap_or_else(|e| unreachable!("{e}: {}", captured.text()));
+        .unwrap_or_else(|e| panic!("{e}: {}", captured.text()));
     assert_eq!(lines.len(), 2, "{}", captured.text());
     for line in &lines {
         assert_eq!(line["team"], "checkout", "{line}");

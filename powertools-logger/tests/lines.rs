@@ -1,14 +1,16 @@
 //! The logger's lines, asserted as parsed JSON.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use powertools_core::{ColdStart, Env, Invocation};
+use powertools_core::{Clock, ColdStart, Env, Invocation, LineWriter};
 use powertools_logger::{BufferConfig, CorrelationPath, Json, Logger, LoggerBuilder};
-use powertools_testing::CapturedOutput;
+use powertools_testing::{CapturedOutput, ManualClock, lambda_env};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Dispatch;
@@ -19,42 +21,37 @@ use tracing_subscriber::layer::SubscriberExt;
 fn json(captured: &CapturedOutput) -> Vec<Value> {
     captured
         .json_lines()
-        .unwrap_or_else(|e| unreachable!("{e}: {}", captured.text()))
+        .unwrap_or_else(|e| panic!("{e}: {}", captured.text()))
 }
 
-const LAMBDA_ENV: [(&str, &str); 5] = [
+const LAMBDA_ENV: [(&str, &str); 3] = [
     ("POWERTOOLS_SERVICE_NAME", "orders"),
     ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
     ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
-    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-    ("AWS_REGION", "eu-west-1"),
 ];
 
 /// A clock that starts at a fixed instant and moves 1 ms per reading.
-fn stepping_clock() -> impl Fn() -> SystemTime + Send + Sync + 'static {
-    let ticks = AtomicU64::new(0);
-    move || {
-        UNIX_EPOCH + Duration::from_millis(1_795_268_547_000 + ticks.fetch_add(1, Ordering::SeqCst))
-    }
+fn stepping_clock() -> Clock {
+    let manual = ManualClock::at_epoch_millis(1_795_268_547_000);
+    Clock::from_fn(move || {
+        let now = manual.now();
+        manual.advance(Duration::from_millis(1));
+        now
+    })
 }
 
 fn builder(extra_env: &[(&str, &str)]) -> (LoggerBuilder, CapturedOutput) {
     let captured = CapturedOutput::new();
-    let sink = captured.clone();
-    let mut pairs: Vec<(String, String)> = LAMBDA_ENV
-        .iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect();
-    pairs.extend(extra_env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    let env = lambda_env(LAMBDA_ENV.iter().chain(extra_env).copied());
     let builder = Logger::builder()
-        .env(Env::from_pairs(pairs).with_reporter(|_| {}))
-        .writer(move || sink.clone())
+        .env(env.with_reporter(|_| {}))
+        .writer(captured.line_writer())
         .clock(stepping_clock());
     (builder, captured)
 }
 
 fn dispatch(logger: &Logger) -> Dispatch {
-    Dispatch::new(tracing_subscriber::registry().with(logger.layer()))
+    Dispatch::new(tracing_subscriber::registry().with(logger.tracing_layer()))
 }
 
 fn event(request_id: &str, payload: Value) -> LambdaEvent<Value> {
@@ -80,7 +77,7 @@ async fn run_invocations(logger: &Logger, events: Vec<LambdaEvent<Value>>) {
     let flag = Arc::new(ColdStart::new());
     for event in events {
         let service = logger
-            .context_layer()
+            .layer()
             .with_cold_start_flag(Arc::clone(&flag))
             .layer(service_fn(handle));
         let _ = service
@@ -96,7 +93,7 @@ async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
     let logger = builder
         .correlation_id_path(CorrelationPath::ApiGatewayRest)
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     let payload = json!({"requestContext": {"requestId": "7f8e3c1a"}});
     run_invocations(
         &logger,
@@ -109,7 +106,7 @@ async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
     let keys: Vec<&str> = lines[0]
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+        .unwrap();
     assert_eq!(
         keys,
         [
@@ -167,7 +164,7 @@ async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
 #[test]
 fn lines_during_init_omit_invocation_keys() {
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("initialising"));
     let line = &json(&captured)[0];
     for absent in [
@@ -224,14 +221,10 @@ async fn correlation_ids_for_each_built_in_event_type() {
     ];
     for (file, path, expected) in cases {
         let raw = std::fs::read_to_string(format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap_or_else(|e| unreachable!("{file}: {e}"));
-        let payload: Value =
-            serde_json::from_str(&raw).unwrap_or_else(|e| unreachable!("{file}: {e}"));
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let payload: Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
         let (builder, captured) = builder(&[]);
-        let logger = builder
-            .correlation_id_path(path.clone())
-            .build()
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        let logger = builder.correlation_id_path(path.clone()).build().unwrap();
         run_invocations(&logger, vec![event("r", payload)]).await;
         assert_eq!(
             json(&captured)[0]["correlation_id"],
@@ -242,17 +235,31 @@ async fn correlation_ids_for_each_built_in_event_type() {
 }
 
 #[tokio::test]
+async fn a_correlation_path_may_read_inside_a_json_body() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .correlation_id_path(CorrelationPath::Custom(
+            "powertools_json(body).order_id".into(),
+        ))
+        .build()
+        .unwrap();
+    let body = json!({"body": "{\"order_id\": \"o-1001\"}"});
+    run_invocations(&logger, vec![event("req-body", body)]).await;
+    let lines = json(&captured);
+    assert_eq!(lines.len(), 1, "{}", captured.text());
+    assert_eq!(lines[0]["correlation_id"], "o-1001", "{}", lines[0]);
+}
+
+#[tokio::test]
 async fn correlation_id_setter_and_missing_path() {
     let (builder, captured) = builder(&[]);
     let logger = builder
         .correlation_id_path(CorrelationPath::EventBridge)
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     let flag = Arc::new(ColdStart::new());
-    let service = logger
-        .context_layer()
-        .with_cold_start_flag(flag)
-        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+    let service = logger.layer().with_cold_start_flag(flag).layer(service_fn(
+        |_e: LambdaEvent<Value>| async {
             tracing::info!("before");
             powertools_logger::set_correlation_id("set-by-code");
             assert_eq!(
@@ -261,7 +268,8 @@ async fn correlation_id_setter_and_missing_path() {
             );
             tracing::info!("after");
             Ok::<_, Error>(())
-        }));
+        },
+    ));
     let _ = service
         .oneshot(event("r", json!({"no_id": true})))
         .with_subscriber(dispatch(&logger))
@@ -278,28 +286,21 @@ async fn correlation_id_setter_and_missing_path() {
 #[test]
 fn invalid_builder_values_are_errors_that_say_what_to_do() {
     let (b, _) = builder(&[]);
-    let err = b
-        .sample_rate(1.5)
-        .build()
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err = b.sample_rate(1.5).build().unwrap_err().to_string();
     assert!(err.contains("outside 0.0..=1.0"), "{err}");
     let (b, _) = builder(&[]);
     let err = b
         .correlation_id_path(CorrelationPath::Custom("a.[".into()))
         .build()
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not valid JMESPath"), "{err}");
     let (b, _) = builder(&[]);
     let err = b
         .rename_key("lambda_request_id", "x")
         .build()
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a standard key"), "{err}");
     let (b, _) = builder(&[]);
     assert!(
@@ -315,7 +316,7 @@ fn malformed_environment_falls_back_without_failing() {
         ("POWERTOOLS_LOGGER_SAMPLE_RATE", "7"),
         ("POWERTOOLS_LOG_LEVEL", "loud"),
     ]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     assert_eq!(logger.level(), tracing::level_filters::LevelFilter::INFO);
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         tracing::debug!("hidden");
@@ -332,7 +333,7 @@ async fn levels_follow_lambda_advanced_logging_controls() {
         ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
         ("POWERTOOLS_LOG_LEVEL", "DEBUG"),
     ]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         tracing::debug!("d");
         tracing::info!("i");
@@ -353,11 +354,8 @@ async fn debug_and_info(_e: LambdaEvent<Value>) -> Result<(), Error> {
 async fn sampling_at_one_logs_debug_with_the_rate_and_at_zero_does_not() {
     for (rate, expected_levels) in [(1.0, vec!["DEBUG", "INFO"]), (0.0, vec!["INFO"])] {
         let (builder, captured) = builder(&[]);
-        let logger = builder
-            .sample_rate(rate)
-            .build()
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let service = logger.context_layer().layer(service_fn(debug_and_info));
+        let logger = builder.sample_rate(rate).build().unwrap();
+        let service = logger.layer().layer(service_fn(debug_and_info));
         let _ = service
             .oneshot(event("r", json!({})))
             .with_subscriber(dispatch(&logger))
@@ -378,8 +376,8 @@ async fn sampling_at_one_logs_debug_with_the_rate_and_at_zero_does_not() {
 #[tokio::test]
 async fn sampling_rate_from_the_environment() {
     let (builder, captured) = builder(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "1")]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
-    let service = logger.context_layer().layer(service_fn(debug_and_info));
+    let logger = builder.build().unwrap();
+    let service = logger.layer().layer(service_fn(debug_and_info));
     let _ = service
         .oneshot(event("r", json!({})))
         .with_subscriber(dispatch(&logger))
@@ -403,11 +401,8 @@ async fn buffered_then(event: LambdaEvent<Value>) -> Result<(), Error> {
 
 async fn run_buffered(then: &str, config: BufferConfig) -> Vec<Value> {
     let (builder, captured) = builder(&[]);
-    let logger = builder
-        .buffer(config)
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    let service = logger.context_layer().layer(service_fn(buffered_then));
+    let logger = builder.buffer(config).build().unwrap();
+    let service = logger.layer().layer(service_fn(buffered_then));
     let _ = service
         .oneshot(event("r", json!({"then": then})))
         .with_subscriber(dispatch(&logger))
@@ -420,8 +415,8 @@ fn summary(lines: &[Value]) -> Vec<(String, String)> {
         .iter()
         .map(|l| {
             (
-                l["level"].as_str().unwrap_or("").to_owned(),
-                l["message"].as_str().unwrap_or("").to_owned(),
+                l["level"].as_str().unwrap().to_owned(),
+                l["message"].as_str().unwrap().to_owned(),
             )
         })
         .collect()
@@ -450,7 +445,7 @@ async fn buffer_is_flushed_in_order_with_original_timestamps_on_an_error_log() {
         ]
     );
     // Timestamps are those of the original calls: first detail before visible.
-    let ts = |i: usize| lines[i]["timestamp"].as_str().unwrap_or("").to_owned();
+    let ts = |i: usize| lines[i]["timestamp"].as_str().unwrap().to_owned();
     assert!(ts(1) < ts(0) && ts(0) < ts(2) && ts(2) < ts(3), "{lines:?}");
     assert_eq!(lines[1]["step"], 1);
 }
@@ -485,10 +480,7 @@ async fn buffer_evicts_oldest_first_and_warns_on_flush() {
 #[test]
 fn nothing_is_buffered_during_init() {
     let (builder, captured) = builder(&[("POWERTOOLS_LOG_LEVEL", "DEBUG")]);
-    let logger = builder
-        .buffer(BufferConfig::default())
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.buffer(BufferConfig::default()).build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::debug!("init detail"));
     assert_eq!(json(&captured)[0]["message"], "init detail");
 }
@@ -496,12 +488,10 @@ fn nothing_is_buffered_during_init() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_invocations_do_not_mix_keys() {
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let flag = Arc::new(ColdStart::new());
-    let service = logger
-        .context_layer()
-        .with_cold_start_flag(flag)
-        .layer(service_fn(|e: LambdaEvent<Value>| async move {
+    let service = logger.layer().with_cold_start_flag(flag).layer(service_fn(
+        |e: LambdaEvent<Value>| async move {
             let n = e.payload["n"].as_u64().unwrap_or(0);
             powertools_logger::append_invocation_key("customer", json!(format!("c-{n}")));
             powertools_logger::set_correlation_id(format!("corr-{n}"));
@@ -510,7 +500,8 @@ async fn concurrent_invocations_do_not_mix_keys() {
                 tokio::time::sleep(Duration::from_micros((n * 31 + step * 17) % 200)).await;
             }
             Ok::<_, Error>(())
-        }));
+        },
+    ));
     let tasks: Vec<_> = (0..40u64)
         .map(|n| {
             let call = service
@@ -546,12 +537,12 @@ async fn invocation_keys_vanish_when_the_invocation_ends_and_persistent_keys_sta
     let logger = builder
         .append_key("team", json!("checkout"))
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     logger.append_persistent_keys([("region_group", json!({"primary": "eu"}))]);
     let flag = Arc::new(ColdStart::new());
     for n in 0..2 {
         let service = logger
-            .context_layer()
+            .layer()
             .with_cold_start_flag(Arc::clone(&flag))
             .layer(service_fn(move |_e: LambdaEvent<Value>| async move {
                 if n == 0 {
@@ -581,7 +572,7 @@ fn structured_messages_span_fields_and_precedence() {
     let logger = builder
         .append_key("order_id", json!("from-logger"))
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         let outer = tracing::info_span!("checkout", cart = 3, order_id = "from-outer-span");
         let _o = outer.enter();
@@ -625,7 +616,7 @@ fn errors_become_an_error_object_with_the_source_chain() {
         }
     }
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let error = SaveFailed(std::io::Error::other("throttled"));
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         tracing::error!(error = &error as &dyn std::error::Error, "order not saved");
@@ -645,8 +636,8 @@ async fn redaction_anywhere_in_a_line_and_in_the_logged_event() {
         .redact_key("Authorization")
         .append_key("authorization", json!("Bearer persistent"))
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    let service = logger.context_layer().layer(service_fn(|_e: LambdaEvent<Value>| async {
+        .unwrap();
+    let service = logger.layer().layer(service_fn(|_e: LambdaEvent<Value>| async {
         tracing::info!(password = "hunter2", user = ?Json(json!({"name": "ann", "auth": {"PASSWORD": "x"}})), "login");
         Ok::<_, Error>(())
     }));
@@ -682,7 +673,7 @@ fn renamed_keys_and_formatter_hook() {
             line.insert("formatted".into(), json!(true));
         })
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("x"));
     let line = &json(&captured)[0];
     assert_eq!(line["lambda_function_name"], "orders-api");
@@ -694,7 +685,7 @@ fn renamed_keys_and_formatter_hook() {
 #[test]
 fn dev_mode_pretty_prints_unless_lambda_wants_json_lines() {
     let (dev_builder, captured) = builder(&[("POWERTOOLS_DEV", "true")]);
-    let logger = dev_builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = dev_builder.build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("pretty"));
     let text = captured.text();
     assert!(text.starts_with("{\n  \"level\": \"INFO\""), "{text}");
@@ -709,7 +700,7 @@ fn dev_mode_pretty_prints_unless_lambda_wants_json_lines() {
         ("POWERTOOLS_DEV", "true"),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
     ]);
-    let logger = json_builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = json_builder.build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("compact"));
     assert_eq!(captured.lines().len(), 1);
 }
@@ -727,9 +718,9 @@ fn a_failing_writer_never_fails_or_panics_the_caller() {
     }
     let logger = Logger::builder()
         .env(Env::from_lookup(|_| None))
-        .writer(|| Broken)
+        .writer(LineWriter::new(|| Broken))
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         for n in 0..3 {
             tracing::info!(n, "into the void");
@@ -750,7 +741,7 @@ fn huge_deep_and_unserializable_values_still_give_valid_lines() {
         deep = Value::Array(vec![deep]);
     }
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let huge = "x".repeat(1_000_000);
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         tracing::info!(blob = huge.as_str(), "huge");
@@ -763,7 +754,7 @@ fn huge_deep_and_unserializable_values_still_give_valid_lines() {
     });
     let lines = json(&captured);
     assert_eq!(lines.len(), 4);
-    let blob = lines[0]["blob"].as_str().unwrap_or("");
+    let blob = lines[0]["blob"].as_str().unwrap();
     assert!(
         blob.len() < 40_000 && blob.ends_with("bytes]"),
         "{}",
@@ -796,7 +787,7 @@ fn deep_drop(value: Value) -> usize {
 #[test]
 fn filtered_out_lines_are_not_written() {
     let (builder, captured) = builder(&[("POWERTOOLS_LOG_LEVEL", "ERROR")]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         tracing::info!("no");
         tracing::warn!("no");
@@ -833,10 +824,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
 #[test]
 fn the_logger_level_filters_only_the_logger_output() {
     let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let counting = Counting::default();
     let subscriber = tracing_subscriber::registry()
-        .with(logger.layer())
+        .with(logger.tracing_layer())
         .with(counting.clone());
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("## charge", order_id = "o-1");
@@ -880,12 +871,9 @@ async fn panicking(_e: LambdaEvent<Value>) -> Result<Value, Error> {
 #[tokio::test]
 async fn a_panicking_handler_flushes_the_buffer_logs_the_panic_and_panics_on() {
     let (builder, captured) = builder(&[]);
-    let logger = builder
-        .buffer(BufferConfig::default())
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.buffer(BufferConfig::default()).build().unwrap();
     let service = logger
-        .context_layer()
+        .layer()
         .with_cold_start_flag(Arc::new(ColdStart::new()))
         .layer(service_fn(panicking));
     let outcome = powertools_core::catch_panic(|| {
@@ -967,12 +955,9 @@ const SPOOFABLE: [&str; 13] = [
 #[tokio::test]
 async fn event_fields_named_like_powertools_keys_do_not_replace_them() {
     let (builder, captured) = builder(&[]);
-    let logger = builder
-        .sample_rate(0.5)
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.sample_rate(0.5).build().unwrap();
     let service = logger
-        .context_layer()
+        .layer()
         .with_cold_start_flag(Arc::new(ColdStart::new()))
         .layer(service_fn(|_e: LambdaEvent<Value>| async {
             powertools_logger::set_correlation_id("corr-real");
@@ -1020,9 +1005,9 @@ async fn appended_keys_named_like_powertools_keys_do_not_replace_them() {
     for key in SPOOFABLE {
         builder = builder.append_key(key, json!(format!("persistent-{key}")));
     }
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let service = logger
-        .context_layer()
+        .layer()
         .with_cold_start_flag(Arc::new(ColdStart::new()))
         .layer(service_fn(|_e: LambdaEvent<Value>| async {
             powertools_logger::set_correlation_id("corr-real");
@@ -1055,7 +1040,7 @@ async fn appended_keys_named_like_powertools_keys_do_not_replace_them() {
 #[tokio::test]
 async fn the_tenant_id_follows_the_lambda_context_keys_when_there_is_one() {
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let mut with_tenant = event("req-tenant", json!({}));
     with_tenant.context.tenant_id = Some("tenant-blue".to_owned());
     run_invocations(&logger, vec![with_tenant, event("req-none", json!({}))]).await;
@@ -1065,7 +1050,7 @@ async fn the_tenant_id_follows_the_lambda_context_keys_when_there_is_one() {
     let keys: Vec<&str> = lines[0]
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+        .unwrap();
     let at = |k: &str| keys.iter().position(|x| *x == k);
     assert_eq!(
         at("tenant_id"),
@@ -1115,14 +1100,11 @@ fn drop_deep(value: Value) {
 #[tokio::test]
 async fn redaction_holds_for_values_too_deep_or_too_large_to_write_as_json() {
     let (builder, captured) = builder(&[("POWERTOOLS_LOGGER_LOG_EVENT", "true")]);
-    let logger = builder
-        .redact_key("password")
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.redact_key("password").build().unwrap();
     let deep = nested_secrets(100);
     let large = json!({"password": "hunter2-large", "padding": vec!["x".repeat(1_000); 200]});
     let service = logger
-        .context_layer()
+        .layer()
         .layer(service_fn(|e: LambdaEvent<Value>| async move {
             let deep = &e.payload["deep"];
             let large = &e.payload["large"];
@@ -1160,7 +1142,7 @@ fn values_nested_thousands_deep_do_not_overflow_the_stack() {
                 } else {
                     builder
                 };
-                let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+                let logger = builder.build().unwrap();
                 let mut deep = json!({"password": "hunter2"});
                 for _ in 0..10_000 {
                     let mut map = serde_json::Map::new();
@@ -1180,14 +1162,14 @@ fn values_nested_thousands_deep_do_not_overflow_the_stack() {
             lines
         })
         .map(|thread| thread.join());
-    let Ok(Ok(outputs)) = outcome else {
-        unreachable!("the logging thread failed")
-    };
+    let outputs = outcome
+        .expect("the logging thread starts")
+        .expect("the logging thread does not fail");
     for text in outputs {
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         for line in text.lines() {
-            let parsed: Value = serde_json::from_str(line).unwrap_or_default();
+            let parsed: Value = serde_json::from_str(line).unwrap();
             assert!(parsed.is_object(), "{line}");
         }
     }
@@ -1199,9 +1181,9 @@ async fn a_line_larger_than_the_buffer_is_written_directly_with_a_warning() {
     let logger = builder
         .buffer(BufferConfig::default().max_bytes(600))
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap();
     let service = logger
-        .context_layer()
+        .layer()
         .layer(service_fn(|_e: LambdaEvent<Value>| async {
             tracing::debug!("small detail");
             tracing::debug!(dump = "x".repeat(2_000).as_str(), "large detail");
@@ -1227,11 +1209,11 @@ async fn a_line_larger_than_the_buffer_is_written_directly_with_a_warning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn append_keys_inside_a_handler_belong_to_that_invocation_only() {
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     logger.append_persistent_keys([("team", json!("checkout"))]); // every invocation
     let in_handler = logger.clone();
     let service = logger
-        .context_layer()
+        .layer()
         .with_cold_start_flag(Arc::new(ColdStart::new()))
         .layer(service_fn(move |e: LambdaEvent<Value>| {
             let logger = in_handler.clone();
@@ -1287,13 +1269,13 @@ async fn append_keys_inside_a_handler_belong_to_that_invocation_only() {
 #[tokio::test]
 async fn persistent_keys_are_appended_and_removed_explicitly_for_every_invocation() {
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let in_handler = logger.clone();
     let flag = Arc::new(ColdStart::new());
     for n in 0..3u64 {
         let logger_in = in_handler.clone();
         let service = logger
-            .context_layer()
+            .layer()
             .with_cold_start_flag(Arc::clone(&flag))
             .layer(service_fn(move |_e: LambdaEvent<Value>| {
                 let logger = logger_in.clone();
@@ -1326,15 +1308,12 @@ async fn persistent_keys_are_appended_and_removed_explicitly_for_every_invocatio
 async fn sampling_at_an_intermediate_rate_is_drawn_per_invocation() {
     const INVOCATIONS: usize = 2_000;
     let (builder, captured) = builder(&[]);
-    let logger = builder
-        .sample_rate(0.3)
-        .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.sample_rate(0.3).build().unwrap();
     let dispatch = dispatch(&logger);
     let flag = Arc::new(ColdStart::new());
     for n in 0..INVOCATIONS {
         let service = logger
-            .context_layer()
+            .layer()
             .with_cold_start_flag(Arc::clone(&flag))
             .layer(service_fn(debug_and_info));
         let _ = service
@@ -1351,13 +1330,13 @@ async fn sampling_at_an_intermediate_rate_is_drawn_per_invocation() {
             .as_str()
             .and_then(|r| r.strip_prefix("req-"))
             .and_then(|n| n.parse().ok())
-            .unwrap_or(usize::MAX);
+            .unwrap_or_else(|| panic!("a request id req-<n>: {line}"));
         assert!(n < INVOCATIONS, "{line}");
         assert_eq!(line["sampling_rate"], 0.3, "{line}");
         match line["level"].as_str() {
             Some("DEBUG") => sampled[n] = true,
             Some("INFO") => info_lines += 1,
-            _ => unreachable!("unexpected line {line}"),
+            _ => panic!("unexpected line {line}"),
         }
     }
     assert_eq!(
@@ -1388,7 +1367,7 @@ impl std::fmt::Debug for PanickingDebug {
 #[test]
 fn a_panic_while_formatting_a_line_does_not_silence_the_thread() {
     let (builder, captured) = builder(&[]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     tracing::dispatcher::with_default(&dispatch(&logger), || {
         let caught = std::panic::catch_unwind(|| {
             tracing::info!(leftover = "from the failed line", value = ?PanickingDebug, "lost");
@@ -1412,10 +1391,10 @@ fn a_panic_while_formatting_a_line_does_not_silence_the_thread() {
 #[test]
 fn the_logger_keeps_no_fields_of_spans_below_what_it_could_write() {
     let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
-    let logger = builder.build().unwrap_or_else(|e| unreachable!("{e}"));
+    let logger = builder.build().unwrap();
     let counting = Counting::default();
     let subscriber = tracing_subscriber::registry()
-        .with(logger.layer())
+        .with(logger.tracing_layer())
         .with(counting.clone());
     tracing::subscriber::with_default(subscriber, || {
         let charge = tracing::warn_span!("charge", order_id = "o-1");
@@ -1459,11 +1438,8 @@ async fn debug_spans_lend_their_fields_when_sampling_or_buffering_may_write_debu
     }
     let sampled = {
         let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
-        let logger = builder
-            .sample_rate(1.0)
-            .build()
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let service = logger.context_layer().layer(service_fn(spans));
+        let logger = builder.sample_rate(1.0).build().unwrap();
+        let service = logger.layer().layer(service_fn(spans));
         let _ = service
             .oneshot(event("r-sampled", json!({})))
             .with_subscriber(dispatch(&logger))
@@ -1472,11 +1448,8 @@ async fn debug_spans_lend_their_fields_when_sampling_or_buffering_may_write_debu
     };
     let buffered = {
         let (builder, captured) = builder(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
-        let logger = builder
-            .buffer(BufferConfig::default())
-            .build()
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let service = logger.context_layer().layer(service_fn(spans));
+        let logger = builder.buffer(BufferConfig::default()).build().unwrap();
+        let service = logger.layer().layer(service_fn(spans));
         let _ = service
             .oneshot(event("r-buffered", json!({"fail": true})))
             .with_subscriber(dispatch(&logger))
@@ -1504,8 +1477,8 @@ async fn buffer_warnings_are_written_even_at_level_error() {
     let logger = builder
         .buffer(BufferConfig::default().max_bytes(450))
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"));
-    let service = logger.context_layer().layer(service_fn(details));
+        .unwrap();
+    let service = logger.layer().layer(service_fn(details));
     let _ = service
         .oneshot(event("req-error-level", json!({})))
         .with_subscriber(dispatch(&logger))
@@ -1526,4 +1499,49 @@ async fn buffer_warnings_are_written_even_at_level_error() {
     for line in &lines {
         assert_eq!(line["function_request_id"], "req-error-level", "{line}");
     }
+}
+
+#[test]
+fn buffered_lines_are_written_after_the_buffer_lock_is_released() {
+    // A writer that takes the invocation's buffer lock while a flushed line is written: were
+    // the flush to hold that lock while writing, this would deadlock.
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let captured = CapturedOutput::new();
+        let sink = captured.line_writer();
+        let slot = Arc::new(std::sync::OnceLock::<Logger>::new());
+        let in_writer = Arc::clone(&slot);
+        let writer = LineWriter::from_fn(move |line| {
+            if let Some(logger) = in_writer.get() {
+                logger.clear_buffer();
+            }
+            sink.write_line(line)
+        });
+        let logger = Logger::builder()
+            .env(lambda_env([("POWERTOOLS_SERVICE_NAME", "orders")]).with_reporter(|_| {}))
+            .writer(writer)
+            .buffer(BufferConfig::default())
+            .build()
+            .unwrap();
+        slot.set(logger.clone()).unwrap();
+        Invocation::builder("req-lock").build().sync_scope(|| {
+            tracing::dispatcher::with_default(&dispatch(&logger), || {
+                tracing::debug!("first detail");
+                tracing::debug!("second detail");
+                tracing::error!("payment failed");
+            });
+        });
+        let _ = done.send(json(&captured));
+    });
+    let lines = outcome
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the flush finished (no deadlock on the buffer lock)");
+    assert_eq!(
+        summary(&lines),
+        [
+            ("DEBUG".to_owned(), "first detail".to_owned()),
+            ("DEBUG".to_owned(), "second detail".to_owned()),
+            ("ERROR".to_owned(), "payment failed".to_owned()),
+        ]
+    );
 }

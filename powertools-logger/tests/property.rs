@@ -40,16 +40,15 @@ proptest! {
         redact in any::<bool>(),
     ) {
         let captured = CapturedOutput::new();
-        let sink = captured.clone();
         let mut builder = Logger::builder()
             .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "fuzz")]))
-            .writer(move || sink.clone());
+            .writer(captured.line_writer());
         if redact {
             builder = builder.redact_key("password");
         }
         let logger = builder.build().map_err(|e| TestCaseError::fail(e.to_string()))?;
         logger.append_persistent_keys(persistent.clone());
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logger.layer()));
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logger.tracing_layer()));
         let invocation = Invocation::builder("req-fuzz").trace_header(text.clone()).build();
         invocation.sync_scope(|| {
             for (k, v) in &invocation_keys {
@@ -69,13 +68,13 @@ proptest! {
                 .map_err(|e| TestCaseError::fail(format!("{e}: {line}")))?;
             prop_assert!(parsed.is_object());
         }
-        let first: Value = serde_json::from_str(lines[0]).unwrap_or_default();
+        let first: Value = serde_json::from_str(lines[0])?;
         prop_assert_eq!(&first["message"], &Value::String(message.clone()));
         prop_assert_eq!(&first["text"], &Value::String(text.clone()));
         prop_assert_eq!(&first["function_request_id"], "req-fuzz");
         if !redact {
             prop_assert_eq!(&first["structured"], &structured);
-            let second: Value = serde_json::from_str(lines[1]).unwrap_or_default();
+            let second: Value = serde_json::from_str(lines[1])?;
             prop_assert_eq!(&second["message"], &structured);
         }
         if number.is_finite() {

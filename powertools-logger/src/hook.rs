@@ -1,0 +1,109 @@
+//! What the logger does around each invocation, as the hook of the one invocation layer of
+//! `powertools-core`: correlation id, event logging, buffer flush or drop, the panic line.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lambda_runtime::LambdaEvent;
+use powertools_core::{Invocation, InvocationHook, InvocationLayer, InvocationService, Panicked};
+use serde::Serialize;
+
+use crate::json::Json;
+use crate::render::{flush, write_panic};
+use crate::shared::Shared;
+use crate::state::InvocationLog;
+
+/// The logger's tower layer: `powertools_core::InvocationLayer` with the [`LoggerHook`]. Made
+/// by [`Logger::layer`](crate::Logger::layer).
+pub type LoggerLayer = InvocationLayer<LoggerHook>;
+
+/// The service made by [`LoggerLayer`].
+pub type LoggerService<S> = InvocationService<S, LoggerHook>;
+
+/// The logger's work around each invocation, run inside the invocation's scope by
+/// [`LoggerLayer`].
+///
+/// Before the handler: sets the invocation's correlation id from the event (with
+/// [`LoggerBuilder::correlation_id_path`](crate::LoggerBuilder::correlation_id_path)) and logs
+/// the event at INFO when asked (`POWERTOOLS_LOGGER_LOG_EVENT`, redaction applies). After it:
+/// flushes the invocation's log buffer if the handler failed, drops it if it succeeded. When
+/// the handler panics, the buffer is flushed, the panic is logged as an ERROR line of the
+/// invocation, and the panic goes on (for `lambda_runtime` to report it).
+#[derive(Clone)]
+pub struct LoggerHook {
+    shared: Arc<Shared>,
+}
+
+impl LoggerHook {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl std::fmt::Debug for LoggerHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggerHook")
+            .field("log_event", &self.shared.log_event)
+            .field("correlation", &self.shared.correlation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, R, E> InvocationHook<LambdaEvent<T>, R, E> for LoggerHook
+where
+    T: Serialize,
+{
+    type Error = E;
+    /// The invocation the handler runs in (`None` without a Lambda context).
+    type State = Option<Invocation>;
+    type Around<F>
+        = F
+    where
+        F: Future<Output = Result<R, E>> + Send + 'static;
+
+    fn start(&self, invocation: Option<&Invocation>, event: &LambdaEvent<T>) -> Self::State {
+        let invocation = invocation?;
+        let shared = &self.shared;
+        if let Some(path) = &shared.correlation
+            && let Some(id) = path.extract(&event.payload)
+        {
+            InvocationLog::of(invocation).set_correlation_id(id);
+        }
+        if shared.log_event {
+            tracing::info!(message = ?Json(&event.payload));
+        }
+        Some(invocation.clone())
+    }
+
+    fn around<F>(&self, _: &mut Self::State, handler: F) -> F
+    where
+        F: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        handler
+    }
+
+    fn finish(&self, invocation: Self::State, result: Result<R, E>) -> Result<R, E> {
+        if let Some(invocation) = &invocation {
+            let state = InvocationLog::of(invocation);
+            if result.is_err() {
+                flush(&self.shared, &state, invocation);
+            } else {
+                state.clear_buffer();
+            }
+        }
+        result
+    }
+
+    fn panicked(&self, invocation: Self::State, panic: &Panicked) {
+        // As on a failure: the held lines, then the panic itself; then the panic goes on to
+        // the runtime, which reports it as the invocation's error.
+        if let Some(invocation) = &invocation {
+            flush(&self.shared, &InvocationLog::of(invocation), invocation);
+        }
+        write_panic(&self.shared, panic.message(), invocation.as_ref());
+    }
+
+    fn ready_error(&self, error: E) -> E {
+        error
+    }
+}
