@@ -1,6 +1,7 @@
 //! The engine over DynamoDB Local: concurrency, request counts, an unreachable store, and
 //! replaying a record written the way Powertools for Python writes it.
 #![cfg(feature = "dynamodb")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -67,7 +68,7 @@ fn idempotency(client: &aws_sdk_dynamodb::Client, table: &str) -> Idempotency {
         )]))
         .event_key_jmespath("powertools_json(body)")
         .build()
-        .unwrap_or_else(|e| unreachable!("{e}"))
+        .expect("a valid configuration")
 }
 
 #[tokio::test]
@@ -157,10 +158,7 @@ async fn replays_a_record_written_by_powertools_for_python() -> TestResult {
     // {"user": "xyz", "product_id": "123456789"}: Python's md5 of json.dumps(sort_keys=True).
     let vector = &vectors[0];
     let prefix = "orders-api.app.lambda_handler";
-    let python_key = format!(
-        "{prefix}#{}",
-        vector["md5_hex"].as_str().unwrap_or_default()
-    );
+    let python_key = format!("{prefix}#{}", vector["md5_hex"].as_str().expect("md5_hex"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
@@ -233,10 +231,7 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
     };
 
     // An invocation died mid-way: its record is INPROGRESS until its deadline (10 s).
-    let key = idem
-        .key_for(&payload(10))
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
+    let key = idem.key_for(&payload(10))?.expect("the payload has a key");
     let crashed = Record {
         key: key.clone(),
         status: Status::InProgress,
@@ -277,10 +272,7 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
         .run(&other, || async { Err::<Value, _>("declined".to_owned()) })
         .await;
     assert!(matches!(failed, Err(IdempotencyError::Handler(_))));
-    let other_key = idem
-        .key_for(&other)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
+    let other_key = idem.key_for(&other)?.expect("the payload has a key");
     assert_eq!(store.get(&other_key).await?, None);
     client.delete_table().table_name(&name).send().await?;
     Ok(())
@@ -489,7 +481,7 @@ async fn the_store_going_down_after_the_claim_never_replaces_the_handlers_outcom
         );
 
         // The record is still INPROGRESS: a retry is refused until the in-progress expiry...
-        let key = retrying.key_for(&payload)?.unwrap_or_default();
+        let key = retrying.key_for(&payload)?.expect("the payload has a key");
         let left = DynamoDbStore::builder(direct.clone(), &name).build();
         let record = powertools_idempotency::Store::get(&left, &key).await?;
         assert_eq!(

@@ -158,7 +158,7 @@ async fn the_in_progress_expiry_is_the_invocation_deadline() {
         .scope(async {
             idem.run(&payload, || async {
                 // What the store holds while the handler runs.
-                let record = store.get(&key).await.ok().flatten();
+                let record = store.get(&key).await.unwrap();
                 Ok::<_, String>(
                     record.map(|r| (r.status.as_str().to_owned(), r.in_progress_expiration)),
                 )
@@ -167,7 +167,7 @@ async fn the_in_progress_expiry_is_the_invocation_deadline() {
         })
         .await;
     assert_eq!(
-        seen.ok().flatten(),
+        seen.unwrap(),
         Some(("INPROGRESS".to_owned(), Some(NOW_MS + 42_000)))
     );
 }
@@ -187,7 +187,7 @@ async fn a_handler_error_deletes_the_record_so_a_retry_runs() {
         .key_for(&payload)
         .unwrap()
         .expect("the payload has a key");
-    assert_eq!(store.get(&key).await.ok().flatten(), None);
+    assert_eq!(store.get(&key).await.unwrap(), None);
     let runs = AtomicUsize::new(0);
     assert!(create(&idem, &payload, &runs).await.is_ok());
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -215,7 +215,7 @@ async fn a_panicking_handler_deletes_the_record_and_the_panic_goes_on() {
         .key_for(&payload)
         .unwrap()
         .expect("the payload has a key");
-    assert_eq!(store.get(&key).await.ok().flatten(), None);
+    assert_eq!(store.get(&key).await.unwrap(), None);
     let runs = AtomicUsize::new(0);
     assert!(create(&idem, &payload, &runs).await.is_ok());
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -270,11 +270,7 @@ async fn a_failing_store_is_a_clear_error_and_the_handler_does_not_run() {
     let idem = build(Idempotency::builder(FailingStore).env(Env::from_lookup(|_| None)));
     let runs = AtomicUsize::new(0);
     let result = create(&idem, &json!({"any": 1}), &runs).await;
-    let message = result
-        .as_ref()
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let message = result.as_ref().expect_err("the store failed").to_string();
     assert!(matches!(result, Err(IdempotencyError::Persistence { .. })));
     assert!(
         message.contains("the handler did not run") && message.contains("throttled"),
@@ -398,10 +394,13 @@ async fn the_layer_replays_and_reports_stable_error_types() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let runs = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&runs);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (counter, call_counter) = (Arc::clone(&runs), Arc::clone(&calls));
     let service = idem
         .layer()
         .layer(service_fn(move |event: LambdaEvent<Value>| {
+            // The service is called for every invocation; its body runs only when polled.
+            call_counter.fetch_add(1, Ordering::SeqCst);
             let counter = Arc::clone(&counter);
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -413,15 +412,23 @@ async fn the_layer_replays_and_reports_stable_error_types() {
     let event = |id: &str| powertools_testing::test_event(id, order(r#"{"sku":"A"}"#));
     let first = service.clone().oneshot(event("r1")).await.ok();
     let second = service.clone().oneshot(event("r2")).await.ok();
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the handler was called twice"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "its body ran once: replayed"
+    );
     assert_eq!(first, second);
 
     // An in-progress duplicate maps to the stable Lambda errorType.
     let key = idem
         .key_for(&order(r#"{"sku":"Z"}"#))
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        .unwrap()
+        .expect("the payload has a key");
     let _ = store
         .put_if_absent_or_expired(&common::claim(&key, NOW_MS, 60_000), NOW_MS)
         .await;
@@ -436,6 +443,50 @@ async fn the_layer_replays_and_reports_stable_error_types() {
         diagnostic.map(|d| d.error_type),
         Some("IdempotencyAlreadyInProgressError".to_owned())
     );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the refused duplicate did not run the body"
+    );
+}
+
+/// A handler that panics under the layer: its claim is deleted before the panic goes on
+/// through the invocation layer, so a retry runs the handler at once.
+#[tokio::test]
+async fn a_panicking_handler_under_the_layer_deletes_the_record_and_the_panic_goes_on() {
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &manual_clock()));
+    let explode = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (should_explode, counter) = (Arc::clone(&explode), Arc::clone(&runs));
+    let service = idem.layer().layer(service_fn(move |_: LambdaEvent<Value>| {
+        let should_explode = should_explode.load(Ordering::SeqCst);
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if should_explode {
+                std::panic::panic_any("payment service exploded");
+            }
+            Ok::<_, lambda_runtime::Error>(json!({"statusCode": 201}))
+        }
+    }));
+    let payload = order(r#"{"sku":"A"}"#);
+    let event = |id: &str| powertools_testing::test_event(id, payload.clone());
+    let caught = powertools_core::catch_panic(|| service.clone().oneshot(event("r1"))).await;
+    assert_eq!(
+        caught.err().map(|p| p.message().to_owned()),
+        Some("payment service exploded".to_owned()),
+        "the panic reaches the caller"
+    );
+    let key = idem
+        .key_for(&payload)
+        .unwrap()
+        .expect("the payload has a key");
+    assert_eq!(store.get(&key).await.unwrap(), None, "no record left");
+    explode.store(false, Ordering::SeqCst);
+    let retried = service.oneshot(event("r2")).await.unwrap();
+    assert_eq!(retried, json!({"statusCode": 201}));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the retry ran the handler");
 }
 
 #[tokio::test]
@@ -515,7 +566,7 @@ async fn the_layer_alone_records_the_deadline_as_the_in_progress_expiry() {
             let store = Arc::clone(&seen_store);
             let key = key.clone();
             async move {
-                let record = store.get(&key).await.ok().flatten();
+                let record = store.get(&key).await.unwrap();
                 Ok::<_, lambda_runtime::Error>(json!({
                     "status": record.as_ref().map(|r| r.status.as_str()),
                     "in_progress_expiration": record.and_then(|r| r.in_progress_expiration),
@@ -574,7 +625,7 @@ fn missing_keys_follow_powertools_for_python() {
         let key = idem.key_for(&payload);
         assert!(key.is_ok(), "{payload}: {key:?}");
         assert_eq!(
-            key.ok().flatten().is_none(),
+            key.unwrap().is_none(),
             missing,
             "{payload}: missing should be {missing}"
         );
@@ -692,7 +743,7 @@ async fn a_response_too_deep_to_replay_is_returned_and_a_duplicate_runs_again() 
     let runs = AtomicUsize::new(0);
     let first = run_value(&idem, &payload, &runs, &deep).await;
     assert_eq!(first.ok().as_ref(), Some(&deep));
-    assert_eq!(store.get(&key).await.ok().flatten(), None, "not stored");
+    assert_eq!(store.get(&key).await.unwrap(), None, "not stored");
     let second = run_value(&idem, &payload, &runs, &deep).await;
     assert_eq!(second.ok().as_ref(), Some(&deep));
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the duplicate ran again");
@@ -730,10 +781,9 @@ async fn a_large_response_is_stored_compressed_and_replayed() {
     let stored = store
         .get(&key)
         .await
-        .ok()
-        .flatten()
+        .unwrap()
         .and_then(|r| r.data)
-        .unwrap_or_default();
+        .expect("a stored response");
     assert!(
         stored.starts_with("gzip+base64:"),
         "{}",
@@ -780,7 +830,7 @@ async fn a_response_that_does_not_fit_is_returned_and_a_duplicate_runs_again() {
         run_value(&idem, &payload, &runs, &big).await.ok().as_ref(),
         Some(&big)
     );
-    assert_eq!(store.get(&key).await.ok().flatten(), None, "not stored");
+    assert_eq!(store.get(&key).await.unwrap(), None, "not stored");
     assert_eq!(
         run_value(&idem, &payload, &runs, &big).await.ok().as_ref(),
         Some(&big)
@@ -819,7 +869,7 @@ async fn a_corrupt_or_oversized_compressed_record_is_a_serialization_error() {
         let _ = bomb.write_all(&letters);
     }
     let _ = bomb.write_all(b"\"");
-    let bomb = bomb.finish().unwrap_or_default();
+    let bomb = bomb.finish().unwrap();
     let bomb = format!(
         "gzip+base64:{}",
         base64::engine::general_purpose::STANDARD.encode(bomb)
@@ -891,7 +941,7 @@ async fn a_response_that_does_not_read_back_as_its_type_is_returned_and_a_duplic
             .is_ok_and(|q| q.sku == "A" && q.price.is_nan()),
         "{first:?}"
     );
-    assert_eq!(store.get(&key).await.ok().flatten(), None, "not stored");
+    assert_eq!(store.get(&key).await.unwrap(), None, "not stored");
     let second = quote(f64::NAN).await;
     assert!(
         second.as_ref().is_ok_and(|q| q.price.is_nan()),
@@ -1006,10 +1056,10 @@ async fn a_store_that_never_answers_after_the_claim_still_returns_the_handlers_o
             Ok(Err(IdempotencyError::Handler(error))) if handler_fails => {
                 assert_eq!(error, "card declined", "{case:?}")
             }
-            other => unreachable!("{case:?}: {other:?}"),
+            other => panic!("{case:?}: {other:?}"),
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        let left = memory.get(&key).await.ok().flatten();
+        let left = memory.get(&key).await.unwrap();
         if delete_hangs {
             // Not deleted: the claim stays until its in-progress expiry, the deadline.
             assert_eq!(
@@ -1041,9 +1091,7 @@ async fn a_local_cache_ttl_of_any_length_builds_and_replays() {
             .expires_after(expires_after)
             .local_cache(100, ttl)
             .build();
-        let Ok(cached) = built else {
-            unreachable!("{ttl:?}, {expires_after:?}: {built:?}")
-        };
+        let cached = built.unwrap_or_else(|e| panic!("{ttl:?}, {expires_after:?}: {e}"));
         let runs = AtomicUsize::new(0);
         let payload = order(r#"{"sku":"A"}"#);
         let _ = create(&cached, &payload, &runs).await;
@@ -1106,7 +1154,7 @@ async fn a_stored_response_that_does_not_fit_is_described_without_its_content() 
             .await;
         let shown = match &replayed {
             Err(error @ IdempotencyError::Serialization(_)) => format!("{error} {error:?}"),
-            other => unreachable!("{data}: {other:?}"),
+            other => panic!("{data}: {other:?}"),
         };
         assert!(!shown.contains("card-4711-secret"), "{shown}");
         assert!(shown.contains("line 1, column"), "{shown}");

@@ -39,10 +39,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
         Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, first),
         other => panic!("second claim: {other:?}"),
     }
-    assert_eq!(
-        store.get(&key("a")).await.ok().flatten(),
-        Some(first.clone())
-    );
+    assert_eq!(store.get(&key("a")).await.unwrap(), Some(first.clone()));
 
     // Completion replaces the record; a completed, live record is not claimable.
     let completed = Record {
@@ -51,10 +48,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
         ..first.clone()
     };
     assert!(store.update(&completed).await.is_ok());
-    assert_eq!(
-        store.get(&key("a")).await.ok().flatten(),
-        Some(completed.clone())
-    );
+    assert_eq!(store.get(&key("a")).await.unwrap(), Some(completed.clone()));
     match store.put_if_absent_or_expired(&second, NOW_MS + 2).await {
         Ok(PutOutcome::Exists(existing)) => assert_eq!(existing, completed),
         other => panic!("claim over a completed record: {other:?}"),
@@ -125,7 +119,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
 
     // Deleted records are gone and claimable.
     assert!(store.delete(&key("b")).await.is_ok());
-    assert_eq!(store.get(&key("b")).await.ok().flatten(), None);
+    assert_eq!(store.get(&key("b")).await.unwrap(), None);
     assert_eq!(
         store
             .put_if_absent_or_expired(&claim(&key("b"), NOW_MS, 1), NOW_MS)
