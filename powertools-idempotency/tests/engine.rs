@@ -39,6 +39,13 @@ fn build(b: IdempotencyBuilder) -> Idempotency {
     b.build().expect("a valid configuration")
 }
 
+/// The record key of `payload` (which has one).
+fn key_of(idem: &Idempotency, payload: &Value) -> String {
+    idem.key_for(payload)
+        .unwrap()
+        .expect("the payload has a key")
+}
+
 fn order(body: &str) -> Value {
     json!({"body": body, "requestContext": {"requestId": "ignored by the key"}})
 }
@@ -108,10 +115,7 @@ async fn a_crashed_invocation_blocks_until_its_in_progress_expiry_then_runs_once
     let clock = manual_clock();
     let idem = build(builder(store.clone(), &clock));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     // What an invocation that died mid-way leaves behind: INPROGRESS until its deadline.
     let left = Record {
         key,
@@ -148,10 +152,7 @@ async fn the_in_progress_expiry_is_the_invocation_deadline() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let seen = Invocation::builder("r")
         .deadline_ms(NOW_MS + 42_000)
         .build()
@@ -183,10 +184,7 @@ async fn a_handler_error_deletes_the_record_so_a_retry_runs() {
         })
         .await;
     assert!(matches!(failed, Err(IdempotencyError::Handler(ref m)) if m == "payment declined"));
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     assert_eq!(store.get(&key).await.unwrap(), None);
     let runs = AtomicUsize::new(0);
     assert!(create(&idem, &payload, &runs).await.is_ok());
@@ -211,10 +209,7 @@ async fn a_panicking_handler_deletes_the_record_and_the_panic_goes_on() {
         "the panic reaches the caller"
     );
     // No record is left in progress: a retry runs the handler at once.
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     assert_eq!(store.get(&key).await.unwrap(), None);
     let runs = AtomicUsize::new(0);
     assert!(create(&idem, &payload, &runs).await.is_ok());
@@ -425,10 +420,7 @@ async fn the_layer_replays_and_reports_stable_error_types() {
     assert_eq!(first, second);
 
     // An in-progress duplicate maps to the stable Lambda errorType.
-    let key = idem
-        .key_for(&order(r#"{"sku":"Z"}"#))
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &order(r#"{"sku":"Z"}"#));
     let _ = store
         .put_if_absent_or_expired(&common::claim(&key, NOW_MS, 60_000), NOW_MS)
         .await;
@@ -478,10 +470,7 @@ async fn a_panicking_handler_under_the_layer_deletes_the_record_and_the_panic_go
         Some("payment service exploded".to_owned()),
         "the panic reaches the caller"
     );
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     assert_eq!(store.get(&key).await.unwrap(), None, "no record left");
     explode.store(false, Ordering::SeqCst);
     let retried = service.oneshot(event("r2")).await.unwrap();
@@ -555,10 +544,7 @@ async fn the_layer_alone_records_the_deadline_as_the_in_progress_expiry() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let seen_store = Arc::clone(&store);
     let service = idem
         .layer()
@@ -735,10 +721,7 @@ async fn a_response_too_deep_to_replay_is_returned_and_a_duplicate_runs_again() 
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let deep = nested(200);
     let runs = AtomicUsize::new(0);
     let first = run_value(&idem, &payload, &runs, &deep).await;
@@ -764,10 +747,7 @@ async fn a_large_response_is_stored_compressed_and_replayed() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let large = json!({"lines": vec!["the same order line, again and again"; 15_000]});
     assert!(large.to_string().len() > 500_000);
     let runs = AtomicUsize::new(0);
@@ -798,10 +778,7 @@ async fn a_large_response_is_stored_compressed_and_replayed() {
     // Small responses are stored as plain JSON (readable by Powertools for Python).
     let small = order(r#"{"sku":"B"}"#);
     let _ = run_value(&idem, &small, &runs, &json!({"ok": true})).await;
-    let small_key = idem
-        .key_for(&small)
-        .unwrap()
-        .expect("the payload has a key");
+    let small_key = key_of(&idem, &small);
     assert_eq!(
         store
             .get(&small_key)
@@ -820,10 +797,7 @@ async fn a_response_that_does_not_fit_is_returned_and_a_duplicate_runs_again() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()).max_stored_response_bytes(4_096));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let big = json!(incompressible(20_000));
     let runs = AtomicUsize::new(0);
     assert_eq!(
@@ -857,10 +831,7 @@ async fn a_corrupt_or_oversized_compressed_record_is_a_serialization_error() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // A valid JSON string of 65 MiB: it would replay, were the inflated size not bounded.
     let letters = vec![b'a'; 1024 * 1024];
@@ -914,10 +885,7 @@ async fn a_response_that_does_not_read_back_as_its_type_is_returned_and_a_duplic
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     let runs = AtomicUsize::new(0);
     let quote = |price: f64| {
         let runs = &runs;
@@ -1031,10 +999,7 @@ async fn a_store_that_never_answers_after_the_claim_still_returns_the_handlers_o
                 .clock(clock.clock()),
         );
         let payload = order(r#"{"sku":"A"}"#);
-        let key = idem
-            .key_for(&payload)
-            .unwrap()
-            .expect("the payload has a key");
+        let key = key_of(&idem, &payload);
         let runs = AtomicUsize::new(0);
         // 600 ms left: the store calls after the handler get 100 ms.
         let invocation = Invocation::builder("r").deadline_ms(NOW_MS + 600).build();
@@ -1135,10 +1100,7 @@ async fn a_stored_response_that_does_not_fit_is_described_without_its_content() 
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
     let payload = order(r#"{"sku":"A"}"#);
-    let key = idem
-        .key_for(&payload)
-        .unwrap()
-        .expect("the payload has a key");
+    let key = key_of(&idem, &payload);
     for data in [r#"{"pin":"card-4711-secret"}"#, r#"{"card-4711-secret":1}"#] {
         let planted = Record {
             key: key.clone(),
