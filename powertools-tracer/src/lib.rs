@@ -43,7 +43,8 @@
 //!   [`Tracer::tracing_layer`] has its own per-layer filter ([`SpanFilter`]): it enables only
 //!   `## ` spans and ERROR events, so beside a logger at INFO the TRACE and DEBUG spans of the
 //!   SDK, hyper or h2 are never created.
-//! - **Handler**: [`Tracer::layer`] opens `## <handler>` (name from `_HANDLER`, or the builder)
+//! - **Handler**: [`Tracer::layer`] (the core `InvocationLayer` running a [`TracerHook`])
+//!   opens `## <handler>` (name from `_HANDLER`, or the builder)
 //!   with `ColdStart` and `Service`, keeps the response (`<handler> response`) or the error
 //!   (`<handler> error`) as metadata, and marks `fault` with a `cause` on error.
 //! - **Panics**: a panicking handler is recorded like a failed one (`fault`, the panic's message
@@ -67,7 +68,7 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `POWERTOOLS_SERVICE_NAME` | `Service` annotation, metadata namespace | `service_undefined` |
+//! | `POWERTOOLS_SERVICE_NAME` | `Service` annotation, metadata namespace (unless set on the builder; the invocation scope carries the same name) | `service_undefined` |
 //! | `POWERTOOLS_TRACE_DISABLED` | record nothing | `false` |
 //! | `POWERTOOLS_TRACER_CAPTURE_RESPONSE` | keep the handler's response as metadata | `true` |
 //! | `POWERTOOLS_TRACER_CAPTURE_ERROR` | keep the handler's error as metadata | `true` |
@@ -102,7 +103,7 @@
 //!
 //! # Testing your code
 //!
-//! Give the builder a [`InMemorySink`] (and `enabled(true)`), run the handler inside an
+//! Give the builder an [`InMemorySink`] (and `enabled(true)`), run the handler inside an
 //! invocation with a sampled trace header, and assert the subsegments. End to end,
 //! `powertools_testing::UdpCollector` receives the real datagrams, and (feature `schemas`)
 //! `powertools_testing::xray::check_datagram` validates them.

@@ -235,6 +235,30 @@ fn daemon_address(env: &Env) -> SocketAddr {
 const DEFAULT_DAEMON: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 2000);
 
 /// Builds a [`Tracer`]: explicit values first, then the environment.
+///
+/// The service name (the `Service` annotation and the metadata namespace) is resolved like
+/// every utility's, through `powertools_core::CommonConfig`: the explicit name, else the
+/// explicit function configuration's, else `POWERTOOLS_SERVICE_NAME`, else
+/// `service_undefined`. [`Tracer::layer`] opens the invocation scope with the same name.
+///
+/// ```
+/// use powertools_core::Env;
+/// use powertools_tracer::{InMemorySink, Tracer};
+///
+/// let sink = InMemorySink::new();
+/// let tracer = Tracer::builder()
+///     .env(Env::from_pairs([("POWERTOOLS_SERVICE_NAME", "orders")]))
+///     .service_name("payments")
+///     .enabled(true)
+///     .sink(sink.clone())
+///     .build()
+///     .expect("a non-empty service name");
+/// assert_eq!(tracer.service_name(), "payments");
+/// assert!(tracer.is_enabled());
+///
+/// // Only explicit values can be refused.
+/// assert!(Tracer::builder().service_name(" ").build().is_err());
+/// ```
 #[must_use]
 #[derive(Default)]
 pub struct TracerBuilder {
