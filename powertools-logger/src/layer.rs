@@ -10,7 +10,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::fields::{EventSink, KeptFields, Visitor};
-use crate::render::{Location, Own, Record, Scratch, flush, render, write_own};
+use crate::render::{Location, Record, Scratch, flush, render, write_buffer_warning};
 use crate::shared::Shared;
 use crate::state::InvocationLog;
 use crate::value::FieldValue;
@@ -183,28 +183,25 @@ impl LogLayer {
                 state.as_deref(),
                 scratch,
             );
-            match (buffered, &state, buffer) {
-                (true, Some(state), Some(config)) if scratch.out.len() <= config.capacity() => {
+            // Held only inside an invocation: nothing is buffered during INIT.
+            match (invocation.as_ref().zip(state.as_deref()), buffer) {
+                (Some((_, state)), Some(config)) if scratch.out.len() <= config.capacity() => {
                     let pushed = state.hold(scratch.out.clone(), config.capacity());
                     if let Err(line) = pushed {
                         shared.write(&line);
                     }
                 }
-                (true, Some(state), Some(config)) => {
+                (Some((invocation, state)), Some(config)) => {
                     // Never dropped silently: written now, after a warning saying why.
-                    write_own(
+                    write_buffer_warning(
                         shared,
-                        Own::Always,
-                        Level::WARN,
-                        line!(),
                         &format!(
                             "a log line of {} bytes is larger than the log buffer ({} bytes): written directly instead of buffered; increase the buffer's max_bytes to buffer it",
                             scratch.out.len(),
                             config.capacity()
                         ),
-                        None,
-                        invocation.as_ref(),
-                        Some(state),
+                        invocation,
+                        state,
                     );
                     shared.write(&scratch.out);
                 }

@@ -54,22 +54,37 @@ pub(crate) fn flush(shared: &Shared, state: &InvocationLog, invocation: &Invocat
     // deadlock on the buffer.
     let (lines, evicted) = state.take_buffered();
     if evicted > 0 {
-        write_own(
+        write_buffer_warning(
             shared,
-            Own::Always,
-            Level::WARN,
-            line!(),
             &format!(
                 "{evicted} buffered log line(s) were evicted from this invocation's log buffer: increase the buffer's max_bytes to keep more"
             ),
-            None,
-            Some(invocation),
-            Some(state),
+            invocation,
+            state,
         );
     }
     for line in lines {
         shared.write(&line);
     }
+}
+
+/// Writes a WARN line about buffered lines the logger moved or lost, whatever its level.
+pub(crate) fn write_buffer_warning(
+    shared: &Shared,
+    message: &str,
+    invocation: &Invocation,
+    state: &InvocationLog,
+) {
+    write_own(
+        shared,
+        Own::Always,
+        Level::WARN,
+        line!(),
+        message,
+        None,
+        Some(invocation),
+        Some(state),
+    );
 }
 
 /// Whether a line of the logger's own obeys the logger's level.

@@ -87,6 +87,28 @@ async fn run_invocations(logger: &Logger, events: Vec<LambdaEvent<Value>>) {
     }
 }
 
+/// Runs invocations `req-0` to `req-<count - 1>` (payload `{"n": n}`) at the same time, on
+/// tasks of the runtime.
+async fn run_concurrently<S>(service: &S, logger: &Logger, count: u64)
+where
+    S: tower::Service<LambdaEvent<Value>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    let tasks: Vec<_> = (0..count)
+        .map(|n| {
+            let call = service
+                .clone()
+                .oneshot(event(&format!("req-{n}"), json!({"n": n})));
+            tokio::spawn(call.with_subscriber(dispatch(logger)))
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 #[tokio::test]
 async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
     let (builder, captured) = builder(&[]);
@@ -502,17 +524,7 @@ async fn concurrent_invocations_do_not_mix_keys() {
             Ok::<_, Error>(())
         },
     ));
-    let tasks: Vec<_> = (0..40u64)
-        .map(|n| {
-            let call = service
-                .clone()
-                .oneshot(event(&format!("req-{n}"), json!({"n": n})));
-            tokio::spawn(call.with_subscriber(dispatch(&logger)))
-        })
-        .collect();
-    for task in tasks {
-        let _ = task.await;
-    }
+    run_concurrently(&service, &logger, 40).await;
     let lines = json(&captured);
     assert_eq!(lines.len(), 200);
     for line in &lines {
@@ -1230,17 +1242,7 @@ async fn append_keys_inside_a_handler_belong_to_that_invocation_only() {
                 Ok::<_, Error>(())
             }
         }));
-    let tasks: Vec<_> = (0..50u64)
-        .map(|n| {
-            let call = service
-                .clone()
-                .oneshot(event(&format!("req-{n}"), json!({"n": n})));
-            tokio::spawn(call.with_subscriber(dispatch(&logger)))
-        })
-        .collect();
-    for task in tasks {
-        let _ = task.await;
-    }
+    run_concurrently(&service, &logger, 50).await;
     tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("after"));
     let lines = json(&captured);
     assert_eq!(lines.len(), 201, "{}", captured.text());
