@@ -91,9 +91,7 @@ fn collecting(pairs: Vec<(&'static str, String)>) -> (Env, Arc<Mutex<Vec<String>
     let reports = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&reports);
     let env = Env::from_pairs(pairs).with_reporter(move |problem| {
-        if let Ok(mut seen) = seen.lock() {
-            seen.push(problem.key.clone());
-        }
+        seen.lock().unwrap().push(problem.key.clone());
     });
     (env, reports)
 }
