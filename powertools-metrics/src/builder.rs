@@ -5,6 +5,7 @@ use powertools_core::{CommonConfig, DEFAULT_SERVICE_NAME, LineWriter};
 use crate::emf::MAX_DIMENSIONS;
 use crate::error::MetricsError;
 use crate::metrics::{Metrics, Settings};
+use crate::output::Output;
 use crate::validate::{
     LEVEL, LEVEL_MEMBER, SERVICE, clash, validate_dimension, validate_namespace,
 };
@@ -215,15 +216,17 @@ impl MetricsBuilder {
             })
             .or_else(|| config.function_name().map(str::to_owned));
         Ok(Metrics::new(Settings {
-            clock: common.clock().clone(),
-            config,
-            namespace,
-            default_dimensions,
+            output: Output {
+                config,
+                clock: common.clock().clone(),
+                namespace,
+                default_dimensions,
+                disabled,
+                log_level,
+                writer: self.writer.unwrap_or_default(),
+            },
             function_name,
-            disabled,
             raise_on_empty: self.raise_on_empty,
-            log_level,
-            writer: self.writer.unwrap_or_default(),
         }))
     }
 }

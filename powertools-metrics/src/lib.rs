@@ -157,6 +157,7 @@ mod emf;
 mod error;
 mod layer;
 mod metrics;
+mod output;
 mod recorder;
 mod state;
 mod unit;

@@ -1,23 +1,21 @@
-//! The metrics client: a cheap handle adding metrics, dimensions and metadata to the current
-//! invocation's state and writing them as EMF blobs.
+//! The metrics client: a cheap handle that checks each metric, dimension and metadata against
+//! the EMF rules and adds it to the current invocation's state (`state.rs`); `output.rs` renders
+//! and writes the blobs.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use powertools_core::{Clock, FunctionConfig, Invocation, LineWriter, epoch_millis};
+use powertools_core::{FunctionConfig, Invocation, epoch_millis};
 use serde_json::Value;
 
-use crate::emf::{
-    BlobContext, MAX_BLOB_BYTES, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, name_key,
-    write_blob, write_blobs,
-};
+use crate::emf::{MAX_BLOB_BYTES, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, name_key};
 use crate::error::MetricsError;
+use crate::output::{Output, Pending};
 use crate::state::{Combine, MetricSet, State, with_state};
 use crate::unit::{Resolution, Unit};
 use crate::validate::{
-    DIRECTIVE, LEVEL, LEVEL_MEMBER, SERVICE, clash, validate_dimension, validate_metric_name,
-    validate_value,
+    DIRECTIVE, LEVEL, LEVEL_MEMBER, clash, validate_dimension, validate_metric_name, validate_value,
 };
 
 /// What one metric can take in a blob at most (its definition and root member with 100 values,
@@ -26,24 +24,13 @@ const ROOM_FOR_ONE_METRIC: usize = 8 * 1024;
 const MAX_PAST: Duration = Duration::from_secs(14 * 24 * 3600);
 const MAX_FUTURE: Duration = Duration::from_secs(2 * 3600);
 
-/// Blobs rendered while a state is locked, written once it is released (never write with the
-/// lock held: a slow stdout would stall every other caller of the same state).
-pub(crate) type Pending = Vec<Vec<u8>>;
-
 /// A client's configuration, validated by the builder.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The function configuration; its service name is the `service` dimension.
-    pub(crate) config: FunctionConfig,
-    pub(crate) clock: Clock,
-    pub(crate) namespace: String,
-    pub(crate) default_dimensions: Vec<(String, String)>,
+    /// The namespace, dimensions, clock and writer of every blob.
+    pub(crate) output: Output,
     pub(crate) function_name: Option<String>,
-    pub(crate) disabled: bool,
     pub(crate) raise_on_empty: bool,
-    /// The root member `level` of every blob (see `MetricsBuilder::log_level_key`).
-    pub(crate) log_level: Option<&'static str>,
-    pub(crate) writer: LineWriter,
 }
 
 struct Inner {
@@ -66,9 +53,9 @@ pub struct Metrics {
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics")
-            .field("namespace", &self.settings().namespace)
-            .field("service", &self.service())
-            .field("disabled", &self.settings().disabled)
+            .field("namespace", &self.output().namespace)
+            .field("service", &self.output().service())
+            .field("disabled", &self.output().disabled)
             .finish_non_exhaustive()
     }
 }
@@ -91,19 +78,18 @@ impl Metrics {
         &self.inner.settings
     }
 
-    /// The namespace.
-    pub fn namespace(&self) -> &str {
-        &self.settings().namespace
+    pub(crate) fn output(&self) -> &Output {
+        &self.inner.settings.output
     }
 
-    /// The `service` dimension: the function configuration's service name.
-    fn service(&self) -> &str {
-        self.settings().config.service_name()
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.output().namespace
     }
 
     /// The function configuration the layer gives the invocations it opens.
     pub(crate) fn function_config(&self) -> &FunctionConfig {
-        &self.settings().config
+        &self.output().config
     }
 
     /// Runs `f` on this client's state in the current invocation (else the process's), locked.
@@ -141,7 +127,7 @@ impl Metrics {
                 Combine::Append,
             )
         });
-        self.write_pending(pending);
+        self.output().write_pending(pending);
         added
     }
 
@@ -203,7 +189,7 @@ impl Metrics {
                     validate_value(name, combined)?;
                     *last = combined;
                 } else if set.metrics[index].values.len() >= MAX_VALUES {
-                    self.render_set(set, false, &mut |blob| pending.push(blob.to_vec()));
+                    self.output().render_split(set, pending);
                     set.metrics.push(new_metric());
                 } else {
                     set.metrics[index].values.push(value);
@@ -211,7 +197,7 @@ impl Metrics {
             }
             None => {
                 if set.metrics.len() >= MAX_METRICS {
-                    self.render_set(set, false, &mut |blob| pending.push(blob.to_vec()));
+                    self.output().render_split(set, pending);
                 }
                 set.metrics.push(new_metric());
             }
@@ -220,7 +206,7 @@ impl Metrics {
     }
 
     fn is_dimension(&self, set: &MetricSet, name: &str) -> bool {
-        self.fixed_dimension(name).is_some() || set.dimension(name).is_some()
+        self.output().fixed_dimension(name).is_some() || set.dimension(name).is_some()
     }
 
     fn check_dimension(
@@ -237,7 +223,10 @@ impl Metrics {
         if set.metadata.iter().any(|(k, _)| k == name) {
             return Err(clash(name, "metadata key"));
         }
-        let existing = self.fixed_dimension(name).or_else(|| set.dimension(name));
+        let existing = self
+            .output()
+            .fixed_dimension(name)
+            .or_else(|| set.dimension(name));
         match existing {
             Some(existing) if existing == value => Ok(false),
             Some(existing) => Err(MetricsError::ConflictingDimension {
@@ -252,36 +241,18 @@ impl Metrics {
     /// Refuses `level` as a metric, dimension or metadata name when blobs carry the `level`
     /// member (a root member is written once).
     pub(crate) fn check_root_name(&self, name: &str) -> Result<(), MetricsError> {
-        if self.settings().log_level.is_some() && name == LEVEL {
+        if self.output().log_level.is_some() && name == LEVEL {
             return Err(clash(name, LEVEL_MEMBER));
         }
         Ok(())
     }
 
-    /// The value of `service` or of a default dimension (present in every dimension set).
-    pub(crate) fn fixed_dimension(&self, name: &str) -> Option<&str> {
-        if name == SERVICE {
-            return Some(self.service());
-        }
-        self.settings()
-            .default_dimensions
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// How many dimensions every set holds (`service` and the default dimensions).
-    pub(crate) fn fixed_dimensions(&self) -> usize {
-        1 + self.settings().default_dimensions.len()
-    }
-
     /// Refuses dimensions that would leave less than [`ROOM_FOR_ONE_METRIC`] of a blob for
     /// metrics (many large dimension sets).
     fn check_size(&self, set: &MetricSet) -> Result<(), MetricsError> {
-        let mut out = Vec::new();
-        self.with_context(set, |ctx| write_blob(&mut out, ctx, &[], false));
-        if out.len() + ROOM_FOR_ONE_METRIC > MAX_BLOB_BYTES {
-            return Err(MetricsError::DimensionsTooLarge { bytes: out.len() });
+        let bytes = self.output().bytes_without_metrics(set);
+        if bytes + ROOM_FOR_ONE_METRIC > MAX_BLOB_BYTES {
+            return Err(MetricsError::DimensionsTooLarge { bytes });
         }
         Ok(())
     }
@@ -293,11 +264,12 @@ impl Metrics {
             self.check_dimension(set, name, value)?;
             // Present with this value in the main set already (a further set may hold it too:
             // it is still added to the main set).
-            if self.fixed_dimension(name).is_some() || set.dimensions.iter().any(|(k, _)| k == name)
+            if self.output().fixed_dimension(name).is_some()
+                || set.dimensions.iter().any(|(k, _)| k == name)
             {
                 return Ok(());
             }
-            let count = self.fixed_dimensions() + set.dimensions.len() + 1;
+            let count = self.output().fixed_dimensions() + set.dimensions.len() + 1;
             if count > MAX_DIMENSIONS {
                 return Err(MetricsError::TooManyDimensions(count));
             }
@@ -333,11 +305,11 @@ impl Metrics {
                 }
                 self.check_dimension(set, name, value)?;
                 // `service` and the default dimensions are in every set already.
-                if self.fixed_dimension(name).is_none() {
+                if self.output().fixed_dimension(name).is_none() {
                     new.push(((*name).to_owned(), (*value).to_owned()));
                 }
             }
-            let count = self.fixed_dimensions() + new.len();
+            let count = self.output().fixed_dimensions() + new.len();
             if count > MAX_DIMENSIONS {
                 return Err(MetricsError::TooManyDimensions(count));
             }
@@ -375,7 +347,7 @@ impl Metrics {
     /// Sets the timestamp of the current invocation's metrics (default: the time of the
     /// flush). CloudWatch drops metrics more than 14 days old or 2 hours ahead: refused here.
     pub fn set_timestamp(&self, timestamp: SystemTime) -> Result<(), MetricsError> {
-        let now = self.settings().clock.now();
+        let now = self.output().clock.now();
         let ms = epoch_millis(timestamp);
         let too_old = now
             .duration_since(timestamp)
@@ -409,7 +381,7 @@ impl Metrics {
                     .push(((*key).to_owned(), (*dim_value).to_owned()));
             }
         }
-        let count = self.fixed_dimensions() + set.dimensions.len();
+        let count = self.output().fixed_dimensions() + set.dimensions.len();
         if count > MAX_DIMENSIONS {
             return Err(MetricsError::TooManyDimensions(count));
         }
@@ -423,7 +395,7 @@ impl Metrics {
             resolution: Resolution::Standard,
             values: vec![value],
         });
-        self.write_set(&mut set);
+        self.output().write_set(&mut set);
         Ok(())
     }
 
@@ -436,7 +408,7 @@ impl Metrics {
         let mut wrote = false;
         for mut set in sets {
             wrote |= !set.metrics.is_empty();
-            self.write_set(&mut set);
+            self.output().write_set(&mut set);
         }
         if !added_any && !wrote {
             if self.settings().raise_on_empty {
@@ -454,7 +426,7 @@ impl Metrics {
     /// Writes the `ColdStart` blob if this invocation is the cold start (once).
     pub(crate) fn emit_cold_start(&self, invocation: &Invocation) {
         let settings = self.settings();
-        if settings.disabled || !invocation.is_cold_start() {
+        if settings.output.disabled || !invocation.is_cold_start() {
             return;
         }
         let first =
@@ -475,111 +447,7 @@ impl Metrics {
             );
             return;
         };
-        let mut keys: Vec<&str> = vec!["function_name", SERVICE];
-        let mut values: Vec<(&str, &str)> =
-            vec![("function_name", &function_name), (SERVICE, self.service())];
-        for (k, v) in &settings.default_dimensions {
-            if k != "function_name" {
-                keys.push(k);
-                values.push((k, v));
-            }
-        }
-        let ctx = BlobContext {
-            namespace: &settings.namespace,
-            timestamp_ms: settings.clock.epoch_millis(),
-            dimension_sets: &[keys],
-            dimension_values: &values,
-            metadata: &[],
-            level: settings.log_level,
-        };
-        let metric = Metric {
-            key: name_key("ColdStart"),
-            name: "ColdStart".to_owned(),
-            unit: Unit::Count,
-            resolution: Resolution::Standard,
-            values: vec![1.0],
-        };
-        write_blobs(&ctx, &[metric], &mut |blob| self.write(blob));
-    }
-
-    /// Calls `f` with the blob context of `set`: its dimension sets (each beside `service` and
-    /// the default dimensions, written once even when repeated), every dimension's value once,
-    /// its metadata and timestamp.
-    fn with_context<R>(&self, set: &MetricSet, f: impl FnOnce(&BlobContext<'_>) -> R) -> R {
-        let settings = self.settings();
-        let mut base: Vec<(&str, &str)> = Vec::with_capacity(1 + settings.default_dimensions.len());
-        base.push((SERVICE, self.service()));
-        base.extend(
-            settings
-                .default_dimensions
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        fn keys_of<'a>(base: &[(&'a str, &'a str)], extra: &'a [(String, String)]) -> Vec<&'a str> {
-            base.iter()
-                .map(|(k, _)| *k)
-                .chain(extra.iter().map(|(k, _)| k.as_str()))
-                .collect()
-        }
-        fn same_keys(a: &[&str], b: &[&str]) -> bool {
-            a.len() == b.len() && a.iter().all(|k| b.contains(k))
-        }
-        let mut sets: Vec<Vec<&str>> = Vec::with_capacity(1 + set.extra_sets.len());
-        sets.push(keys_of(&base, &set.dimensions));
-        for extra in &set.extra_sets {
-            let keys = keys_of(&base, extra);
-            // The same set twice would count every value twice.
-            if !sets.iter().any(|existing| same_keys(existing, &keys)) {
-                sets.push(keys);
-            }
-        }
-        let mut values = base;
-        for (k, v) in set.dimensions.iter().chain(set.extra_sets.iter().flatten()) {
-            if !values.iter().any(|(existing, _)| existing == k) {
-                values.push((k, v));
-            }
-        }
-        let ctx = BlobContext {
-            namespace: &settings.namespace,
-            timestamp_ms: set
-                .timestamp_ms
-                .unwrap_or_else(|| settings.clock.epoch_millis()),
-            dimension_sets: &sets,
-            dimension_values: &values,
-            metadata: &set.metadata,
-            level: settings.log_level,
-        };
-        f(&ctx)
-    }
-
-    /// Renders `set`'s metrics to `emit` (clearing them); `clear_all` also clears its
-    /// dimensions and metadata (a full flush), else they stay for the next blob (an automatic
-    /// split).
-    fn render_set(&self, set: &mut MetricSet, clear_all: bool, emit: &mut dyn FnMut(&[u8])) {
-        let metrics = std::mem::take(&mut set.metrics);
-        if !metrics.is_empty() && !self.settings().disabled {
-            self.with_context(set, |ctx| write_blobs(ctx, &metrics, emit));
-        }
-        if clear_all {
-            *set = MetricSet::default();
-        }
-    }
-
-    /// Writes `set` (no state is locked) and clears it.
-    fn write_set(&self, set: &mut MetricSet) {
-        self.render_set(set, true, &mut |blob| self.write(blob));
-    }
-
-    /// Writes blobs rendered under a lock, once it is released.
-    pub(crate) fn write_pending(&self, pending: Pending) {
-        for blob in &pending {
-            self.write(blob);
-        }
-    }
-
-    fn write(&self, blob: &[u8]) {
-        // A failure is reported once by the writer; the handler goes on.
-        let _ = self.settings().writer.write_line(blob);
+        settings.output.write_cold_start(&function_name);
     }
 }
 
@@ -596,7 +464,7 @@ fn function_name_from_arn(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use powertools_core::Env;
+    use powertools_core::{Env, LineWriter};
     use std::sync::OnceLock;
 
     #[test]

@@ -12,7 +12,8 @@ use metrics::{
 
 use crate::emf::MAX_DIMENSIONS;
 use crate::error::MetricsError;
-use crate::metrics::{Metrics, Pending};
+use crate::metrics::Metrics;
+use crate::output::Pending;
 use crate::state::Combine;
 use crate::unit::{Resolution, Unit};
 use crate::validate::{validate_dimension, validate_metric_name, validate_value};
@@ -240,7 +241,7 @@ impl MetricsRecorder {
             let (name, value) = (label.key(), label.value());
             validate_dimension(name, value)?;
             metrics.check_root_name(name)?;
-            let existing = metrics.fixed_dimension(name).or_else(|| {
+            let existing = metrics.output().fixed_dimension(name).or_else(|| {
                 labels
                     .iter()
                     .find(|(k, _)| k == name)
@@ -258,7 +259,7 @@ impl MetricsRecorder {
                 None => labels.push((name.to_owned(), value.to_owned())),
             }
         }
-        let count = metrics.fixed_dimensions() + labels.len();
+        let count = metrics.output().fixed_dimensions() + labels.len();
         if count > MAX_DIMENSIONS {
             return Err(MetricsError::TooManyDimensions(count));
         }
@@ -389,7 +390,7 @@ impl Handle {
             }
             result
         });
-        metrics.write_pending(pending);
+        metrics.output().write_pending(pending);
         if let Err(e) = added {
             report_once(&self.shared, &self.name, &e.to_string());
         }
