@@ -416,3 +416,33 @@ async fn a_read_with_a_longer_max_age_keeps_its_value_longer() {
     assert_eq!(p.get_with("/orders/flag", long).await.unwrap(), "on");
     assert_eq!(p.provider().calls(), 1);
 }
+
+#[tokio::test]
+async fn a_failing_in_memory_provider_fails_paths_too() {
+    let clock = manual_clock();
+    let p = parameters(&clock);
+    p.provider().set("/orders/limits/max", "10");
+    p.provider().set_failing(true);
+    let error = p
+        .get_multiple("/orders/limits", GetOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ParameterError::Backend { .. }), "{error:?}");
+}
+
+#[test]
+fn build_refuses_only_an_explicit_empty_service_name() {
+    let refused = Parameters::builder(InMemoryProvider::new())
+        .env(Env::from_lookup(|_| None))
+        .service_name(" ")
+        .build();
+    assert!(
+        matches!(refused, Err(powertools_core::ConfigError::EmptyServiceName)),
+        "{:?}",
+        refused.err()
+    );
+    let built = Parameters::builder(InMemoryProvider::new())
+        .env(Env::from_pairs([("POWERTOOLS_SERVICE_NAME", " ")]))
+        .build();
+    assert!(built.is_ok(), "the environment never makes it fail");
+}
