@@ -497,7 +497,7 @@ mod tests {
         s.end_time = Some(2.0);
         s.put_metadata("orders", "payload", Value::String("x".repeat(100_000)));
         s.record_exception("y".repeat(100_000), None, true);
-        let datagram = s.to_datagram().unwrap_or_default();
+        let datagram = s.to_datagram().expect("trimmed, not dropped");
         assert!(
             !datagram.is_empty() && datagram.len() <= MAX_DATAGRAM,
             "{}",
@@ -515,10 +515,9 @@ mod tests {
 
     fn checked(s: &Subsegment) -> Value {
         let datagram = s.to_datagram();
-        assert!(datagram.is_some(), "dropped");
-        let datagram = datagram.unwrap_or_default();
+        let datagram = datagram.expect("trimmed, not dropped");
         assert!(datagram.len() <= 65_507, "{} bytes", datagram.len());
-        powertools_testing::xray::check_datagram(&datagram).unwrap_or_else(|e| unreachable!("{e}"))
+        powertools_testing::xray::check_datagram(&datagram).unwrap()
     }
 
     fn ended(name: &str) -> Subsegment {
@@ -574,10 +573,9 @@ mod tests {
         s.annotations
             .insert("blob".into(), Annotation::String("x".repeat(1_000)));
         let datagram = s.to_datagram();
-        assert!(datagram.is_some(), "dropped");
-        let datagram = datagram.unwrap_or_default();
+        let datagram = datagram.expect("trimmed, not dropped");
         assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
-        let doc: Value = serde_json::from_slice(&datagram[HEADER.len()..]).unwrap_or_default();
+        let doc: Value = serde_json::from_slice(&datagram[HEADER.len()..]).unwrap();
         assert_eq!(doc["name"], s.name.as_str());
         assert_eq!(doc["id"], s.id.as_str());
         assert!(doc.get("annotations").is_none(), "{}", doc["annotations"]);
@@ -716,7 +714,7 @@ mod tests {
                 }
                 let datagram = s.to_datagram();
                 prop_assert!(datagram.is_some(), "dropped");
-                let datagram = datagram.unwrap_or_default();
+                let datagram = datagram.unwrap();
                 prop_assert!(datagram.len() <= 65_507, "{} bytes", datagram.len());
                 let checked = powertools_testing::xray::check_datagram(&datagram);
                 prop_assert!(checked.is_ok(), "{:?}", checked.err());
@@ -756,7 +754,7 @@ mod tests {
                 }
                 let datagram = s.to_datagram();
                 prop_assert!(datagram.is_some(), "dropped");
-                let datagram = datagram.unwrap_or_default();
+                let datagram = datagram.unwrap();
                 prop_assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
                 let checked = powertools_testing::xray::check_datagram(&datagram);
                 prop_assert!(checked.is_ok(), "{:?}", checked.err());

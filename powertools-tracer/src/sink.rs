@@ -2,7 +2,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::segment::Subsegment;
 
@@ -133,15 +133,20 @@ impl InMemorySink {
 
     /// What was exported so far.
     pub fn subsegments(&self) -> Vec<Subsegment> {
-        self.exported.lock().map(|v| v.clone()).unwrap_or_default()
+        self.exported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
 impl SegmentSink for InMemorySink {
     fn export(&self, subsegment: &Subsegment) {
-        if let Ok(mut all) = self.exported.lock() {
-            all.push(subsegment.clone());
-        }
+        // A poisoned lock still holds plain data: keep recording.
+        self.exported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(subsegment.clone());
     }
 }
 

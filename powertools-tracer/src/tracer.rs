@@ -435,9 +435,7 @@ mod tests {
             let reports: Arc<Mutex<Vec<Malformed>>> = Arc::default();
             let seen = Arc::clone(&reports);
             let env = Env::from_pairs(pairs.clone()).with_reporter(move |m| {
-                if let Ok(mut all) = seen.lock() {
-                    all.push(m.clone());
-                }
+                seen.lock().unwrap().push(m.clone());
             });
             let daemon = daemon_address(&env);
             let tracer = Tracer::builder().env(env.clone()).build().unwrap();
@@ -466,7 +464,7 @@ mod tests {
 
             // The daemon: the value's address when it parses, else the default and a report.
             let reported = |key: &str| {
-                reports.lock().map(|all| all.iter().any(|m| m.key == key)).unwrap_or(false)
+                reports.lock().unwrap().iter().any(|m| m.key == key)
             };
             match non_blank(get("AWS_XRAY_DAEMON_ADDRESS")) {
                 None => prop_assert_eq!(daemon, DEFAULT_DAEMON),
