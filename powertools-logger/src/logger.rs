@@ -461,7 +461,10 @@ mod tests {
 
     fn logger() -> Logger {
         Logger::builder()
-            .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "f")]).with_reporter(|_| {}))
+            .env(
+                powertools_testing::lambda_env([("AWS_LAMBDA_FUNCTION_NAME", "f")])
+                    .with_reporter(|_| {}),
+            )
             .writer(LineWriter::new(std::io::sink))
             .build()
             .unwrap()

@@ -1,8 +1,8 @@
 //! Whatever the keys and values, every line is one valid JSON object that keeps them.
 
-use powertools_core::{Env, Invocation};
+use powertools_core::Invocation;
 use powertools_logger::{Json, Logger};
-use powertools_testing::CapturedOutput;
+use powertools_testing::{CapturedOutput, lambda_env};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tracing_subscriber::layer::SubscriberExt;
@@ -41,7 +41,7 @@ proptest! {
     ) {
         let captured = CapturedOutput::new();
         let mut builder = Logger::builder()
-            .env(Env::from_pairs([("AWS_LAMBDA_FUNCTION_NAME", "fuzz")]))
+            .env(lambda_env([("AWS_LAMBDA_FUNCTION_NAME", "fuzz")]))
             .writer(captured.line_writer());
         if redact {
             builder = builder.redact_key("password");
