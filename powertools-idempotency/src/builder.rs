@@ -123,7 +123,7 @@ impl IdempotencyBuilder {
     }
 
     /// Selects a part of the payload that must equal the first call's, or the replay is refused
-    /// with [`IdempotencyError::Validation`].
+    /// with [`IdempotencyError::Validation`](crate::IdempotencyError::Validation).
     pub fn payload_validation_jmespath(mut self, path: impl Into<String>) -> Self {
         self.validation = Some(path.into());
         self

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use powertools_core::{Env, FunctionConfig};
+use powertools_core::{CommonConfig, Env, FunctionConfig};
 
 use powertools_core::BoxFuture;
 
@@ -51,7 +51,7 @@ pub struct DynamoDbStore {
 pub struct DynamoDbStoreBuilder {
     store: DynamoDbStore,
     static_partition_value: Option<String>,
-    env: Option<Env>,
+    common: CommonConfig,
 }
 
 impl DynamoDbStore {
@@ -59,7 +59,7 @@ impl DynamoDbStore {
     pub fn builder(client: Client, table: impl Into<String>) -> DynamoDbStoreBuilder {
         DynamoDbStoreBuilder {
             static_partition_value: None,
-            env: None,
+            common: CommonConfig::default(),
             store: DynamoDbStore {
                 client,
                 table: table.into(),
@@ -102,7 +102,14 @@ impl DynamoDbStoreBuilder {
     /// Reads the function name for the default partition value from `env` (tests; default: the
     /// process environment).
     pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+        self.common.set_env(env);
+        self
+    }
+
+    /// Takes the function name for the default partition value from `config` instead of the
+    /// environment (the same configuration the engine is given, say).
+    pub fn function_config(mut self, config: FunctionConfig) -> Self {
+        self.common.set_function_config(config);
         self
     }
 
@@ -138,15 +145,16 @@ impl DynamoDbStoreBuilder {
 
     /// Builds the store (no request is made).
     pub fn build(mut self) -> DynamoDbStore {
+        let common = &self.common;
         self.store.attributes.static_partition_value =
             self.static_partition_value.unwrap_or_else(|| {
-                let env = self.env.unwrap_or_else(Env::from_env);
-                format!(
-                    "idempotency#{}",
-                    FunctionConfig::from_source(&env)
-                        .function_name()
-                        .unwrap_or_default()
-                )
+                // Resolving fails only on an explicit service name, which this builder never
+                // sets.
+                let common = common.resolve().ok();
+                let function_name = common
+                    .as_ref()
+                    .and_then(|common| common.function_config().function_name());
+                format!("idempotency#{}", function_name.unwrap_or_default())
             });
         self.store
     }

@@ -120,7 +120,7 @@ impl Idempotency {
     /// read from the invocation scope ([`Invocation::current`]): put a Powertools layer or
     /// `powertools_core::InvocationLayer` around the handler that calls `run`. Outside any
     /// scope, keys are not scoped by tenant (tenants sending the same payload replay each
-    /// other's responses) and, unless [`IdempotencyBuilder::in_progress_expiry`] is set, a
+    /// other's responses) and, unless [`IdempotencyBuilder::in_progress_expiry`](crate::IdempotencyBuilder::in_progress_expiry) is set, a
     /// crashed invocation blocks its key until `expires_after`.
     pub async fn run<R, E, F, Fut>(&self, payload: &Value, f: F) -> Result<R, IdempotencyError<E>>
     where

@@ -66,9 +66,11 @@
 //!
 //! A record whose invocation died mid-way stays `INPROGRESS` until that invocation's deadline
 //! (`in_progress_expiration`, from the Lambda context; configurable), then the next duplicate
-//! runs. [`IdempotencyLayer`] reads the deadline even when used alone: it opens the invocation
-//! scope itself (re-entrantly, reusing one an outer Powertools layer opened), so it works in any
-//! layer order.
+//! runs. [`IdempotencyLayer`] is `powertools_core::InvocationLayer` running an
+//! [`IdempotencyHook`]; it reads the deadline even when used alone: it opens the invocation
+//! scope itself (re-entrantly, reusing one an outer Powertools layer opened). Place it
+//! innermost, right around the handler, so that a replayed response is still logged, measured
+//! and traced.
 //!
 //! A payload has no key when the selected data is null, an empty string, an empty object, or a
 //! list that is empty or holds only nulls (as Powertools for Python decides); `0` and `false`
@@ -186,9 +188,11 @@
 //! # Testing your code
 //!
 //! [`InMemoryStore`] has the DynamoDB store's semantics (the same conformance suite runs on
-//! both) and counts its requests; give the builder a clock to move time. End to end, run the
-//! function under `powertools_testing::LocalFunction` against DynamoDB Local (the project's
-//! `scripts/test` starts one).
+//! both) and counts its requests; give the builder a clock to move time
+//! (`.clock(powertools_testing::ManualClock::default().clock())`). An `Arc` (or a `Box`) of a
+//! store is a store, so a test can keep a handle on the store it gives the builder. End to
+//! end, run the function under `powertools_testing::LocalFunction` against DynamoDB Local (the
+//! project's `scripts/test` starts one).
 
 mod builder;
 #[cfg(feature = "dynamodb")]

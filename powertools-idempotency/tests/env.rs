@@ -122,3 +122,43 @@ proptest! {
         prop_assert!(debug.contains(&expected), "{expected} not in {debug}");
     }
 }
+
+/// An explicit function configuration names the function everywhere: in the default key prefix
+/// (with `_HANDLER` still read from the environment) and in a composite-key table's default
+/// partition value; the environment's function name is not read again.
+#[test]
+fn an_explicit_function_config_names_the_prefix_and_the_partition_value() {
+    let config = powertools_core::FunctionConfig::builder()
+        .function_name("orders-api")
+        .build()
+        .expect("a valid configuration");
+    let env = || {
+        Env::from_pairs([
+            ("AWS_LAMBDA_FUNCTION_NAME", "from-env"),
+            ("_HANDLER", "app.lambda_handler"),
+        ])
+    };
+    let idempotency = Idempotency::builder(InMemoryStore::new())
+        .env(env())
+        .function_config(config.clone())
+        .build()
+        .expect("a valid configuration");
+    assert_eq!(idempotency.key_prefix(), "orders-api.app.lambda_handler");
+
+    #[cfg(feature = "dynamodb")]
+    {
+        let sdk = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        let store = powertools_idempotency::DynamoDbStore::builder(
+            aws_sdk_dynamodb::Client::from_conf(sdk),
+            "table",
+        )
+        .sort_key_attr("sk")
+        .env(env())
+        .function_config(config)
+        .build();
+        let debug = format!("{store:?}");
+        assert!(debug.contains("\"idempotency#orders-api\""), "{debug}");
+    }
+}
