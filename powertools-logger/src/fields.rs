@@ -113,6 +113,18 @@ impl FieldSink for EventSink<'_> {
     }
 }
 
+/// Sets the kept field `name`: replaced in place if present, else added last.
+pub(crate) fn keep_field(
+    fields: &mut Vec<(&'static str, FieldValue<'static>)>,
+    name: &'static str,
+    value: FieldValue<'static>,
+) {
+    match fields.iter_mut().find(|(k, _)| *k == name) {
+        Some(slot) => slot.1 = value,
+        None => fields.push((name, value)),
+    }
+}
+
 /// Keeps a span's fields (its `message`, if any, as a plain field).
 #[derive(Debug)]
 pub(crate) struct KeptFields<'a> {
@@ -133,11 +145,7 @@ impl<'a> KeptFields<'a> {
 
 impl FieldSink for KeptFields<'_> {
     fn put(&mut self, name: &'static str, value: FieldValue<'_>) {
-        let owned = value.into_owned();
-        match self.fields.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = owned,
-            None => self.fields.push((name, owned)),
-        }
+        keep_field(&mut self.fields, name, value.into_owned());
     }
     fn text(&mut self) -> &mut String {
         &mut self.text

@@ -9,7 +9,7 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::fields::{EventSink, KeptFields, Visitor};
+use crate::fields::{EventSink, KeptFields, Visitor, keep_field};
 use crate::render::{Location, Record, Scratch, flush, render, write_buffer_warning};
 use crate::shared::Shared;
 use crate::state::InvocationLog;
@@ -71,10 +71,7 @@ where
         match extensions.get_mut::<SpanFields>() {
             Some(SpanFields(fields)) => {
                 for (name, value) in visitor.0.fields {
-                    match fields.iter_mut().find(|(k, _)| *k == name) {
-                        Some(slot) => slot.1 = value,
-                        None => fields.push((name, value)),
-                    }
+                    keep_field(fields, name, value);
                 }
             }
             None => extensions.insert(SpanFields(visitor.0.fields)),

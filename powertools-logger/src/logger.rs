@@ -22,7 +22,7 @@ use crate::layer::LogLayer;
 use crate::redaction::Redaction;
 use crate::render::flush;
 use crate::shared::{Formatter, Shared};
-use crate::state::InvocationLog;
+use crate::state::{InvocationLog, set_key};
 
 /// The logger: a cheap handle (an `Arc`) to its configuration and process-wide keys.
 ///
@@ -201,11 +201,7 @@ impl Logger {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (key, value) in keys {
-            let key = key.into();
-            match persistent.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => persistent.push((key, value)),
-            }
+            set_key(&mut persistent, key.into(), value);
         }
     }
 

@@ -16,13 +16,22 @@ pub(crate) struct InvocationLog {
     sampled: OnceLock<bool>,
     pub(crate) keys: Mutex<Vec<(String, Value)>>,
     pub(crate) correlation_id: Mutex<Option<String>>,
-    pub(crate) buffer: Mutex<Buffer>,
+    /// Reached only through the methods below, which never return holding its lock.
+    buffer: Mutex<Buffer>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sets `key` in `keys`: replaced in place if present (keeping its position), else added last.
+pub(crate) fn set_key(keys: &mut Vec<(String, Value)>, key: String, value: Value) {
+    match keys.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => keys.push((key, value)),
+    }
 }
 
 impl InvocationLog {
@@ -33,11 +42,7 @@ impl InvocationLog {
 
     /// Adds (or replaces) a key of this invocation.
     pub(crate) fn append_key(&self, key: String, value: Value) {
-        let mut keys = lock(&self.keys);
-        match keys.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => keys.push((key, value)),
-        }
+        set_key(&mut lock(&self.keys), key, value);
     }
 
     /// Removes a key of this invocation.
