@@ -69,7 +69,7 @@ impl Logger {
     fn build_defaults() -> Self {
         let env = Env::from_env();
         let config = FunctionConfig::from_source(&env);
-        LoggerBuilder::default().assemble(env, config, Clock::system())
+        LoggerBuilder::default().assemble(env, config, Clock::system(), Checked::default())
     }
 
     /// The level in force.
@@ -257,6 +257,13 @@ fn warn_unscoped(method: &str, persistent: &str, warned: &AtomicBool) -> bool {
     true
 }
 
+/// What `build` compiled from the explicit values.
+#[derive(Default)]
+struct Checked {
+    correlation: Option<Compiled>,
+    names: KeyNames,
+}
+
 /// Builds a [`Logger`]: explicit values first, then environment variables, then defaults.
 #[must_use]
 #[derive(Default)]
@@ -394,17 +401,13 @@ impl LoggerBuilder {
             common.function_config().clone(),
             common.clock().clone(),
         );
-        let mut logger = self.assemble(env, config, clock);
-        if let Some(shared) = Arc::get_mut(&mut logger.shared) {
-            shared.correlation = correlation;
-            shared.names = names;
-        }
-        Ok(logger)
+        let checked = Checked { correlation, names };
+        Ok(self.assemble(env, config, clock, checked))
     }
 
     /// Builds without validation: every value is either explicit and already checked, or read
     /// leniently from `env`.
-    fn assemble(self, env: Env, config: FunctionConfig, clock: Clock) -> Logger {
+    fn assemble(self, env: Env, config: FunctionConfig, clock: Clock, checked: Checked) -> Logger {
         let resolved = crate::level::resolve(&env, self.level);
         if let Some(warning) = &resolved.warning {
             eprintln!("{warning}");
@@ -437,10 +440,10 @@ impl LoggerBuilder {
                     .unwrap_or_else(|| env.bool("POWERTOOLS_LOGGER_LOG_EVENT").unwrap_or(false)),
                 buffer: self.buffer,
                 redaction: Redaction::new(self.redact),
-                names: KeyNames::default(),
+                names: checked.names,
                 formatter: self.formatter,
                 pretty,
-                correlation: None,
+                correlation: checked.correlation,
                 persistent: RwLock::new(self.keys),
                 writer: self.writer.unwrap_or_default(),
                 clock,
