@@ -29,7 +29,7 @@ fn powertools() -> (Dispatch, Invocation) {
     ]);
     let logger = Logger::builder()
         .env(env.clone())
-        .writer(std::io::sink)
+        .writer(powertools_core::LineWriter::new(std::io::sink))
         .build()
         .unwrap_or_else(|_| Logger::from_env());
     let invocation = Invocation::builder("c6af9ac6-7b61-11e6-9a41-93e812345678")
@@ -37,7 +37,7 @@ fn powertools() -> (Dispatch, Invocation) {
         .config(std::sync::Arc::new(FunctionConfig::from_source(&env)))
         .build();
     (
-        Dispatch::new(tracing_subscriber::registry().with(logger.layer())),
+        Dispatch::new(tracing_subscriber::registry().with(logger.tracing_layer())),
         invocation,
     )
 }

@@ -16,7 +16,7 @@ fn client() -> Metrics {
         .env(powertools_core::Env::from_lookup(|_| None))
         .namespace("Bench")
         .service_name("orders")
-        .writer(std::io::sink)
+        .writer(powertools_core::LineWriter::new(std::io::sink))
         .build()
         .unwrap_or_else(|e| unreachable!("{e}"))
 }

@@ -30,6 +30,10 @@ fn bench(c: &mut Criterion) {
         .env(powertools_core::Env::from_lookup(|_| None))
         .max_age(Duration::from_secs(3_600))
         .build();
+    let Ok(parameters) = parameters else {
+        eprintln!("the parameters configuration was refused");
+        return;
+    };
     let floor: moka::future::Cache<String, Arc<String>> =
         moka::future::Cache::builder().max_capacity(1_024).build();
     runtime.block_on(async {

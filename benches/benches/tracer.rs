@@ -12,7 +12,7 @@ use powertools_tracer::Tracer;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
-fn tracer(daemon: &str, disabled: bool) -> Tracer {
+fn tracer(daemon: &str, disabled: bool) -> Result<Tracer, powertools_core::ConfigError> {
     Tracer::builder()
         .env(Env::from_pairs([
             ("AWS_LAMBDA_FUNCTION_NAME", "orders-api"),
@@ -58,10 +58,12 @@ fn bench(c: &mut Criterion) {
         }
     };
     let address = daemon.1.to_string();
-    let on = tracer(&address, false);
-    let off = tracer(&address, true);
-    let dispatch_on = Dispatch::new(tracing_subscriber::registry().with(on.span_layer()));
-    let dispatch_off = Dispatch::new(tracing_subscriber::registry().with(off.span_layer()));
+    let (Ok(on), Ok(off)) = (tracer(&address, false), tracer(&address, true)) else {
+        eprintln!("the tracer configuration was refused");
+        return;
+    };
+    let dispatch_on = Dispatch::new(tracing_subscriber::registry().with(on.tracing_layer()));
+    let dispatch_off = Dispatch::new(tracing_subscriber::registry().with(off.tracing_layer()));
 
     let mut group = c.benchmark_group("span");
     group.bench_function(

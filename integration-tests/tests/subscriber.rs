@@ -16,17 +16,16 @@ fn logger_and_span_layer_enable_only_what_one_of_them_wants()
 -> Result<(), Box<dyn std::error::Error>> {
     for level in ["INFO", "WARN"] {
         let captured = CapturedOutput::new();
-        let sink = captured.clone();
         let logger = Logger::builder()
             .env(Env::from_pairs([("AWS_LAMBDA_LOG_LEVEL", level)]))
-            .writer(move || sink.clone())
+            .writer(captured.line_writer())
             .build()?;
         let tracer = Tracer::builder()
             .env(Env::from_pairs([("POWERTOOLS_TRACE_DISABLED", "true")]))
-            .build();
+            .build()?;
         let subscriber = tracing_subscriber::registry()
-            .with(logger.layer())
-            .with(tracer.span_layer());
+            .with(logger.tracing_layer())
+            .with(tracer.tracing_layer());
         tracing::subscriber::with_default(subscriber, || {
             let noisy = tracing::span!(target: "hyper::proto::h1", Level::TRACE, "read");
             assert!(

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::sdk_config;
 use powertools_core::Invocation;
-use powertools_tracer::{MemorySink, Tracer};
+use powertools_tracer::{InMemorySink, Tracer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -58,12 +58,12 @@ async fn recording_endpoint() -> std::io::Result<(String, Arc<Mutex<Vec<String>>
 #[tokio::test]
 async fn the_trace_header_is_sent_with_the_sdk_call() -> Result<(), Box<dyn std::error::Error>> {
     let (url, heads) = recording_endpoint().await?;
-    let sink = MemorySink::new();
+    let sink = InMemorySink::new();
     let tracer = Tracer::builder()
         .env(powertools_core::Env::from_lookup(|_| None))
         .enabled(true)
         .sink(sink.clone())
-        .build();
+        .build()?;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
         .endpoint_url(url)
         .interceptor(tracer.interceptor())

@@ -25,7 +25,7 @@ pub struct ManualClock {
 }
 
 impl Default for ManualClock {
-    /// 2026-11-20T12:00:00Z, a fixed and readable moment.
+    /// 2026-11-26T12:00:00Z, a fixed and readable moment.
     fn default() -> Self {
         Self::at_epoch_millis(1_795_694_400_000)
     }

@@ -18,17 +18,17 @@ async fn main() -> Result<(), Error> {
     let tracer = Tracer::from_env();
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
-            .with(logger.layer())
-            .with(tracer.span_layer()),
+            .with(logger.tracing_layer())
+            .with(tracer.tracing_layer()),
     )?;
     let metrics = Metrics::builder().namespace("Bench").build()?;
     let idempotency = Idempotency::builder(InMemoryStore::new()).build()?;
     let provider = InMemoryProvider::new();
     provider.set("/bench/flag", "on");
-    let parameters = Parameters::builder(provider).build();
+    let parameters = Parameters::builder(provider).build()?;
     let handler_metrics = metrics.clone();
     let service = ServiceBuilder::new()
-        .layer(logger.context_layer())
+        .layer(logger.layer())
         .layer(metrics.layer())
         .layer(tracer.layer())
         .layer(idempotency.layer())

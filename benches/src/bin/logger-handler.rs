@@ -9,9 +9,9 @@ use tower::ServiceBuilder;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let logger = Logger::from_env();
-    logger.init()?;
+    logger.try_init()?;
     let service = ServiceBuilder::new()
-        .layer(logger.context_layer())
+        .layer(logger.layer())
         .service(service_fn(|event: LambdaEvent<Value>| async move {
             tracing::info!(order_id = "o-1001", "echo");
             Ok::<_, Error>(event.payload)

@@ -88,8 +88,8 @@ async fn main() -> Result<(), Error> {
     let tracer = Tracer::from_env();
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
-            .with(logger.layer())
-            .with(tracer.span_layer()),
+            .with(logger.tracing_layer())
+            .with(tracer.tracing_layer()),
     )?;
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "OrdersApi".to_owned());
@@ -119,7 +119,7 @@ async fn main() -> Result<(), Error> {
 
     let handler_metrics = metrics.clone();
     let service = ServiceBuilder::new()
-        .layer(logger.context_layer())
+        .layer(logger.layer())
         .layer(metrics.layer())
         .layer(tracer.layer())
         .layer(idempotency.layer())

@@ -69,8 +69,8 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
     let tracer = Tracer::from_env(); // to AWS_XRAY_DAEMON_ADDRESS; off when not sampled
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
-            .with(logger.layer())
-            .with(tracer.span_layer()),
+            .with(logger.tracing_layer())
+            .with(tracer.tracing_layer()),
     )?;
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "Quickstart".to_owned());
@@ -91,10 +91,10 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
     let deps = orders::Deps {
         metrics: metrics.clone(),
         tracer: tracer.clone(),
-        parameters: Parameters::builder(provider).build(),
+        parameters: Parameters::builder(provider).build()?,
     };
     let service = ServiceBuilder::new()
-        .layer(logger.context_layer()) // the invocation scope, correlation id, log buffer
+        .layer(logger.layer()) // the invocation scope, correlation id, log buffer
         .layer(metrics.layer()) // ColdStart metric; EMF flushed after every invocation
         .layer(tracer.layer()) // the ## handler subsegment
         .layer(idempotency.layer()) // innermost: a replay is still logged, measured, traced

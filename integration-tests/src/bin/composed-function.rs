@@ -84,8 +84,8 @@ async fn main() -> Result<(), Error> {
     let tracer = Tracer::from_env();
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
-            .with(logger.layer())
-            .with(tracer.span_layer()),
+            .with(logger.tracing_layer())
+            .with(tracer.tracing_layer()),
     )?;
     let metrics = Metrics::builder().namespace("Composed").build()?;
 
@@ -103,12 +103,12 @@ async fn main() -> Result<(), Error> {
     let deps = Deps {
         metrics: metrics.clone(),
         parameters: Parameters::builder(SsmProvider::new(aws_sdk_ssm::Client::new(&sdk_config)))
-            .build(),
+            .build()?,
         config_parameter: std::env::var("CONFIG_PARAMETER")
             .map_err(|_| "CONFIG_PARAMETER is not set")?,
     };
     let service = ServiceBuilder::new()
-        .layer(logger.context_layer())
+        .layer(logger.layer())
         .layer(metrics.layer())
         .layer(tracer.layer())
         .layer(idempotency.layer())

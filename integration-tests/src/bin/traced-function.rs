@@ -43,7 +43,7 @@ async fn handler(
 async fn main() -> Result<(), Error> {
     let tracer = Tracer::from_env();
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(tracer.span_layer()),
+        tracing_subscriber::registry().with(tracer.tracing_layer()),
     )?;
     let sdk_config = integration_tests::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
