@@ -535,7 +535,7 @@ mod tests {
         for (n, call) in calls.into_iter().enumerate() {
             let (id, mismatches, was_cold) = match call.await {
                 Ok(Ok(out)) => out,
-                other => unreachable!("invocation {n} failed: {other:?}"),
+                other => panic!("invocation {n} failed: {other:?}"),
             };
             assert_eq!(id, format!("req-{n}"));
             assert_eq!(mismatches, 0, "invocation {id} saw another scope");

@@ -70,6 +70,7 @@ mod cold_start;
 mod common;
 mod config;
 mod env;
+mod hash;
 mod invocation;
 mod layer;
 mod panic;
@@ -84,6 +85,7 @@ pub use config::{
     ConfigError, DEFAULT_SERVICE_NAME, FunctionConfig, FunctionConfigBuilder, InitializationType,
 };
 pub use env::{Env, Malformed};
+pub use hash::Fnv1a;
 pub use invocation::{Extensions, Invocation, InvocationBuilder, TraceContext, spawn};
 pub use layer::{
     InvocationFuture, InvocationHook, InvocationLayer, InvocationService, LambdaRequest,

@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn parses_the_canonical_header() {
         let h = TraceHeader::parse(&format!("Root={ROOT};Parent=557abcec3ee5a047;Sampled=1"));
-        let h = h.unwrap_or_else(|e| unreachable!("{e}"));
+        let h = h.unwrap();
         assert_eq!(h.root(), ROOT);
         assert_eq!(h.parent(), Some("557abcec3ee5a047"));
         assert_eq!(h.sampling(), Sampling::Sampled);
@@ -178,7 +178,7 @@ mod tests {
         let h = TraceHeader::parse(&format!(
             " Lineage=a87bd80c:1|68fd508a:5 ; Sampled=0;Foo=bar; Parent=557ABCEC3EE5A047 ;Root={ROOT};;"
         ));
-        let h = h.unwrap_or_else(|e| unreachable!("{e}"));
+        let h = h.unwrap();
         assert_eq!(h.root(), ROOT);
         assert_eq!(h.parent(), Some("557abcec3ee5a047"));
         assert_eq!(h.sampling(), Sampling::NotSampled);
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn missing_optional_fields() {
-        let h = TraceHeader::parse(&format!("Root={ROOT}")).unwrap_or_else(|e| unreachable!("{e}"));
+        let h = TraceHeader::parse(&format!("Root={ROOT}")).unwrap();
         assert_eq!(h.parent(), None);
         assert_eq!(h.sampling(), Sampling::Requested);
         assert!(!h.is_sampled());
@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn display_round_trips() {
         let raw = format!("Root={ROOT};Parent=557abcec3ee5a047;Sampled=1");
-        let h = TraceHeader::parse(&raw).unwrap_or_else(|e| unreachable!("{e}"));
+        let h = TraceHeader::parse(&raw).unwrap();
         assert_eq!(h.to_string(), raw);
         assert_eq!(TraceHeader::parse(&h.to_string()), Ok(h));
     }

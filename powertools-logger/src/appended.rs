@@ -11,13 +11,11 @@ const RESERVED_PREFIX: &str = "extra_";
 
 /// The hash of `prefix` followed by `key`.
 fn hash_parts(prefix: &str, key: &str) -> u64 {
-    // FNV-1a: keys are short and this only guards against writing a key twice.
-    prefix
-        .bytes()
-        .chain(key.bytes())
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+    // Keys are short and this only guards against writing a key twice.
+    let mut hasher = powertools_core::Fnv1a::default();
+    std::hash::Hasher::write(&mut hasher, prefix.as_bytes());
+    std::hash::Hasher::write(&mut hasher, key.as_bytes());
+    std::hash::Hasher::finish(&hasher)
 }
 
 /// Collects the appended keys (most specific source first), skipping keys already written.

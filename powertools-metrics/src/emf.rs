@@ -39,9 +39,7 @@ pub(crate) struct BlobContext<'a> {
 
 /// FNV-1a of a metric name: cheap, and only a shortcut before comparing the names themselves.
 pub(crate) fn name_key(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    powertools_core::Fnv1a::hash(name.as_bytes())
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -103,11 +101,11 @@ pub(crate) fn write_blob(
         out.push(b',');
         write_str(out, &metric.name);
         out.extend_from_slice(b":[");
-        for (i, value) in metric.values.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // Values are validated finite; write them as JSON numbers (1.0, not 1).
+        // Values are validated finite; write them as JSON numbers (1.0, not 1).
+        let mut separator: &[u8] = b"";
+        for value in &metric.values {
+            out.extend_from_slice(separator);
+            separator = b",";
             let _ = serde_json::to_writer(&mut *out, value);
         }
         out.push(b']');

@@ -45,10 +45,11 @@ impl Hasher for KeyHash {
         self.0 = hash;
     }
     fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `Key`; a plain FNV-1a keeps any other input hashed.
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        // Not reached for `Key`; FNV-1a keeps any other input hashed.
+        let mut fnv = powertools_core::Fnv1a::default();
+        fnv.write_u64(self.0);
+        fnv.write(bytes);
+        self.0 = fnv.finish();
     }
 }
 

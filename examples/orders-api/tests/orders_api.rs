@@ -1,5 +1,7 @@
 //! The deployable binary under the real runtime loop, idempotent over DynamoDB Local.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use powertools_testing::{InvocationRequest, LocalFunction};
 use serde_json::Value;
 
@@ -9,7 +11,7 @@ const ORDERS_API: &str = env!("CARGO_BIN_EXE_orders-api");
 
 fn event(file: &str) -> String {
     let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| unreachable!("{path}: {e}"))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn with_body(file: &str, body: &str) -> Result<String, serde_json::Error> {

@@ -206,7 +206,7 @@ mod tests {
                     assert_eq!(got, status, "{body:?}");
                     assert!(message.contains(text), "{body:?}: {message}");
                 }
-                Ok(order) => unreachable!("{body:?} accepted as {order:?}"),
+                Ok(order) => panic!("{body:?} accepted as {order:?}"),
             }
         }
     }

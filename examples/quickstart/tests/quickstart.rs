@@ -1,5 +1,7 @@
 //! The quickstart, as a user runs it and as Lambda runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Command;
 
 use powertools_testing::{HarnessError, InvocationRequest, LocalFunction};
@@ -9,7 +11,7 @@ const QUICKSTART: &str = env!("CARGO_BIN_EXE_quickstart");
 
 fn bundled(name: &str) -> String {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| unreachable!("{path}: {e}"))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
@@ -17,7 +19,7 @@ fn cargo_run_answers_every_bundled_event() {
     let output = Command::new(QUICKSTART)
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .output()
-        .unwrap_or_else(|e| unreachable!("could not run the quickstart: {e}"));
+        .expect("could not run the quickstart");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "quickstart failed:\n{stderr}");
     let answers: Vec<&str> = stderr.lines().filter(|l| l.starts_with("<- ")).collect();
@@ -54,9 +56,7 @@ fn cargo_run_answers_every_bundled_event() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<Value> = stdout
         .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| unreachable!("not a JSON line ({e}): {l}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect();
     let accepted: Vec<&Value> = lines
         .iter()
@@ -80,7 +80,7 @@ fn cargo_run_answers_every_bundled_event() {
     // each valid against the EMF schema and its cross-field rules.
     for line in stdout.lines().filter(|l| l.contains("\"_aws\"")) {
         if let Err(e) = powertools_testing::emf::check_blob(line) {
-            unreachable!("{e}");
+            panic!("{e}");
         }
     }
     let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
