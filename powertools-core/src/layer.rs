@@ -20,8 +20,9 @@ use crate::panic::{CatchPanic, Panicked, catch_panic};
 /// A request that carries a Lambda invocation context: what [`InvocationService`] opens the
 /// scope from.
 ///
-/// Implemented for [`LambdaEvent`]; adapters for other request types (an HTTP request with the
-/// context in its extensions) implement it too and reuse the same layer and hooks.
+/// Implemented for [`LambdaEvent`] and for `http::Request` (the context in its extensions, as
+/// `lambda_http` puts it), so the same layer and hooks serve `lambda_runtime` handlers and
+/// `lambda_http`/axum services.
 pub trait LambdaRequest {
     /// The invocation's context, when the request carries one.
     fn lambda_context(&self) -> Option<&lambda_runtime::Context>;
@@ -30,6 +31,15 @@ pub trait LambdaRequest {
 impl<T> LambdaRequest for LambdaEvent<T> {
     fn lambda_context(&self) -> Option<&lambda_runtime::Context> {
         Some(&self.context)
+    }
+}
+
+/// An HTTP request as `lambda_http` hands it to a service (an axum `Router`, a `service_fn`):
+/// the invocation's context is in the request's extensions. A request built elsewhere (a unit
+/// test calling the router directly) has none, and runs without an invocation scope.
+impl<B> LambdaRequest for http::Request<B> {
+    fn lambda_context(&self) -> Option<&lambda_runtime::Context> {
+        self.extensions().get::<lambda_runtime::Context>()
     }
 }
 
@@ -772,5 +782,31 @@ mod tests {
             layer(&flag).layer(service_fn(|_: Plain| async { Ok::<_, Error>(in_scope()) }));
         assert_eq!(service.oneshot(Plain).await.ok().as_deref(), Some("none"));
         assert!(!flag.is_taken());
+    }
+
+    #[tokio::test]
+    async fn an_http_request_opens_the_scope_from_its_extensions() {
+        let flag = Arc::new(ColdStart::new());
+        let service = layer(&flag).layer(service_fn(|_: http::Request<()>| async {
+            Ok::<_, Error>(in_scope())
+        }));
+        let mut request = http::Request::new(());
+        request
+            .extensions_mut()
+            .insert(event("http-1", None).context);
+        assert_eq!(
+            service.clone().oneshot(request).await.ok().as_deref(),
+            Some("http-1")
+        );
+        assert!(flag.is_taken());
+        // Built outside lambda_http (a unit test calling the router): no context, no scope.
+        assert_eq!(
+            service
+                .oneshot(http::Request::new(()))
+                .await
+                .ok()
+                .as_deref(),
+            Some("none")
+        );
     }
 }
