@@ -1,0 +1,3 @@
+//! An orders API on `lambda_http` and axum.
+
+fn main() {}
