@@ -8,6 +8,13 @@ use serde_json::Value;
 ///
 /// The built-in paths are those of Powertools for Python and TypeScript, so that a correlation
 /// id means the same thing in every runtime.
+///
+/// For HTTP requests (`http::Request`, as `lambda_http` hands them to a service; feature
+/// `http`) there is no raw event to search: the built-in paths are read from the request
+/// instead. `ApiGatewayRest`, `ApiGatewayHttp` and `FunctionUrl` take the request context's
+/// request id, `ApplicationLoadBalancer` the `x-amzn-trace-id` header; `AppSyncResolver` and
+/// `EventBridge` find nothing, and a `Custom` expression is not evaluated (said once on
+/// stderr): use `LoggerBuilder::correlation_id_header` for an id in a header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CorrelationPath {
@@ -47,11 +54,23 @@ impl CorrelationPath {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     expression: Expression,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    path: CorrelationPath,
 }
 
 impl Compiled {
     pub(crate) fn new(path: &CorrelationPath) -> Result<Self, powertools_jmespath::Error> {
-        Expression::compile(path.expression()).map(|expression| Self { expression })
+        Expression::compile(path.expression()).map(|expression| Self {
+            expression,
+            path: path.clone(),
+        })
+    }
+
+    /// The path this was compiled from (HTTP requests read the built-in paths without
+    /// JMESPath).
+    #[cfg(feature = "http")]
+    pub(crate) fn path(&self) -> &CorrelationPath {
+        &self.path
     }
 
     /// The id found in `event`: a string as is, a number or bool as text; `None` when absent,

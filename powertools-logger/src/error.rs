@@ -19,6 +19,10 @@ pub enum LoggerError {
         /// What the parser said.
         reason: String,
     },
+    /// The correlation id header is not a valid HTTP header name.
+    #[cfg(feature = "http")]
+    #[error("correlation id header {0:?} is not a valid HTTP header name")]
+    InvalidHeaderName(String),
     /// A key to rename is not one of the standard keys.
     #[error(
         "cannot rename {0:?}: it is not a standard key (level, location, message, timestamp, service, cold_start, function_name, function_memory_size, function_arn, function_request_id, tenant_id, xray_trace_id, correlation_id, sampling_rate)"

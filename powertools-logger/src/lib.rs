@@ -122,6 +122,40 @@
 //! the subscriber, a line or span below the level still costs one comparison (callsite
 //! interest `never`).
 //!
+//! # HTTP functions (lambda_http, axum)
+//!
+//! With the feature `http`, the same [`Logger::layer`] wraps a service run by
+//! `lambda_http::run`: an axum `Router` or a tower `service_fn` taking an `http::Request`. Its
+//! lines carry the same keys (cold start, request id, trace id) and its buffer and panic line
+//! work the same. The correlation id comes from the request, not by JMESPath (`lambda_http`
+//! does not keep the raw event): the request context's request id for REST and HTTP APIs and
+//! function URLs, the `x-amzn-trace-id` header behind an ALB; or a header of your own with
+//! [`LoggerBuilder::correlation_id_header`]. With [`LoggerBuilder::log_event`] (or
+//! `POWERTOOLS_LOGGER_LOG_EVENT`) the first line is the request: method, path (never the query
+//! string), headers (`authorization`, `proxy-authorization`, `cookie`, `x-api-key` and
+//! `x-amz-security-token` always as `*****`, and any header named by a redacted key), and the
+//! body only with [`LoggerBuilder::log_http_body`].
+//!
+//! ```no_run
+//! # #[cfg(feature = "http")]
+//! # mod example {
+//! use axum::{Router, routing::get};
+//! use powertools_logger::Logger;
+//! use tower::ServiceBuilder;
+//!
+//! pub async fn main() -> Result<(), lambda_http::Error> {
+//!     let logger = Logger::builder()
+//!         .correlation_id_header("x-correlation-id")
+//!         .build()?;
+//!     logger.try_init()?;
+//!     let router = Router::new().route("/health", get(|| async { "ok" }));
+//!     let service = ServiceBuilder::new().layer(logger.layer()).service(router);
+//!     lambda_http::run(service).await
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # Redaction and secrets
 //!
 //! [`LoggerBuilder::redact_key`] replaces the value of matching keys (any case, at any depth of
@@ -170,6 +204,8 @@ mod fields;
 mod filter;
 mod format;
 mod hook;
+#[cfg(feature = "http")]
+mod http;
 mod json;
 mod keys;
 mod layer;

@@ -261,6 +261,8 @@ fn warn_unscoped(method: &str, persistent: &str, warned: &AtomicBool) -> bool {
 #[derive(Default)]
 struct Checked {
     correlation: Option<Compiled>,
+    #[cfg(feature = "http")]
+    correlation_header: Option<http::HeaderName>,
     names: KeyNames,
 }
 
@@ -278,6 +280,10 @@ pub struct LoggerBuilder {
     formatter: Option<Arc<Formatter>>,
     pretty: Option<bool>,
     correlation: Option<CorrelationPath>,
+    #[cfg(feature = "http")]
+    correlation_header: Option<String>,
+    #[cfg(feature = "http")]
+    log_http_body: bool,
     keys: Vec<(String, Value)>,
     writer: Option<LineWriter>,
 }
@@ -353,6 +359,32 @@ impl LoggerBuilder {
         self
     }
 
+    /// Takes the correlation id of an HTTP request (feature `http`: a `lambda_http` service,
+    /// an axum `Router`) from this header (any case), e.g. `x-correlation-id`. When the
+    /// request has no such header, the id is taken as without this option: by the
+    /// [`correlation_id_path`](Self::correlation_id_path) if set, else from the request
+    /// itself (the request context's request id for REST, HTTP API and function URL requests,
+    /// the `x-amzn-trace-id` header for ALB). Applies to HTTP requests only; a `LambdaEvent`'s
+    /// correlation id comes from its path. [`build`](Self::build) refuses an invalid header
+    /// name.
+    #[cfg(feature = "http")]
+    pub fn correlation_id_header(mut self, name: impl Into<String>) -> Self {
+        self.correlation_header = Some(name.into());
+        self
+    }
+
+    /// Adds the body to the request line of an HTTP request (feature `http`) when events are
+    /// logged ([`log_event`](Self::log_event) or `POWERTOOLS_LOGGER_LOG_EVENT`); off by
+    /// default. A JSON body is written as JSON (redaction applies to its keys), other text as
+    /// a string, binary as base64 with `"is_base64_encoded": true`. Only bodies the logger
+    /// can read without consuming them are written: `lambda_http::Body` (what
+    /// `lambda_http::run` hands the service), `String` and `Vec<u8>`.
+    #[cfg(feature = "http")]
+    pub fn log_http_body(mut self, on: bool) -> Self {
+        self.log_http_body = on;
+        self
+    }
+
     /// Adds a process-wide key to every line.
     pub fn append_key(mut self, key: impl Into<String>, value: Value) -> Self {
         self.keys.push((key.into(), value));
@@ -387,6 +419,14 @@ impl LoggerBuilder {
                 })?),
                 None => None,
             };
+        #[cfg(feature = "http")]
+        let correlation_header = match &self.correlation_header {
+            Some(name) => Some(
+                http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| LoggerError::InvalidHeaderName(name.clone()))?,
+            ),
+            None => None,
+        };
         let mut names = KeyNames::default();
         for (from, to) in &self.renames {
             if !names.rename(from, to) {
@@ -401,7 +441,12 @@ impl LoggerBuilder {
             common.function_config().clone(),
             common.clock().clone(),
         );
-        let checked = Checked { correlation, names };
+        let checked = Checked {
+            correlation,
+            #[cfg(feature = "http")]
+            correlation_header,
+            names,
+        };
         Ok(self.assemble(env, config, clock, checked))
     }
 
@@ -444,6 +489,10 @@ impl LoggerBuilder {
                 formatter: self.formatter,
                 pretty,
                 correlation: checked.correlation,
+                #[cfg(feature = "http")]
+                correlation_header: checked.correlation_header,
+                #[cfg(feature = "http")]
+                log_http_body: self.log_http_body,
                 persistent: RwLock::new(self.keys),
                 writer: self.writer.unwrap_or_default(),
                 clock,

@@ -29,6 +29,12 @@ pub(crate) struct Shared {
     pub(crate) formatter: Option<Arc<Formatter>>,
     pub(crate) pretty: bool,
     pub(crate) correlation: Option<Compiled>,
+    /// The header an HTTP request's correlation id is taken from first.
+    #[cfg(feature = "http")]
+    pub(crate) correlation_header: Option<http::HeaderName>,
+    /// Whether the HTTP request line has the body.
+    #[cfg(feature = "http")]
+    pub(crate) log_http_body: bool,
     pub(crate) persistent: RwLock<Vec<(String, Value)>>,
     pub(crate) writer: LineWriter,
 }
