@@ -43,18 +43,23 @@ impl Tracer {
 /// What [`TracerHook`] keeps between the start and the end of one invocation: the trace it
 /// records into, when it is recorded.
 #[derive(Debug)]
-pub struct TracerHookState(Option<Arc<TraceState>>);
+pub struct TracerHookState(pub(crate) Option<Arc<TraceState>>);
 
 /// How the handler ended.
-enum Outcome<'a, R> {
+pub(crate) enum Outcome<'a, R> {
     Response(&'a R),
     Error(String),
     Panic(&'a str),
 }
 
 impl TracerHook {
-    /// Opens the handler subsegment of `invocation`, when its trace is recorded.
-    fn open(&self, invocation: &Invocation) -> Option<Arc<TraceState>> {
+    /// Opens the handler subsegment of `invocation`, when its trace is recorded; `decorate`
+    /// adds what the request tells (the `http` block of an HTTP request) before it is kept.
+    pub(crate) fn open(
+        &self,
+        invocation: &Invocation,
+        decorate: impl FnOnce(&Tracer, &TraceState, &mut Subsegment),
+    ) -> Option<Arc<TraceState>> {
         let tracer = &self.tracer;
         let state = tracer.trace_state(invocation)?;
         let name = format!("## {}", tracer.inner.handler_name);
@@ -68,15 +73,23 @@ impl TracerHook {
         tracer.annotate(&state, &mut subsegment, "ColdStart", cold);
         let service = Annotation::String(tracer.service_name().to_owned());
         tracer.annotate(&state, &mut subsegment, "Service", service);
+        decorate(tracer, &state, &mut subsegment);
         state.with_handler(|handler| *handler = Some(subsegment));
         Some(state)
     }
 
-    /// Closes and sends the open handler subsegment of `state` with the handler's outcome.
-    fn close<R: Serialize>(&self, state: &TraceState, outcome: Outcome<'_, R>) {
+    /// Closes and sends the open handler subsegment of `state` with the handler's outcome;
+    /// `decorate` adds what the response tells (the `http` block's status) first.
+    pub(crate) fn close<R: Serialize>(
+        &self,
+        state: &TraceState,
+        outcome: Outcome<'_, R>,
+        decorate: impl FnOnce(&mut Subsegment),
+    ) {
         let Some(mut subsegment) = state.with_handler(Option::take) else {
             return;
         };
+        decorate(&mut subsegment);
         let tracer = &self.tracer;
         let inner = &tracer.inner;
         let service = tracer.service_name();
@@ -119,7 +132,7 @@ where
         F: Future<Output = Result<R, E>> + Send + 'static;
 
     fn start(&self, invocation: Option<&Invocation>, _event: &LambdaEvent<T>) -> Self::State {
-        TracerHookState(invocation.and_then(|invocation| self.open(invocation)))
+        TracerHookState(invocation.and_then(|invocation| self.open(invocation, |_, _, _| {})))
     }
 
     fn around<F>(&self, _state: &mut Self::State, handler: F) -> F
@@ -135,7 +148,7 @@ where
                 Ok(response) => Outcome::Response(response),
                 Err(error) => Outcome::Error(error.to_string()),
             };
-            self.close(&state, outcome);
+            self.close(&state, outcome, |_| {});
         }
         result
     }
@@ -144,7 +157,7 @@ where
         // The handler's future was dropped already (inside `unwinding_from`): the `## ` spans
         // it held are closed, as faults with the panic's message, before this subsegment.
         if let TracerHookState(Some(state)) = state {
-            self.close::<R>(&state, Outcome::Panic(panic.message()));
+            self.close::<R>(&state, Outcome::Panic(panic.message()), |_| {});
         }
     }
 

@@ -57,6 +57,50 @@
 //!   characters), finite numbers or booleans, at most 50 per trace; anything else is kept as
 //!   metadata, never dropped.
 //!
+//! # HTTP functions (lambda_http, axum)
+//!
+//! With the feature `http`, the same [`Tracer::layer`] wraps a service run by
+//! `lambda_http::run`: an axum `Router` or a tower `service_fn` taking an `http::Request`
+//! and returning an `http::Response`. The `## <handler>` subsegment is the same (ColdStart,
+//! Service, errors, panics) and also gets:
+//!
+//! - the X-Ray `http` block: `request` with `method` and `url` (scheme, host and path as
+//!   `lambda_http` builds them; never the query string), `response` with `status` and
+//!   `content_length` when known;
+//! - the route the API matched as the [`ROUTE_ANNOTATION`] (`Route`) annotation: the REST API's
+//!   resource path (`/orders/{id}`), the HTTP API's route key (`GET /orders/{id}`; `$default`
+//!   for function URLs); ALB requests have none. An annotation, so traces can be filtered by
+//!   route;
+//! - X-Ray's flags from the status: a 4xx response is an `error` (a 429 a `throttle` too), a 5xx
+//!   a `fault`. A handler error or a panic is a `fault` with a `cause`, as for any handler.
+//!
+//! With `capture_response`, the `<handler> response` metadata is the status and content
+//! length: the body is never serialized.
+//!
+//! ```no_run
+//! # #[cfg(feature = "http")]
+//! # mod example {
+//! use axum::{Router, extract::Path, routing::get};
+//! use lambda_http::Error;
+//! use powertools_tracer::Tracer;
+//! use tower::ServiceBuilder;
+//!
+//! async fn order(Path(id): Path<String>) -> String {
+//!     format!("order {id}")
+//! }
+//!
+//! pub async fn main() -> Result<(), Error> {
+//!     let tracer = Tracer::from_env();
+//!     let router = Router::new().route("/orders/{id}", get(order));
+//!     let service = ServiceBuilder::new()
+//!         .layer(tracer.layer()) // ## handler with the http block and the Route annotation
+//!         .service(router);
+//!     lambda_http::run(service).await
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # When nothing is recorded
 //!
 //! Zero work (no subsegment, no datagram) when the header says `Sampled=0`, when there is no
@@ -115,9 +159,13 @@ mod spans;
 mod state;
 mod tracer;
 
+#[cfg(feature = "http")]
+mod http_hook;
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 
+#[cfg(feature = "http")]
+pub use http_hook::ROUTE_ANNOTATION;
 pub use layer::{TracerHook, TracerHookState, TracerLayer, TracerService};
 #[cfg(feature = "aws-sdk")]
 pub use sdk::XrayInterceptor;

@@ -1,0 +1,424 @@
+//! HTTP services run by `lambda_http` (an axum `Router`, a tower `service_fn`): the
+//! `## <handler>` subsegment with the X-Ray `http` block and the `Route` annotation, for REST,
+//! HTTP API, ALB and function URL requests.
+
+#![cfg(feature = "http")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, reason = "these handlers panic on purpose")]
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use lambda_http::Body;
+use powertools_core::{ColdStart, catch_panic};
+use powertools_testing::{test_event, xray};
+use powertools_tracer::{InMemorySink, ROUTE_ANNOTATION, Tracer};
+use serde_json::{Value, json};
+use tower::{Layer, Service, ServiceExt};
+
+use common::{PARENT, ROOT, builder, header};
+
+fn tracer(extra: &[(&str, &str)]) -> (Tracer, InMemorySink) {
+    let sink = InMemorySink::new();
+    (builder(extra).sink(sink.clone()).build().unwrap(), sink)
+}
+
+/// Every subsegment as the daemon would receive it, validated against the X-Ray schema.
+fn documents(sink: &InMemorySink) -> Vec<Value> {
+    sink.subsegments()
+        .iter()
+        .map(|s| xray::check_datagram(&s.to_datagram().expect("fits one datagram")).unwrap())
+        .collect()
+}
+
+/// The one subsegment sent: the handler's.
+fn handler_document(sink: &InMemorySink) -> Value {
+    let mut docs = documents(sink);
+    assert_eq!(docs.len(), 1, "{docs:#?}");
+    let doc = docs.remove(0);
+    assert_eq!(doc["name"], "## bootstrap");
+    assert_eq!(doc["trace_id"], ROOT);
+    assert_eq!(doc["parent_id"], PARENT);
+    assert_eq!(doc["annotations"]["Service"], "orders");
+    doc
+}
+
+/// A REST API (API Gateway v1) proxy event for `GET /prod/orders/7` on the resource
+/// `/orders/{id}`.
+const REST: &str = r#"{
+    "resource": "/orders/{id}",
+    "path": "/orders/7",
+    "httpMethod": "GET",
+    "headers": {"Host": "abc123.execute-api.eu-west-1.amazonaws.com", "X-Forwarded-Proto": "https"},
+    "multiValueHeaders": {"Host": ["abc123.execute-api.eu-west-1.amazonaws.com"], "X-Forwarded-Proto": ["https"]},
+    "queryStringParameters": {"token": "secret"},
+    "multiValueQueryStringParameters": {"token": ["secret"]},
+    "pathParameters": {"id": "7"},
+    "requestContext": {
+        "accountId": "123456789012",
+        "resourceId": "us4z18",
+        "stage": "prod",
+        "requestId": "rest-request-1",
+        "resourcePath": "/orders/{id}",
+        "httpMethod": "GET",
+        "apiId": "abc123",
+        "identity": {"sourceIp": "192.168.100.1"}
+    },
+    "body": null,
+    "isBase64Encoded": false
+}"#;
+
+/// An HTTP API (API Gateway v2) event for `<method> <path>` on the route `<route>`.
+fn http_api(method: &str, path: &str, route: &str) -> String {
+    json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "def456.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "def456",
+            "domainName": "def456.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "def456",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "65.78.31.245", "userAgent": "curl/8.0"},
+            "requestId": "http-api-request-1",
+            "routeKey": route,
+            "stage": "$default",
+            "time": "06/May/2020:22:36:55 +0000",
+            "timeEpoch": 1588804615616_u64
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+/// A function URL event (the HTTP API v2 payload, route key `$default`).
+const FUNCTION_URL: &str = r#"{
+    "version": "2.0",
+    "routeKey": "$default",
+    "rawPath": "/orders/9",
+    "rawQueryString": "verbose=1",
+    "headers": {"host": "xyz.lambda-url.eu-west-1.on.aws", "x-forwarded-proto": "https"},
+    "requestContext": {
+        "accountId": "123456789012",
+        "apiId": "xyz",
+        "domainName": "xyz.lambda-url.eu-west-1.on.aws",
+        "domainPrefix": "xyz",
+        "http": {"method": "GET", "path": "/orders/9", "protocol": "HTTP/1.1", "sourceIp": "65.78.31.245", "userAgent": "curl/8.0"},
+        "requestId": "function-url-request-1",
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "11/Jan/2023:11:45:34 +0000",
+        "timeEpoch": 1673437534837
+    },
+    "isBase64Encoded": false
+}"#;
+
+/// An ALB event (no route, no request id in its context).
+const ALB: &str = r#"{
+    "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders/6d0ecf831eec9f09"}},
+    "httpMethod": "POST",
+    "path": "/orders/11",
+    "queryStringParameters": {},
+    "headers": {
+        "host": "orders-123.eu-west-1.elb.amazonaws.com",
+        "x-amzn-trace-id": "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520",
+        "x-forwarded-proto": "https"
+    },
+    "isBase64Encoded": false,
+    "body": "{}"
+}"#;
+
+/// `event` as `lambda_http` hands it to the service: the request context from the event, and
+/// the invocation's context (in the trace [`ROOT`], sampled or not) in the extensions.
+fn request(event: &str, request_id: &str, sampled: &str) -> http::Request<Body> {
+    let mut request = lambda_http::request::from_str(event).unwrap();
+    let mut context = test_event(request_id, ()).context;
+    context.xray_trace_id = Some(header(sampled));
+    request.extensions_mut().insert(context);
+    request
+}
+
+async fn order(Path(id): Path<String>) -> String {
+    format!("order {id}")
+}
+
+async fn broken() -> (StatusCode, &'static str) {
+    (StatusCode::INTERNAL_SERVER_ERROR, "database down")
+}
+
+async fn busy() -> StatusCode {
+    StatusCode::TOO_MANY_REQUESTS
+}
+
+async fn explode() -> String {
+    panic!("inventory corrupted")
+}
+
+/// The application: its routes, also under the REST API's stage prefix (`lambda_http` puts
+/// the stage in the path).
+fn router() -> Router {
+    let routes = Router::new()
+        .route("/orders/{id}", get(order).post(order))
+        .route("/broken", get(broken))
+        .route("/busy", get(busy))
+        .route("/explode", get(explode));
+    Router::new().nest("/prod", routes.clone()).merge(routes)
+}
+
+/// The tracer's layer with a fresh cold-start flag.
+fn layer(t: &Tracer) -> powertools_tracer::TracerLayer {
+    t.layer().with_cold_start_flag(Arc::new(ColdStart::new()))
+}
+
+async fn call_router(t: &Tracer, request: http::Request<Body>) -> http::Response<axum::body::Body> {
+    layer(t).layer(router()).oneshot(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_rest_request_records_method_full_url_route_and_status() {
+    let (t, sink) = tracer(&[]);
+    let response = call_router(&t, request(REST, "r-rest", "1")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = handler_document(&sink);
+    assert_eq!(
+        doc["http"]["request"],
+        json!({"method": "GET", "url": "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/orders/7"}),
+        "the full URL, without the query string"
+    );
+    assert_eq!(doc["annotations"][ROUTE_ANNOTATION], "/orders/{id}");
+    assert_eq!(doc["annotations"]["ColdStart"], true);
+    assert_eq!(doc["http"]["response"]["status"], 200);
+    assert_eq!(
+        doc["http"]["response"]["content_length"],
+        "order 7".len(),
+        "known from the body"
+    );
+    for flag in ["error", "fault", "throttle"] {
+        assert!(doc.get(flag).is_none(), "{flag} on a 200: {doc}");
+    }
+    assert!(doc.get("cause").is_none(), "{doc}");
+    assert_eq!(
+        doc["metadata"]["orders"]["bootstrap response"],
+        json!({"status": 200, "content_length": 7}),
+        "the status and length, never the body"
+    );
+}
+
+#[tokio::test]
+async fn an_http_api_request_records_its_route_key() {
+    let (t, sink) = tracer(&[]);
+    let event = http_api("GET", "/orders/8", "GET /orders/{id}");
+    let response = call_router(&t, request(&event, "r-http", "1")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = handler_document(&sink);
+    assert_eq!(doc["http"]["request"]["method"], "GET");
+    assert_eq!(
+        doc["http"]["request"]["url"],
+        "https://def456.execute-api.eu-west-1.amazonaws.com/orders/8"
+    );
+    assert_eq!(doc["annotations"][ROUTE_ANNOTATION], "GET /orders/{id}");
+    assert_eq!(doc["http"]["response"]["status"], 200);
+}
+
+#[tokio::test]
+async fn a_function_url_request_records_the_default_route() {
+    let (t, sink) = tracer(&[]);
+    let response = call_router(&t, request(FUNCTION_URL, "r-url", "1")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = handler_document(&sink);
+    assert_eq!(
+        doc["http"]["request"],
+        json!({"method": "GET", "url": "https://xyz.lambda-url.eu-west-1.on.aws/orders/9"})
+    );
+    assert_eq!(doc["annotations"][ROUTE_ANNOTATION], "$default");
+    assert_eq!(doc["http"]["response"]["status"], 200);
+}
+
+#[tokio::test]
+async fn an_alb_request_has_no_route() {
+    let (t, sink) = tracer(&[]);
+    let response = call_router(&t, request(ALB, "r-alb", "1")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = handler_document(&sink);
+    assert_eq!(
+        doc["http"]["request"],
+        json!({"method": "POST", "url": "https://orders-123.eu-west-1.elb.amazonaws.com/orders/11"})
+    );
+    assert!(doc["annotations"].get(ROUTE_ANNOTATION).is_none(), "{doc}");
+    assert_eq!(doc["http"]["response"]["status"], 200);
+}
+
+#[tokio::test]
+async fn a_404_is_an_error_a_429_a_throttle_and_a_500_a_fault() {
+    let cases = [
+        ("/nowhere", 404, Some("error"), false),
+        ("/busy", 429, Some("error"), true),
+        ("/broken", 500, Some("fault"), false),
+    ];
+    for (path, status, flag, throttle) in cases {
+        let (t, sink) = tracer(&[]);
+        let event = http_api("GET", path, "$default");
+        let response = call_router(&t, request(&event, "r-status", "1")).await;
+        assert_eq!(response.status().as_u16(), status);
+        let doc = handler_document(&sink);
+        assert_eq!(doc["http"]["response"]["status"], status, "{path}");
+        for name in ["error", "fault"] {
+            let expected = flag == Some(name);
+            assert_eq!(
+                doc.get(name) == Some(&json!(true)),
+                expected,
+                "{name} for {status}: {doc}"
+            );
+        }
+        assert_eq!(doc.get("throttle") == Some(&json!(true)), throttle, "{doc}");
+        assert!(
+            doc.get("cause").is_none(),
+            "a status is not an exception: {doc}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_route_is_a_fault_and_the_panic_goes_on() {
+    let (t, sink) = tracer(&[]);
+    let event = http_api("GET", "/explode", "GET /explode");
+    let service = layer(&t).layer(router());
+    let outcome = catch_panic(|| service.oneshot(request(&event, "r-panic", "1"))).await;
+    let panicked = outcome.expect_err("the panic goes on");
+    assert_eq!(panicked.message(), "inventory corrupted");
+    let doc = handler_document(&sink);
+    assert_eq!(doc["fault"], true, "{doc}");
+    assert_eq!(
+        doc["cause"]["exceptions"][0]["message"],
+        "inventory corrupted"
+    );
+    assert_eq!(doc["cause"]["exceptions"][0]["type"], "panic");
+    assert_eq!(doc["http"]["request"]["method"], "GET");
+    assert_eq!(doc["annotations"][ROUTE_ANNOTATION], "GET /explode");
+    assert!(doc["http"].get("response").is_none(), "no response: {doc}");
+}
+
+/// A `service_fn` as `lambda_http::run` takes it, failing for `/fail`.
+async fn plain(request: http::Request<Body>) -> Result<http::Response<String>, lambda_http::Error> {
+    match request.uri().path() {
+        "/fail" => Err("payment service unreachable".into()),
+        "/gone" => Ok(http::Response::builder()
+            .status(410)
+            .header("content-length", "4")
+            .body("gone".to_owned())?),
+        _ => Ok(http::Response::new("done".to_owned())),
+    }
+}
+
+#[tokio::test]
+async fn a_service_fn_records_the_same_and_its_error_is_a_fault() {
+    let (t, sink) = tracer(&[]);
+    let mut service = layer(&t).layer(tower::service_fn(plain));
+
+    let ok = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(REST, "r-fn-1", "1"))
+        .await
+        .unwrap();
+    assert_eq!(ok.body(), "done");
+    let gone = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(
+            &http_api("DELETE", "/gone", "DELETE /gone"),
+            "r-fn-2",
+            "1",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 410);
+    let error = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(
+            &http_api("POST", "/fail", "POST /fail"),
+            "r-fn-3",
+            "1",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "payment service unreachable");
+
+    let docs = documents(&sink);
+    assert_eq!(docs.len(), 3, "{docs:#?}");
+    let (ok, gone, failed) = (&docs[0], &docs[1], &docs[2]);
+
+    assert_eq!(ok["annotations"]["ColdStart"], true);
+    assert_eq!(ok["annotations"][ROUTE_ANNOTATION], "/orders/{id}");
+    assert_eq!(ok["http"]["request"]["method"], "GET");
+    assert_eq!(
+        ok["http"]["response"],
+        json!({"status": 200, "content_length": 4})
+    );
+    assert!(
+        ok.get("error").is_none() && ok.get("fault").is_none(),
+        "{ok}"
+    );
+
+    assert_eq!(gone["annotations"]["ColdStart"], false);
+    assert_eq!(gone["http"]["request"]["method"], "DELETE");
+    assert_eq!(
+        gone["http"]["response"],
+        json!({"status": 410, "content_length": 4})
+    );
+    assert_eq!(gone["error"], true);
+    assert!(gone.get("fault").is_none(), "{gone}");
+
+    assert_eq!(failed["annotations"][ROUTE_ANNOTATION], "POST /fail");
+    assert_eq!(failed["fault"], true);
+    assert_eq!(
+        failed["cause"]["exceptions"][0]["message"],
+        "payment service unreachable"
+    );
+    assert_eq!(
+        failed["metadata"]["orders"]["bootstrap error"],
+        "payment service unreachable"
+    );
+    assert!(failed["http"].get("response").is_none(), "{failed}");
+}
+
+#[tokio::test]
+async fn without_capture_response_only_the_http_block_has_the_status() {
+    let (t, sink) = tracer(&[("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false")]);
+    call_router(&t, request(REST, "r-quiet", "1")).await;
+    let doc = handler_document(&sink);
+    assert_eq!(doc["http"]["response"]["status"], 200);
+    assert!(doc.get("metadata").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn unsampled_requests_and_requests_without_a_lambda_context_record_nothing() {
+    let (t, sink) = tracer(&[]);
+    let response = call_router(&t, request(REST, "r-unsampled", "0")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut bare = lambda_http::request::from_str(REST).unwrap();
+    bare.extensions_mut().remove::<lambda_runtime::Context>();
+    let response = call_router(&t, bare).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(sink.subsegments().is_empty(), "{:#?}", sink.subsegments());
+}
+
+/// The router's error type is `Infallible`: the layer keeps it.
+#[test]
+fn the_layered_router_is_still_infallible() {
+    fn error_of<S: Service<http::Request<Body>, Error = Infallible>>(_: &S) {}
+    let (t, _) = tracer(&[]);
+    error_of(&layer(&t).layer(router()));
+}
