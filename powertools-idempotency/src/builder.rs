@@ -42,6 +42,12 @@ pub struct IdempotencyBuilder {
     cache: Option<(u64, Duration)>,
     max_stored_response_bytes: usize,
     on_replay: Option<Arc<ReplayHook>>,
+    #[cfg(feature = "http")]
+    http_key_header: Option<String>,
+    #[cfg(feature = "http")]
+    http_methods: Vec<http::Method>,
+    #[cfg(feature = "http")]
+    http_store_status: Arc<crate::http::StatusFilter>,
 }
 
 impl std::fmt::Debug for IdempotencyBuilder {
@@ -80,6 +86,12 @@ impl IdempotencyBuilder {
             cache: None,
             max_stored_response_bytes: DEFAULT_MAX_STORED_RESPONSE_BYTES,
             on_replay: None,
+            #[cfg(feature = "http")]
+            http_key_header: None,
+            #[cfg(feature = "http")]
+            http_methods: crate::http::HttpConfig::default_methods(),
+            #[cfg(feature = "http")]
+            http_store_status: crate::http::HttpConfig::default_store_status(),
         }
     }
 
@@ -200,6 +212,56 @@ impl IdempotencyBuilder {
         self
     }
 
+    /// HTTP functions: keys a request by the value of the header field `name` (e.g.
+    /// `"Idempotency-Key"`, as the IETF draft "The Idempotency-Key HTTP Header Field" names it)
+    /// instead of its body. A fingerprint of the request (method, path and body; or the part
+    /// [`payload_validation_jmespath`](Self::payload_validation_jmespath) selects from the JSON
+    /// body, when set) is stored with the response: a key reused with another payload is
+    /// answered `422`. A value written as a Structured Field string (`"..."`) is unquoted.
+    #[cfg(feature = "http")]
+    pub fn http_key_header(mut self, name: impl Into<String>) -> Self {
+        self.http_key_header = Some(name.into());
+        self
+    }
+
+    /// HTTP functions: a request without a key (no key header, or no key in the body) is
+    /// answered `400` instead of running without idempotency. The same setting as
+    /// [`raise_on_no_idempotency_key`](Self::raise_on_no_idempotency_key), named for HTTP.
+    #[cfg(feature = "http")]
+    pub fn http_key_required(self, required: bool) -> Self {
+        self.raise_on_no_idempotency_key(required)
+    }
+
+    /// HTTP functions: the request methods made idempotent (default `POST`, `PUT`, `PATCH`,
+    /// `DELETE`); requests with any other method (`GET`, `HEAD`, `OPTIONS`, ...) pass through.
+    #[cfg(feature = "http")]
+    pub fn http_methods(mut self, methods: impl IntoIterator<Item = http::Method>) -> Self {
+        self.http_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// HTTP functions: which response statuses are stored and replayed (default: 2xx). A
+    /// response with any other status is returned and not stored: its claim is deleted, as
+    /// after a handler error, so a retry runs the handler again.
+    ///
+    /// ```
+    /// # use powertools_idempotency::{Idempotency, InMemoryStore};
+    /// let idempotency = Idempotency::builder(InMemoryStore::new())
+    ///     .http_key_header("Idempotency-Key")
+    ///     .store_http_statuses(|status| status.is_success() || status == http::StatusCode::NOT_FOUND)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = idempotency;
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn store_http_statuses(
+        mut self,
+        stored: impl Fn(http::StatusCode) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.http_store_status = Arc::new(stored);
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<Idempotency, IdempotencyConfigError> {
         let compile =
@@ -216,6 +278,18 @@ impl IdempotencyBuilder {
         if self.expires_after.as_secs() == 0 {
             return Err(IdempotencyConfigError::ZeroExpiry);
         }
+        #[cfg(feature = "http")]
+        let http = crate::http::HttpConfig {
+            key_header: self
+                .http_key_header
+                .map(|name| {
+                    http::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| IdempotencyConfigError::InvalidHeaderName(name))
+                })
+                .transpose()?,
+            methods: self.http_methods,
+            store_status: self.http_store_status,
+        };
         let common = self.common.resolve()?;
         let prefix = match self.prefix {
             Some(prefix) if prefix.trim().is_empty() => {
@@ -259,6 +333,8 @@ impl IdempotencyBuilder {
             on_replay: self.on_replay,
             common,
             warned_no_key: AtomicBool::new(false),
+            #[cfg(feature = "http")]
+            http,
         }))
     }
 }

@@ -20,6 +20,43 @@ use crate::response::{decode_response, encode_response, read_response};
 
 pub(crate) type ReplayHook = dyn Fn(&Record) + Send + Sync;
 
+/// What a response is stored as.
+pub(crate) enum Encoded {
+    /// The record's `data`.
+    Store(String),
+    /// A response not to be kept (an HTTP status that is not stored): the claim is deleted, as
+    /// after an error.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Skip,
+    /// A response that should be kept but cannot be (why): the claim is deleted, with a warning.
+    Unstorable(String),
+}
+
+/// How the engine writes a response of type `R` into a record's `data` and reads it back.
+pub(crate) trait Codec<R> {
+    /// What `response` is stored as, in at most `max` bytes.
+    fn encode(&self, response: &R, max: usize) -> Encoded;
+    /// The response stored as `json` (decompressed), or why it cannot be read (a phrase after
+    /// "the stored response of <key>", never quoting the data).
+    fn decode(&self, json: &str) -> Result<R, String>;
+}
+
+/// The typed form: the response's own JSON (Powertools for Python's and TypeScript's format).
+pub(crate) struct JsonCodec;
+
+impl<R: Serialize + DeserializeOwned> Codec<R> for JsonCodec {
+    fn encode(&self, response: &R, max: usize) -> Encoded {
+        match encode_response(response, max) {
+            Ok(data) => Encoded::Store(data),
+            Err(reason) => Encoded::Unstorable(reason.to_string()),
+        }
+    }
+
+    fn decode(&self, json: &str) -> Result<R, String> {
+        read_response(json).map_err(|e| format!("is not the handler's output type: {e}"))
+    }
+}
+
 /// What a built [`Idempotency`] holds (made by the builder).
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
@@ -36,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) on_replay: Option<Arc<ReplayHook>>,
     pub(crate) common: Common,
     pub(crate) warned_no_key: AtomicBool,
+    #[cfg(feature = "http")]
+    pub(crate) http: crate::http::HttpConfig,
 }
 
 /// Makes functions and handlers run once per payload (see the crate docs). Cheap to clone.
@@ -72,6 +111,12 @@ impl Idempotency {
         }
     }
 
+    /// What the builder made.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// The resolved common configuration (environment, function configuration, clock): the
     /// function configuration is the one the layer opens the invocation scope with.
     pub(crate) fn common(&self) -> &Common {
@@ -97,17 +142,19 @@ impl Idempotency {
         if is_missing_key(&data) {
             return Ok(None);
         }
-        let hash = self.inner.hash_mode.hash(&data);
+        Ok(Some(self.record_key(&self.inner.hash_mode.hash(&data))))
+    }
+
+    /// `<prefix>#<hash>`, or `<prefix>#<tenant id>#<hash>` inside an invocation with a tenant.
+    pub(crate) fn record_key(&self, hash: &str) -> String {
         let prefix = &self.inner.prefix;
-        Ok(Some(
-            Invocation::with_current(|invocation| {
-                invocation
-                    .tenant_id()
-                    .map(|tenant| format!("{prefix}#{tenant}#{hash}"))
-            })
-            .flatten()
-            .unwrap_or_else(|| format!("{prefix}#{hash}")),
-        ))
+        Invocation::with_current(|invocation| {
+            invocation
+                .tenant_id()
+                .map(|tenant| format!("{prefix}#{tenant}#{hash}"))
+        })
+        .flatten()
+        .unwrap_or_else(|| format!("{prefix}#{hash}"))
     }
 
     /// Runs `f` at most once for `payload`: the first call runs it and records its response;
@@ -141,40 +188,73 @@ impl Idempotency {
                     Err(error) => error.to_string(),
                     Ok(_) => "the key data is null or empty".to_owned(),
                 };
-                if inner.raise_on_no_key {
-                    return Err(IdempotencyError::KeyMissing {
-                        path: inner
-                            .key
-                            .as_ref()
-                            .map(KeySource::describe)
-                            .unwrap_or_default(),
-                    });
-                }
-                if !inner.warned_no_key.swap(true, Ordering::Relaxed) {
-                    warn(format_args!(
-                        "no idempotency key in the payload ({}): running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)",
-                        reason.lines().next().unwrap_or_default()
-                    ));
-                }
+                self.no_key(&reason)?;
                 return f().await.map_err(IdempotencyError::Handler);
             }
         };
-        let validation = match &inner.validation {
-            Some(selector) => Some(
-                inner.hash_mode.hash(
-                    &selector
-                        .search(payload)
-                        .map_err(|e| IdempotencyError::Serialization(e.to_string()))?,
-                ),
-            ),
-            None => None,
-        };
+        let validation = self
+            .validation_hash(payload)
+            .map_err(IdempotencyError::Serialization)?;
+        self.run_keyed(key, validation, &JsonCodec, f).await
+    }
 
+    /// A payload without a key: [`IdempotencyError::KeyMissing`] with
+    /// `raise_on_no_idempotency_key`, else a warning (once) and `Ok`: the handler runs without
+    /// idempotency.
+    pub(crate) fn no_key<E>(&self, reason: &str) -> Result<(), IdempotencyError<E>> {
+        let inner = &self.inner;
+        if inner.raise_on_no_key {
+            return Err(IdempotencyError::KeyMissing {
+                path: inner
+                    .key
+                    .as_ref()
+                    .map(KeySource::describe)
+                    .unwrap_or_default(),
+            });
+        }
+        if !inner.warned_no_key.swap(true, Ordering::Relaxed) {
+            warn(format_args!(
+                "no idempotency key in the payload ({}): running without idempotency (warned once; set raise_on_no_idempotency_key to make it an error)",
+                reason.lines().next().unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The hash of the validated part of `payload`, when payload validation is on.
+    pub(crate) fn validation_hash(&self, payload: &Value) -> Result<Option<String>, String> {
+        match &self.inner.validation {
+            Some(selector) => {
+                Ok(Some(self.inner.hash_mode.hash(
+                    &selector.search(payload).map_err(|e| e.to_string())?,
+                )))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The engine behind every form (typed, tower layer, HTTP): replays a live completed record
+    /// for `key` (from the local cache or the store), refuses while another call holds it, or
+    /// claims it, runs `f` once and stores its response as `codec` writes it (or deletes the
+    /// claim when `f` fails, panics, or its response is not to be stored).
+    pub(crate) async fn run_keyed<R, E, F, Fut, C>(
+        &self,
+        key: String,
+        validation: Option<String>,
+        codec: &C,
+        f: F,
+    ) -> Result<R, IdempotencyError<E>>
+    where
+        C: Codec<R>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        let inner = &self.inner;
         if let Some(cache) = &inner.cache
             && let Some(record) = cache.get(&key)
         {
             if !record.is_expired(inner.common.clock().epoch_millis()) {
-                return self.replay(record, validation.as_deref());
+                return self.replay(record, validation.as_deref(), codec);
             }
             cache.invalidate(&key);
         }
@@ -199,10 +279,10 @@ impl Idempotency {
                     source,
                 })?;
             match outcome {
-                PutOutcome::Claimed => return self.execute(claim, f).await,
+                PutOutcome::Claimed => return self.execute(claim, codec, f).await,
                 PutOutcome::Exists(existing) => match existing.status {
                     Status::Completed if !existing.is_expired(now_ms) => {
-                        return self.replay(existing, validation.as_deref());
+                        return self.replay(existing, validation.as_deref(), codec);
                     }
                     Status::InProgress if existing.in_progress_holds(now_ms) => {
                         return Err(IdempotencyError::AlreadyInProgress { key });
@@ -224,9 +304,14 @@ impl Idempotency {
         }
     }
 
-    async fn execute<R, E, F, Fut>(&self, claim: Record, f: F) -> Result<R, IdempotencyError<E>>
+    async fn execute<R, E, F, Fut, C>(
+        &self,
+        claim: Record,
+        codec: &C,
+        f: F,
+    ) -> Result<R, IdempotencyError<E>>
     where
-        R: Serialize + DeserializeOwned,
+        C: Codec<R>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
@@ -243,9 +328,15 @@ impl Idempotency {
         match outcome {
             // The handler ran: its caller gets its response whatever the store does next.
             Ok(response) => {
-                let data = match encode_response(&response, inner.max_stored_response_bytes) {
-                    Ok(data) => data,
-                    Err(reason) => {
+                let data = match codec.encode(&response, inner.max_stored_response_bytes) {
+                    Encoded::Store(data) => data,
+                    // Not a response to keep (an HTTP status not stored): like an error, the
+                    // claim is removed and a retry runs again.
+                    Encoded::Skip => {
+                        self.forget_failed(&claim.key).await;
+                        return Ok(response);
+                    }
+                    Encoded::Unstorable(reason) => {
                         self.release(&claim.key, &reason).await;
                         return Ok(response);
                     }
@@ -328,10 +419,11 @@ impl Idempotency {
         }
     }
 
-    fn replay<R: DeserializeOwned, E>(
+    fn replay<R, E, C: Codec<R>>(
         &self,
         record: Record,
         validation: Option<&str>,
+        codec: &C,
     ) -> Result<R, IdempotencyError<E>> {
         if let Some(expected) = validation
             && record.validation.as_deref() != Some(expected)
@@ -344,9 +436,9 @@ impl Idempotency {
                 record.key
             ))
         })?;
-        let response = read_response(&data).map_err(|e| {
+        let response = codec.decode(&data).map_err(|reason| {
             IdempotencyError::Serialization(format!(
-                "the stored response of {:?} is not the handler's output type: {e}",
+                "the stored response of {:?} {reason}",
                 record.key
             ))
         })?;

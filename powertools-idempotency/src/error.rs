@@ -68,6 +68,25 @@ pub enum IdempotencyError<E> {
 }
 
 impl<E> IdempotencyError<E> {
+    /// The same error with the handler's error `e` replaced by `f(e)`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn map_handler<E2>(
+        self,
+        f: impl FnOnce(E) -> IdempotencyError<E2>,
+    ) -> IdempotencyError<E2> {
+        match self {
+            Self::AlreadyInProgress { key } => IdempotencyError::AlreadyInProgress { key },
+            Self::Validation { key } => IdempotencyError::Validation { key },
+            Self::KeyMissing { path } => IdempotencyError::KeyMissing { path },
+            Self::Persistence { context, source } => {
+                IdempotencyError::Persistence { context, source }
+            }
+            Self::Serialization(reason) => IdempotencyError::Serialization(reason),
+            Self::InconsistentState { key } => IdempotencyError::InconsistentState { key },
+            Self::Handler(error) => f(error),
+        }
+    }
+
     /// The stable Lambda `errorType` (the handler's own for [`IdempotencyError::Handler`]).
     pub fn error_type(&self) -> Option<&'static str> {
         Some(match self {
@@ -131,6 +150,10 @@ pub enum IdempotencyConfigError {
         "the key prefix is empty: leave it unset for <function>.<handler>, or set a non-empty one"
     )]
     EmptyPrefix,
+    /// The HTTP key header name is not a valid header field name.
+    #[cfg(feature = "http")]
+    #[error("invalid HTTP key header name {0:?}")]
+    InvalidHeaderName(String),
     /// A shared setting (the service name) was refused.
     #[error(transparent)]
     Common(#[from] powertools_core::ConfigError),

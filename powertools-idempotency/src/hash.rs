@@ -20,16 +20,7 @@ impl HashMode {
     /// The hash of `value`.
     pub fn hash(self, value: &Value) -> String {
         match self {
-            Self::Python => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let digest = Md5::digest(python_dumps(value).as_bytes());
-                let mut hex = String::with_capacity(32);
-                for byte in digest {
-                    hex.push(char::from(HEX[usize::from(byte >> 4)]));
-                    hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
-                }
-                hex
-            }
+            Self::Python => hex(&Md5::digest(python_dumps(value).as_bytes())),
             Self::TypeScript => {
                 use base64::Engine as _;
                 let digest = Md5::digest(js_dumps(value).as_bytes());
@@ -37,6 +28,17 @@ impl HashMode {
             }
         }
     }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// `json.dumps(value, sort_keys=True)` as Python writes it: separators `", "` and `": "`,

@@ -36,7 +36,7 @@ pub type IdempotencyService<S> = InvocationService<S, IdempotencyHook>;
 /// that panics has its claim deleted before the panic goes on (as in [`Idempotency::run`]).
 #[derive(Debug, Clone)]
 pub struct IdempotencyHook {
-    idempotency: Idempotency,
+    pub(crate) idempotency: Idempotency,
 }
 
 impl Idempotency {

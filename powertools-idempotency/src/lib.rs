@@ -105,6 +105,62 @@
 //! read) is returned to its caller and not stored: the record is deleted, a warning on stderr
 //! says so, and a duplicate runs the handler again. Never an error, never a blocked key.
 //!
+//! # HTTP functions (lambda_http, axum)
+//!
+//! With the feature `http`, [`Idempotency::layer`] wraps a service run by `lambda_http::run`
+//! (an axum `Router`, a tower `service_fn` taking `http::Request<lambda_http::Body>`). Only the
+//! methods of [`IdempotencyBuilder::http_methods`] are made idempotent (default `POST`, `PUT`,
+//! `PATCH`, `DELETE`); others pass through. A request is keyed either
+//!
+//! - by a header, [`IdempotencyBuilder::http_key_header`] (`"Idempotency-Key"`, as the IETF
+//!   httpapi draft names it; a Structured Field string `"..."` is unquoted). The method, path
+//!   and body are fingerprinted and stored with the response (or the part of the JSON body
+//!   that [`IdempotencyBuilder::payload_validation_jmespath`] selects), so a key reused with
+//!   another payload is refused; or
+//! - by the body: its JSON (or the part [`IdempotencyBuilder::event_key_jmespath`] selects,
+//!   `powertools_json(...)` included), together with the method and path, so the same body
+//!   sent to two routes is two keys.
+//!
+//! The first request runs the handler; when the response's status is one of
+//! [`IdempotencyBuilder::store_http_statuses`] (default: 2xx), its status, headers (less
+//! hop-by-hop fields and `date`) and body are stored and a duplicate gets them back unchanged,
+//! without running the handler. A response with another status is returned and not stored: a
+//! retry runs again. Instead of running the handler, the layer answers with an RFC 9457
+//! problem (`application/problem+json`):
+//!
+//! | status | when |
+//! |---|---|
+//! | `400` | no key (or more than one key header) and [`IdempotencyBuilder::http_key_required`] |
+//! | `409` | a request with the same key is still in progress |
+//! | `422` | the key was used before with another payload |
+//!
+//! Without a required key a request with no key runs without idempotency (warned once). A
+//! failing store is the service's error, as for any handler. Stored records are of the same
+//! table and format as other records (the `data` is a JSON object with `statusCode`,
+//! `headers`, `body` and `isBase64Encoded`).
+//!
+//! ```no_run
+//! # #[cfg(feature = "http")]
+//! # mod example {
+//! use axum::{Router, routing::post};
+//! use powertools_idempotency::{Idempotency, InMemoryStore};
+//! use tower::ServiceBuilder;
+//!
+//! pub async fn main() -> Result<(), lambda_http::Error> {
+//!     let idempotency = Idempotency::builder(InMemoryStore::new())
+//!         .http_key_header("Idempotency-Key")
+//!         .http_key_required(true)
+//!         .build()?;
+//!     let router = Router::new().route("/orders", post(|body: String| async move { body }));
+//!     let service = ServiceBuilder::new()
+//!         .layer(idempotency.layer())
+//!         .service(router);
+//!     lambda_http::run(service).await
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # Failure modes
 //!
 //! What the caller gets when the store fails, and what a retry (a duplicate with the same key)
@@ -200,6 +256,8 @@ mod dynamodb;
 mod engine;
 mod error;
 mod hash;
+#[cfg(feature = "http")]
+mod http;
 mod key;
 mod layer;
 mod memory;
@@ -212,6 +270,8 @@ pub use dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
 pub use engine::Idempotency;
 pub use error::{IdempotencyConfigError, IdempotencyError, KeySelectionError};
 pub use hash::{HashMode, js_dumps, python_dumps};
+#[cfg(feature = "http")]
+pub use http::HttpState;
 pub use layer::{IdempotencyHook, IdempotencyLayer, IdempotencyService};
 pub use memory::InMemoryStore;
 pub use powertools_core::BoxFuture;

@@ -86,6 +86,11 @@ pub(crate) fn encode_response<R: serde::Serialize + DeserializeOwned>(
     // serde_json reads (128 levels), a NaN or infinity written as `null` where `R` holds an
     // `f64`, serde attributes that do not mirror each other.
     read_response::<R>(&json).map_err(EncodeError::NotReadBack)?;
+    fit_json(json, max)
+}
+
+/// `json` when it fits in `max` bytes, else its compressed form when that fits.
+pub(crate) fn fit_json(json: String, max: usize) -> Result<String, EncodeError> {
     if json.len() <= max {
         return Ok(json);
     }
