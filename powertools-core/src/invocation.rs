@@ -147,6 +147,8 @@ struct Inner {
     cold_start: bool,
     config: Arc<FunctionConfig>,
     extensions: Extensions,
+    /// Responses replayed in this invocation (idempotency), read by the metrics flush.
+    replays: std::sync::atomic::AtomicU32,
 }
 
 /// One invocation of the function: its identity, deadline, trace context and cold-start flag,
@@ -296,6 +298,23 @@ impl Invocation {
         self.inner.cold_start
     }
 
+    /// Records that a stored response was replayed in this invocation instead of running the
+    /// handler (what `powertools-idempotency` does on a duplicate). The other utilities read it:
+    /// a replay counts as the invocation's work for the metrics' `raise_on_empty_metrics`.
+    pub fn record_replay(&self) {
+        self.inner
+            .replays
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many stored responses were replayed in this invocation (see
+    /// [`record_replay`](Self::record_replay)).
+    pub fn replays(&self) -> u32 {
+        self.inner
+            .replays
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The function configuration this invocation runs under.
     pub fn config(&self) -> &FunctionConfig {
         &self.inner.config
@@ -375,6 +394,7 @@ impl InvocationBuilder {
                 cold_start: self.cold_start,
                 config: self.config.unwrap_or_default(),
                 extensions: Extensions::default(),
+                replays: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -397,6 +417,17 @@ where
 mod tests {
     use super::*;
     use crate::trace_header::Sampling;
+
+    #[test]
+    fn replays_are_counted_per_invocation_and_shared_by_clones() {
+        let inv = Invocation::builder("r").build();
+        let other = Invocation::builder("s").build();
+        assert_eq!(inv.replays(), 0);
+        inv.clone().record_replay();
+        inv.record_replay();
+        assert_eq!(inv.replays(), 2);
+        assert_eq!(other.replays(), 0);
+    }
 
     #[test]
     fn builder_parses_trace_header_leniently() {

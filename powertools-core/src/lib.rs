@@ -75,6 +75,7 @@ mod invocation;
 mod layer;
 mod panic;
 mod random;
+mod report;
 mod trace_header;
 mod writer;
 
@@ -92,5 +93,6 @@ pub use layer::{
 };
 pub use panic::{CatchPanic, Panicked, catch_panic, panic_in_progress, unwinding_from};
 pub use random::{random_u64, random_unit};
+pub use report::{WARNING_TARGET, warn};
 pub use trace_header::{Sampling, TraceHeader, TraceHeaderError};
 pub use writer::LineWriter;
