@@ -23,14 +23,26 @@ pub(crate) trait FieldSink {
     fn redaction(&self) -> &Redaction;
 }
 
+/// The prefix of span fields the tracer records as X-Ray annotations (`annotation.customer`).
+const ANNOTATION_PREFIX: &str = "annotation.";
+
+/// The key a field is written under: raw identifiers (`r#type`) without `r#`, and the tracer's
+/// annotation fields (`annotation.customer`) under their own name (`customer`), so a query on
+/// the key finds the value whether or not it is also an annotation.
+fn key_of(name: &'static str) -> &'static str {
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    match name.strip_prefix(ANNOTATION_PREFIX) {
+        Some(key) if !key.is_empty() => key,
+        _ => name,
+    }
+}
+
 /// Visits fields into a [`FieldSink`]: one place that turns every `tracing` value into JSON.
 pub(crate) struct Visitor<S>(pub(crate) S);
 
 impl<S: FieldSink> Visitor<S> {
     fn put(&mut self, field: &Field, value: FieldValue<'_>) {
-        let name = field.name();
-        // `r#type` style raw identifiers arrive as "r#type".
-        self.0.put(name.strip_prefix("r#").unwrap_or(name), value);
+        self.0.put(key_of(field.name()), value);
     }
 
     fn put_str(&mut self, field: &Field, value: &str) {
@@ -158,6 +170,15 @@ impl FieldSink for KeptFields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_drop_raw_identifier_and_annotation_prefixes() {
+        assert_eq!(key_of("r#type"), "type");
+        assert_eq!(key_of("annotation.customer"), "customer");
+        assert_eq!(key_of("annotation."), "annotation.");
+        assert_eq!(key_of("order_id"), "order_id");
+        assert_eq!(key_of("metadata.items"), "metadata.items");
+    }
 
     #[test]
     fn kept_span_fields_own_their_values() {

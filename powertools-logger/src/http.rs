@@ -48,9 +48,9 @@ pub(crate) fn correlation_id<B>(shared: &Shared, request: &Request<B>) -> Option
         Some(CorrelationPath::AppSyncResolver) | Some(CorrelationPath::EventBridge) => None,
         Some(CorrelationPath::Custom(expression)) => {
             if !CUSTOM_PATH_NOTED.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "[powertools] the custom correlation id path {expression:?} is not evaluated for HTTP requests (lambda_http does not keep the raw event): use LoggerBuilder::correlation_id_header, or set the id in the handler with set_correlation_id. This note is written once."
-                );
+                powertools_core::warn(format_args!(
+                    "the custom correlation id path {expression:?} is not evaluated for HTTP requests (lambda_http does not keep the raw event): use LoggerBuilder::correlation_id_header, or set the id in the handler with set_correlation_id. This note is written once."
+                ));
             }
             None
         }

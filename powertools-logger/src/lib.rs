@@ -47,7 +47,10 @@
 //!   per-invocation keys ([`Logger::append_keys`] inside a handler, or
 //!   [`append_invocation_key`]), then process-wide keys ([`Logger::append_persistent_keys`],
 //!   [`LoggerBuilder::append_key`], or [`Logger::append_keys`] at INIT) become top-level keys;
-//!   the most specific wins on a clash. Keys appended inside a handler belong to that
+//!   the most specific wins on a clash. A field named `annotation.<key>` (the tracer's
+//!   annotations, e.g. `info_span!("## save", annotation.customer = "c-42")`) is written as
+//!   `<key>` (`"customer": "c-42"`), so it reads the same in logs with and without the tracer.
+//!   Keys appended inside a handler belong to that
 //!   invocation: they are gone when it ends and never appear in a concurrent invocation's
 //!   lines. `append_persistent_keys` is for what is true of the whole process: called inside
 //!   a handler, it changes every invocation's lines, concurrent ones included. After INIT,
@@ -227,6 +230,8 @@ pub use json::Json;
 pub use layer::LogLayer;
 pub use logger::{Logger, LoggerBuilder};
 
+use std::sync::Arc;
+
 use powertools_core::Invocation;
 use serde_json::Value;
 use state::InvocationLog;
@@ -264,7 +269,43 @@ pub fn set_correlation_id(id: impl Into<String>) -> bool {
     .is_some()
 }
 
-/// The correlation id of the current invocation, if any.
+/// The correlation id of the running code: the one [`with_correlation_id`] set around it,
+/// else the current invocation's, if any.
 pub fn correlation_id() -> Option<String> {
+    if let Some(id) = state::scoped_correlation_id() {
+        return Some(id.to_string());
+    }
     Invocation::with_current(|invocation| InvocationLog::of(invocation).correlation_id()).flatten()
+}
+
+/// Runs `future` with `id` as the correlation id of every line it writes, without changing the
+/// invocation's: lines written outside `future` (before, after, or beside it in the same
+/// invocation) keep the invocation's correlation id. For one record of a batch, one message of
+/// a stream, one step of a workflow:
+///
+/// ```
+/// # async fn example(records: Vec<(String, String)>) {
+/// for (message_id, body) in records {
+///     powertools_logger::with_correlation_id(message_id, async move {
+///         tracing::info!(len = body.len(), "record processed"); // correlation_id: message_id
+///     })
+///     .await;
+/// }
+/// tracing::info!("batch done"); // the invocation's correlation id again
+/// # }
+/// ```
+///
+/// Futures run side by side (`join`, `FuturesUnordered`) each keep their own id. A task
+/// spawned inside does not inherit it (wrap the spawned future again).
+pub fn with_correlation_id<F: Future>(
+    id: impl Into<String>,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    state::scope_correlation_id(Arc::from(id.into()), future)
+}
+
+/// [`with_correlation_id`] for synchronous code: runs `f` with `id` as the correlation id of
+/// the lines it writes.
+pub fn sync_with_correlation_id<R>(id: impl Into<String>, f: impl FnOnce() -> R) -> R {
+    state::sync_scope_correlation_id(Arc::from(id.into()), f)
 }

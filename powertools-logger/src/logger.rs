@@ -60,7 +60,9 @@ impl Logger {
             Ok(logger) => logger,
             // Only explicit values can fail validation; a plain from_env has none.
             Err(error) => {
-                eprintln!("[powertools] logger configuration refused ({error}); using defaults");
+                powertools_core::warn(format_args!(
+                    "logger configuration refused ({error}); using defaults"
+                ));
                 Self::build_defaults()
             }
         }
@@ -241,6 +243,38 @@ impl Logger {
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| LoggerError::AlreadyInitialized)
     }
+
+    /// Installs a global subscriber with this logger's [`tracing_layer`](Self::tracing_layer)
+    /// and `layer` beside it: the tracer's span layer, an OpenTelemetry layer, your own (several
+    /// with `Layer::and_then`, or a `Vec` of boxed layers). Each keeps its own filter, so the
+    /// logger's level does not hide spans from `layer`. Fails if a global subscriber is already
+    /// installed.
+    ///
+    /// ```no_run
+    /// let logger = powertools_logger::Logger::from_env();
+    /// // With powertools-tracer: `logger.try_init_with(tracer.tracing_layer())?`.
+    /// let other_layer = tracing_subscriber::layer::Identity::new();
+    /// logger.try_init_with(other_layer)?;
+    /// # Ok::<(), powertools_logger::LoggerError>(())
+    /// ```
+    pub fn try_init_with<L>(&self, layer: L) -> Result<(), LoggerError>
+    where
+        L: tracing_subscriber::Layer<
+                tracing_subscriber::layer::Layered<
+                    Filtered<LogLayer, LogFilter, tracing_subscriber::Registry>,
+                    tracing_subscriber::Registry,
+                >,
+            > + Send
+            + Sync
+            + 'static,
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry()
+            .with(self.tracing_layer())
+            .with(layer);
+        tracing::subscriber::set_global_default(subscriber)
+            .map_err(|_| LoggerError::AlreadyInitialized)
+    }
 }
 
 /// Whether the warning about keys changed outside an invocation after INIT was written.
@@ -251,9 +285,9 @@ fn warn_unscoped(method: &str, persistent: &str, warned: &AtomicBool) -> bool {
     if warned.swap(true, Ordering::Relaxed) {
         return false;
     }
-    eprintln!(
-        "[powertools] Logger::{method} was called outside an invocation scope after INIT (in a task or thread the handler spawned: tokio::spawn, spawn_blocking, std::thread): nothing was changed, as process-wide keys would leak into every other invocation. Spawn with powertools_core::spawn to keep the invocation's scope, or use Logger::{persistent} for keys of the whole process. This warning is written once."
-    );
+    powertools_core::warn(format_args!(
+        "Logger::{method} was called outside an invocation scope after INIT (in a task or thread the handler spawned: tokio::spawn, spawn_blocking, std::thread): nothing was changed, as process-wide keys would leak into every other invocation. Spawn with powertools_core::spawn to keep the invocation's scope, or use Logger::{persistent} for keys of the whole process. This warning is written once."
+    ));
     true
 }
 

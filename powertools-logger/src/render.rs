@@ -11,7 +11,7 @@ use crate::format::{write_str, write_value};
 use crate::keys::Key;
 use crate::level::level_name;
 use crate::shared::Shared;
-use crate::state::{InvocationLog, lock};
+use crate::state::{InvocationLog, lock, scoped_correlation_id};
 use crate::time::write_rfc3339_millis;
 use crate::value::{ErrorValue, FieldValue};
 
@@ -259,7 +259,11 @@ pub(crate) fn render(
             write_str(out, trace_id);
         }
     }
-    if let Some(state) = state
+    if let Some(id) = scoped_correlation_id() {
+        if key(out, Key::CorrelationId) {
+            write_str(out, &id);
+        }
+    } else if let Some(state) = state
         && let Some(id) = lock(&state.correlation_id).as_deref()
         && key(out, Key::CorrelationId)
     {

@@ -273,6 +273,71 @@ async fn a_correlation_path_may_read_inside_a_json_body() {
 }
 
 #[tokio::test]
+async fn a_scoped_correlation_id_covers_its_future_only_and_side_by_side_futures_keep_theirs() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .correlation_id_path(CorrelationPath::Custom("id".into()))
+        .build()
+        .unwrap();
+    let service = logger
+        .layer()
+        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+            tracing::info!("before");
+            powertools_logger::with_correlation_id("record-1", async {
+                tracing::info!("record");
+                assert_eq!(
+                    powertools_logger::correlation_id().as_deref(),
+                    Some("record-1")
+                );
+            })
+            .await;
+            let slow = powertools_logger::with_correlation_id("record-2", async {
+                tokio::task::yield_now().await;
+                tracing::info!("side by side");
+            });
+            let fast = powertools_logger::with_correlation_id("record-3", async {
+                tracing::info!("side by side");
+                tokio::task::yield_now().await;
+                tracing::info!("side by side");
+            });
+            tokio::join!(slow, fast);
+            powertools_logger::sync_with_correlation_id("record-4", || tracing::info!("sync"));
+            tracing::info!("after");
+            assert_eq!(
+                powertools_logger::correlation_id().as_deref(),
+                Some("from-event")
+            );
+            Ok::<_, Error>(())
+        }));
+    service
+        .oneshot(event("r", json!({"id": "from-event"})))
+        .with_subscriber(dispatch(&logger))
+        .await
+        .unwrap();
+    let ids: Vec<(String, String)> = json(&captured)
+        .iter()
+        .map(|l| {
+            (
+                l["message"].as_str().unwrap().to_owned(),
+                l["correlation_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|(m, c)| (m.as_str(), c.as_str())).collect();
+    assert_eq!(pairs[0], ("before", "from-event"));
+    assert_eq!(pairs[1], ("record", "record-1"));
+    let mut side: Vec<&str> = pairs[2..5].iter().map(|(_, c)| *c).collect();
+    side.sort_unstable();
+    assert_eq!(side, ["record-2", "record-3", "record-3"]);
+    assert_eq!(pairs[5], ("sync", "record-4"));
+    assert_eq!(
+        pairs[6],
+        ("after", "from-event"),
+        "the invocation's id is untouched"
+    );
+}
+
+#[tokio::test]
 async fn correlation_id_setter_and_missing_path() {
     let (builder, captured) = builder(&[]);
     let logger = builder
@@ -611,6 +676,26 @@ fn structured_messages_span_fields_and_precedence() {
     assert_eq!(lines[1]["amount"], 12.5);
     assert_eq!(lines[1]["paid"], true);
     assert_eq!(lines[2]["order_id"], "from-inner-span");
+}
+
+#[test]
+fn annotation_fields_are_written_under_their_own_name() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder.build().unwrap();
+    tracing::dispatcher::with_default(&dispatch(&logger), || {
+        let span = tracing::info_span!("## save_order", annotation.customer = "c-42", items = 2);
+        let _s = span.enter();
+        tracing::info!(annotation.region = "eu", "saved");
+    });
+    let lines = json(&captured);
+    assert_eq!(lines[0]["customer"], "c-42", "{}", lines[0]);
+    assert_eq!(lines[0]["region"], "eu", "{}", lines[0]);
+    assert_eq!(lines[0]["items"], 2);
+    assert!(
+        !captured.text().contains("annotation."),
+        "no prefixed key: {}",
+        captured.text()
+    );
 }
 
 #[test]
