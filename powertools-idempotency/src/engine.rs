@@ -1,7 +1,6 @@
 //! The idempotency engine: claim, run once, complete or delete, replay.
 
 use std::future::Future;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -57,6 +56,30 @@ impl<R: Serialize + DeserializeOwned> Codec<R> for JsonCodec {
     }
 }
 
+/// Whether a call ran its function or replayed a stored response
+/// ([`Idempotency::run_with_outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution<R> {
+    /// The function ran (first call, no key, or idempotency disabled); its response.
+    Executed(R),
+    /// A stored response, returned without running the function.
+    Replayed(R),
+}
+
+impl<R> Execution<R> {
+    /// The response, whichever way it came.
+    pub fn into_response(self) -> R {
+        match self {
+            Self::Executed(response) | Self::Replayed(response) => response,
+        }
+    }
+
+    /// Whether the response was replayed.
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Self::Replayed(_))
+    }
+}
+
 /// What a built [`Idempotency`] holds (made by the builder).
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
@@ -98,10 +121,10 @@ impl std::fmt::Debug for Idempotency {
 /// the handler ran, so that the handler's outcome still reaches the runtime before the deadline.
 const STORE_CALL_MARGIN: Duration = Duration::from_millis(500);
 
-/// Writes a warning line on stderr; a stderr that cannot be written is ignored (never a panic,
-/// as `eprintln!` would).
+/// Reports a warning (see [`powertools_core::warn`]: a `tracing` event when a subscriber is in
+/// place, else a line on stderr; never a panic).
 fn warn(message: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{message}");
+    powertools_core::warn(message);
 }
 
 impl Idempotency {
@@ -175,9 +198,50 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
+        self.run_with_outcome(payload, f)
+            .await
+            .map(Execution::into_response)
+    }
+
+    /// [`run`](Self::run), also telling whether `f` ran or its stored response was replayed:
+    /// for a caller that acts on it (a metric, a header, a log line of its own).
+    ///
+    /// ```
+    /// # use powertools_idempotency::{Execution, Idempotency, InMemoryStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let idempotency = Idempotency::builder(InMemoryStore::new()).build().unwrap();
+    /// let payload = serde_json::json!({"order": 7});
+    /// let first = idempotency
+    ///     .run_with_outcome(&payload, || async { Ok::<_, std::io::Error>(7) })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(first, Execution::Executed(7));
+    /// let again = idempotency
+    ///     .run_with_outcome(&payload, || async { Ok::<_, std::io::Error>(8) })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(again.is_replay());
+    /// assert_eq!(again.into_response(), 7);
+    /// # }
+    /// ```
+    pub async fn run_with_outcome<R, E, F, Fut>(
+        &self,
+        payload: &Value,
+        f: F,
+    ) -> Result<Execution<R>, IdempotencyError<E>>
+    where
+        R: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
         let inner = &self.inner;
+        let unprotected = |f: F| async move {
+            f().await
+                .map(Execution::Executed)
+                .map_err(IdempotencyError::Handler)
+        };
         if inner.disabled {
-            return f().await.map_err(IdempotencyError::Handler);
+            return unprotected(f).await;
         }
         // A key path that finds nothing, or cannot be evaluated on this payload (a body that is
         // not JSON, say), means there is no key: the handler decides what to answer.
@@ -189,7 +253,7 @@ impl Idempotency {
                     Ok(_) => "the key data is null or empty".to_owned(),
                 };
                 self.no_key(&reason)?;
-                return f().await.map_err(IdempotencyError::Handler);
+                return unprotected(f).await;
             }
         };
         let validation = self
@@ -243,7 +307,7 @@ impl Idempotency {
         validation: Option<String>,
         codec: &C,
         f: F,
-    ) -> Result<R, IdempotencyError<E>>
+    ) -> Result<Execution<R>, IdempotencyError<E>>
     where
         C: Codec<R>,
         F: FnOnce() -> Fut,
@@ -254,7 +318,9 @@ impl Idempotency {
             && let Some(record) = cache.get(&key)
         {
             if !record.is_expired(inner.common.clock().epoch_millis()) {
-                return self.replay(record, validation.as_deref(), codec);
+                return self
+                    .replay(record, validation.as_deref(), codec)
+                    .map(Execution::Replayed);
             }
             cache.invalidate(&key);
         }
@@ -279,10 +345,14 @@ impl Idempotency {
                     source,
                 })?;
             match outcome {
-                PutOutcome::Claimed => return self.execute(claim, codec, f).await,
+                PutOutcome::Claimed => {
+                    return self.execute(claim, codec, f).await.map(Execution::Executed);
+                }
                 PutOutcome::Exists(existing) => match existing.status {
                     Status::Completed if !existing.is_expired(now_ms) => {
-                        return self.replay(existing, validation.as_deref(), codec);
+                        return self
+                            .replay(existing, validation.as_deref(), codec)
+                            .map(Execution::Replayed);
                     }
                     Status::InProgress if existing.in_progress_holds(now_ms) => {
                         return Err(IdempotencyError::AlreadyInProgress { key });
@@ -442,6 +512,13 @@ impl Idempotency {
                 record.key
             ))
         })?;
+        // Told to the invocation (the metrics' empty check counts it) and to the logs.
+        Invocation::with_current(Invocation::record_replay);
+        tracing::info!(
+            target: powertools_core::WARNING_TARGET,
+            idempotency_key = record.key.as_str(),
+            "idempotent replay: the stored response was returned without running the handler"
+        );
         if let Some(hook) = &self.inner.on_replay {
             hook(&record);
         }

@@ -492,7 +492,7 @@ where
                 })
                 .await;
             match outcome {
-                Ok(outcome) => Ok(outcome.into_response()),
+                Ok(outcome) => Ok(outcome.into_response().into_response()),
                 Err(IdempotencyError::AlreadyInProgress { .. }) => {
                     Ok(Problem::InProgress.response())
                 }

@@ -77,6 +77,17 @@
 //! are keys. Without a key the handler runs without idempotency (a warning, once), or fails with
 //! `IdempotencyKeyError` with [`IdempotencyBuilder::raise_on_no_idempotency_key`]. A store that fails is an `IdempotencyPersistenceLayerError` and the handler does not run.
 //!
+//! # Replays
+//!
+//! A replay is told three ways: [`Idempotency::run_with_outcome`] returns
+//! [`Execution::Replayed`] (`run` returns the response alone); an `INFO` line with target
+//! `powertools` ("idempotent replay: ...", with the `idempotency_key`) reaches the logger with
+//! the invocation's request id; and the invocation records it
+//! (`powertools_core::Invocation::record_replay`), so `powertools-metrics` does not count the
+//! invocation as empty under `raise_on_empty_metrics` and, with its `idempotent_replay_metric`
+//! option, writes an `IdempotentReplay` count. [`IdempotencyBuilder::on_replay`] runs a hook of
+//! your own with the replayed record.
+//!
 //! # Table
 //!
 //! Partition key `id` (String), TTL on `expiration`. Attribute names are configurable
@@ -267,7 +278,7 @@ mod response;
 pub use builder::IdempotencyBuilder;
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
-pub use engine::Idempotency;
+pub use engine::{Execution, Idempotency};
 pub use error::{IdempotencyConfigError, IdempotencyError, KeySelectionError};
 pub use hash::{HashMode, js_dumps, python_dumps};
 #[cfg(feature = "http")]
