@@ -67,6 +67,7 @@ pub struct MetricsBuilder {
     default_dimensions: Vec<(String, String)>,
     disabled: Option<bool>,
     raise_on_empty: bool,
+    replay_metric: bool,
     log_level_key: Option<bool>,
     writer: Option<LineWriter>,
 }
@@ -99,9 +100,19 @@ impl MetricsBuilder {
         self
     }
 
-    /// Makes an invocation that added no metrics an error instead of a warning.
+    /// Makes an invocation that added no metrics an error instead of a warning. An invocation
+    /// that replayed an idempotent response (the handler did not run, so added nothing) is
+    /// not empty.
     pub fn raise_on_empty_metrics(mut self, on: bool) -> Self {
         self.raise_on_empty = on;
+        self
+    }
+
+    /// Adds the metric `IdempotentReplay` (unit `Count`: how many stored responses
+    /// `powertools-idempotency` replayed) to the blob of every invocation that replayed one.
+    /// Off by default (a custom metric is billed).
+    pub fn idempotent_replay_metric(mut self, on: bool) -> Self {
+        self.replay_metric = on;
         self
     }
 
@@ -227,6 +238,7 @@ impl MetricsBuilder {
             },
             function_name,
             raise_on_empty: self.raise_on_empty,
+            replay_metric: self.replay_metric,
         }))
     }
 }

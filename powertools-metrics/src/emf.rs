@@ -185,15 +185,15 @@ fn write_within_size(
     if out.len() > MAX_BLOB_BYTES {
         // Not reached: the client refuses dimensions that leave no room for one metric. Never
         // write a blob CloudWatch would drop.
-        eprintln!(
-            "[powertools] EMF blob for metric {name:?} not written: its dimensions alone exceed CloudWatch's 256 KB event limit"
-        );
+        powertools_core::warn(format_args!(
+            "EMF blob for metric {name:?} not written: its dimensions alone exceed CloudWatch's 256 KB event limit"
+        ));
         return;
     }
     if had_metadata {
-        eprintln!(
-            "[powertools] metadata left out of the EMF blobs from metric {name:?} on: with it a blob would exceed CloudWatch's 256 KB event limit"
-        );
+        powertools_core::warn(format_args!(
+            "metadata left out of the EMF blobs from metric {name:?} on: with it a blob would exceed CloudWatch's 256 KB event limit"
+        ));
     }
     emit(out);
 }

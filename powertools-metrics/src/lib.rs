@@ -114,9 +114,12 @@
 //!
 //! # Empty invocations
 //!
-//! An invocation that added no metric writes nothing and warns once on stderr; with
+//! An invocation that added no metric writes nothing and warns once; with
 //! [`MetricsBuilder::raise_on_empty_metrics`] the invocation fails instead, with Lambda
-//! `errorType` `SchemaValidationError`.
+//! `errorType` `SchemaValidationError`. An invocation in which `powertools-idempotency`
+//! replayed a stored response is not empty (the handler, which adds the metrics, did not run):
+//! with [`MetricsBuilder::idempotent_replay_metric`] it gets the metric [`REPLAY_METRIC`]
+//! (`IdempotentReplay`, `Count`), otherwise it writes nothing and is not an error.
 //!
 //! # Layer order
 //!
@@ -166,6 +169,6 @@ mod validate;
 pub use builder::MetricsBuilder;
 pub use error::MetricsError;
 pub use layer::{MetricsHook, MetricsLayer, MetricsLayerError, MetricsService};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, REPLAY_METRIC};
 pub use recorder::{MAX_CACHED_HANDLES, MetricsRecorder};
 pub use unit::{Resolution, Unit};

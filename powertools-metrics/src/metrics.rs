@@ -24,6 +24,9 @@ const ROOM_FOR_ONE_METRIC: usize = 8 * 1024;
 const MAX_PAST: Duration = Duration::from_secs(14 * 24 * 3600);
 const MAX_FUTURE: Duration = Duration::from_secs(2 * 3600);
 
+/// The metric of [`MetricsBuilder::idempotent_replay_metric`](crate::MetricsBuilder::idempotent_replay_metric).
+pub const REPLAY_METRIC: &str = "IdempotentReplay";
+
 /// A client's configuration, validated by the builder.
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -31,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) output: Output,
     pub(crate) function_name: Option<String>,
     pub(crate) raise_on_empty: bool,
+    /// Whether a replayed invocation gets the `IdempotentReplay` metric.
+    pub(crate) replay_metric: bool,
 }
 
 struct Inner {
@@ -403,6 +408,11 @@ impl Metrics {
     /// them. An empty flush warns once on stderr, or fails with
     /// [`MetricsError::NoMetrics`] when `raise_on_empty_metrics` is on.
     pub fn flush(&self) -> Result<(), MetricsError> {
+        // An idempotent replay is the invocation's work: the handler did not run.
+        let replays = Invocation::with_current(Invocation::replays).unwrap_or(0);
+        if replays > 0 && self.settings().replay_metric {
+            self.add_metric(REPLAY_METRIC, Unit::Count, f64::from(replays))?;
+        }
         // Taken out under the lock, written after it is released.
         let (added_any, sets) = self.with_state(State::take_sets);
         let mut wrote = false;
@@ -410,14 +420,14 @@ impl Metrics {
             wrote |= !set.metrics.is_empty();
             self.output().write_set(&mut set);
         }
-        if !added_any && !wrote {
+        if !added_any && !wrote && replays == 0 {
             if self.settings().raise_on_empty {
                 return Err(MetricsError::NoMetrics);
             }
             if !self.inner.warned_empty.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "[powertools] no metrics were added in this invocation: nothing was written (warned once)"
-                );
+                powertools_core::warn(format_args!(
+                    "no metrics were added in this invocation: nothing was written (warned once)"
+                ));
             }
         }
         Ok(())
@@ -442,9 +452,9 @@ impl Metrics {
         let Some(function_name) =
             function_name.filter(|n| validate_dimension("function_name", n).is_ok())
         else {
-            eprintln!(
-                "[powertools] ColdStart metric not written: the function name is unknown; set POWERTOOLS_METRICS_FUNCTION_NAME"
-            );
+            powertools_core::warn(format_args!(
+                "ColdStart metric not written: the function name is unknown; set POWERTOOLS_METRICS_FUNCTION_NAME"
+            ));
             return;
         };
         settings.output.write_cold_start(&function_name);

@@ -225,9 +225,9 @@ impl MetricsRecorder {
                 .of_mut(kind)
                 .insert(key.clone(), Arc::clone(&handle));
         } else if !self.shared.warned_full.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "[powertools] metrics recorder: {MAX_CACHED_HANDLES} handles kept (label values that vary per request?); further label sets are not kept: their values are still written, gauge changes start from 0 (reported once)"
-            );
+            powertools_core::warn(format_args!(
+                "metrics recorder: {MAX_CACHED_HANDLES} handles kept (label values that vary per request?); further label sets are not kept: their values are still written, gauge changes start from 0 (reported once)"
+            ));
         }
         handle
     }
@@ -276,7 +276,9 @@ fn report_once(shared: &Shared, name: &str, problem: &str) {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !reported.iter().any(|n| n == name) {
         reported.push(name.to_owned());
-        eprintln!("[powertools] metric {name:?}: {problem}; left out (reported once per metric)");
+        powertools_core::warn(format_args!(
+            "metric {name:?}: {problem}; left out (reported once per metric)"
+        ));
     }
 }
 
@@ -361,9 +363,9 @@ impl Handle {
         if powertools_core::Invocation::with_current(|_| ()).is_none()
             && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed)
         {
-            eprintln!(
-                "[powertools] a metric was recorded outside an invocation: it is kept until Metrics::flush()"
-            );
+            powertools_core::warn(format_args!(
+                "a metric was recorded outside an invocation: it is kept until Metrics::flush()"
+            ));
         }
         let labels = match &self.labels {
             Ok(labels) => labels,
