@@ -255,9 +255,9 @@ impl<P: Provider + 'static> Parameters<P> {
                             if error.is_backend_failure()
                                 && self.can_serve_stale(existing.value().fetched_at, max_age) =>
                         {
-                            eprintln!(
-                                "[powertools] serving the last good value of {name:?}: {error}"
-                            );
+                            powertools_core::warn(format_args!(
+                                "serving the last good value of {name:?}: {error}"
+                            ));
                             Ok(Op::Nop)
                         }
                         _ => Err(error),

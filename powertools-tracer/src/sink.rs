@@ -80,10 +80,10 @@ impl UdpDaemonSink {
 
     fn report(&self, what: &str) {
         if !self.reported.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "[powertools] X-Ray subsegment not sent to {}: {what}; further errors are not reported",
+            powertools_core::warn(format_args!(
+                "X-Ray subsegment not sent to {}: {what}; further errors are not reported",
                 self.daemon
-            );
+            ));
         }
     }
 

@@ -66,7 +66,9 @@ impl Tracer {
             ),
             // Only explicit values can fail; a default builder has none.
             Err(error) => {
-                eprintln!("[powertools] tracer configuration refused ({error}); using defaults");
+                powertools_core::warn(format_args!(
+                    "tracer configuration refused ({error}); using defaults"
+                ));
                 let env = Env::from_env();
                 let config = FunctionConfig::from_source(&env);
                 builder.assemble(env, config, Clock::system())
@@ -103,7 +105,9 @@ impl Tracer {
                 ))),
                 TraceContext::Malformed { raw, error } => {
                     if !self.inner.warned_malformed.swap(true, Ordering::Relaxed) {
-                        eprintln!("[powertools] X-Ray trace header {raw:?} is malformed ({error}): tracing is off for that invocation (warned once)");
+                        powertools_core::warn(format_args!(
+"X-Ray trace header {raw:?} is malformed ({error}): tracing is off for that invocation (warned once)"
+));
                     }
                     None
                 }
@@ -147,9 +151,9 @@ impl Tracer {
             return;
         }
         if !self.inner.warned_annotations.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "[powertools] annotation {key:?} kept as metadata: keys are 1 to 500 of [A-Za-z0-9_], values strings, finite numbers or booleans, at most {MAX_ANNOTATIONS} per trace (warned once)"
-            );
+            powertools_core::warn(format_args!(
+                "annotation {key:?} kept as metadata: keys are 1 to 500 of [A-Za-z0-9_], values strings, finite numbers or booleans, at most {MAX_ANNOTATIONS} per trace (warned once)"
+            ));
         }
         let value = match value {
             // JSON has no NaN or infinity: keep what it was as text.
