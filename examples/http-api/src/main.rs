@@ -31,7 +31,6 @@ use powertools_metrics::{Metrics, Unit};
 use powertools_tracer::Tracer;
 use serde_json::json;
 use tower::ServiceBuilder;
-use tracing_subscriber::layer::SubscriberExt;
 
 use crate::orders::{Order, parse_order};
 
@@ -207,11 +206,8 @@ fn required(name: &str) -> Result<String, Error> {
 async fn main() -> Result<(), Error> {
     let logger = Logger::from_env();
     let tracer = Tracer::builder().handler_name("orders").build()?;
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry()
-            .with(logger.tracing_layer())
-            .with(tracer.tracing_layer()),
-    )?;
+    // The subscriber: the logger's lines and the tracer's `## ` spans, each with its own filter.
+    logger.try_init_with(tracer.tracing_layer())?;
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "HttpApi".to_owned());
     let metrics = Metrics::builder().namespace(namespace).build()?;

@@ -18,7 +18,6 @@ use powertools_tracer::Tracer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
-use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,11 +85,8 @@ async fn main() -> Result<(), Error> {
         .correlation_id_path(CorrelationPath::ApiGatewayRest)
         .build()?;
     let tracer = Tracer::from_env();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry()
-            .with(logger.tracing_layer())
-            .with(tracer.tracing_layer()),
-    )?;
+    // The subscriber: the logger's lines and the tracer's `## ` spans, each with its own filter.
+    logger.try_init_with(tracer.tracing_layer())?;
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "OrdersApi".to_owned());
     let metrics = Metrics::builder().namespace(namespace).build()?;

@@ -19,7 +19,6 @@ use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output, UdpC
 use powertools_tracer::Tracer;
 use serde_json::Value;
 use tower::ServiceBuilder;
-use tracing_subscriber::layer::SubscriberExt;
 
 mod orders;
 
@@ -67,11 +66,8 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
         .redact_key("authorization")
         .build()?;
     let tracer = Tracer::from_env(); // to AWS_XRAY_DAEMON_ADDRESS; off when not sampled
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry()
-            .with(logger.tracing_layer())
-            .with(tracer.tracing_layer()),
-    )?;
+    // The subscriber: the logger's lines and the tracer's `## ` spans, each with its own filter.
+    logger.try_init_with(tracer.tracing_layer())?;
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "Quickstart".to_owned());
     let metrics = Metrics::builder().namespace(namespace).build()?;

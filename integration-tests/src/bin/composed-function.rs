@@ -23,7 +23,6 @@ use powertools_tracer::Tracer;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
 use tracing::Instrument;
-use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Clone)]
 struct Deps {
@@ -82,11 +81,8 @@ async fn main() -> Result<(), Error> {
     }
     let logger = logger.build()?;
     let tracer = Tracer::from_env();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry()
-            .with(logger.tracing_layer())
-            .with(tracer.tracing_layer()),
-    )?;
+    // The subscriber: the logger's lines and the tracer's `## ` spans, each with its own filter.
+    logger.try_init_with(tracer.tracing_layer())?;
     let metrics = Metrics::builder().namespace("Composed").build()?;
 
     let sdk_config = integration_tests::sdk_config().await;
