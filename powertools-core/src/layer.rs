@@ -135,6 +135,15 @@ pub trait InvocationHook<Req, Res, Err> {
 
     /// Turns an error of the inner service's `poll_ready` into the service's error.
     fn ready_error(&self, error: Err) -> Self::Error;
+
+    /// A streamed response's body failed after the handler returned its head
+    /// ([`StreamingLayer`](crate::StreamingLayer)): called with why, before
+    /// [`finish`](Self::finish) (which gets the head, as the client got it). The response is
+    /// sent already: the hook can only record the failure (flush a log buffer, mark a trace).
+    /// Does nothing by default.
+    fn stream_failed(&self, state: &mut Self::State, error: &str) {
+        let _ = (state, error);
+    }
 }
 
 impl<Req, Res, Err> InvocationHook<Req, Res, Err> for () {
@@ -261,21 +270,21 @@ pub struct InvocationService<S, H = ()> {
     layer: InvocationLayer<H>,
 }
 
-impl<S, H> InvocationService<S, H> {
+impl<H> InvocationLayer<H> {
     /// The scope for `context`: the open one when it is for the same request, else a new one
     /// (taking the cold-start flag).
-    fn open(&self, context: &lambda_runtime::Context) -> Invocation {
+    pub(crate) fn open(&self, context: &lambda_runtime::Context) -> Invocation {
         if let Some(current) = Invocation::current()
             && current.request_id() == context.request_id
         {
             return current;
         }
-        let kind = self.layer.config.initialization_type();
-        let cold = match &self.layer.cold_start {
+        let kind = self.config.initialization_type();
+        let cold = match &self.cold_start {
             Some(flag) => flag.take(kind),
             None => take_cold_start(kind),
         };
-        Invocation::from_context(context, Arc::clone(&self.layer.config), cold)
+        Invocation::from_context(context, Arc::clone(&self.config), cold)
     }
 }
 
@@ -299,7 +308,9 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let invocation = request.lambda_context().map(|context| self.open(context));
+        let invocation = request
+            .lambda_context()
+            .map(|context| self.layer.open(context));
         let hook = self.layer.hook.clone();
         let inner = &mut self.inner;
         // `start` and the inner `call` run inside the scope too: layers may do synchronous

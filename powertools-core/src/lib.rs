@@ -76,6 +76,7 @@ mod layer;
 mod panic;
 mod random;
 mod report;
+mod streaming;
 mod trace_header;
 mod writer;
 
@@ -94,5 +95,8 @@ pub use layer::{
 pub use panic::{CatchPanic, Panicked, catch_panic, panic_in_progress, unwinding_from};
 pub use random::{random_u64, random_unit};
 pub use report::{WARNING_TARGET, warn};
+pub use streaming::{
+    Head, Streamed, StreamingBody, StreamingFuture, StreamingLayer, StreamingService,
+};
 pub use trace_header::{Sampling, TraceHeader, TraceHeaderError};
 pub use writer::LineWriter;

@@ -38,6 +38,11 @@ impl Panicked {
     pub fn into_payload(self) -> Box<dyn Any + Send> {
         self.payload
     }
+
+    /// A panic caught with `catch_unwind`.
+    pub(crate) fn from_payload(payload: Box<dyn Any + Send>) -> Self {
+        Self { payload }
+    }
 }
 
 impl fmt::Debug for Panicked {
