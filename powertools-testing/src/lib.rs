@@ -70,7 +70,9 @@ pub use clock::{ManualClock, lambda_env, unique_name};
 pub use collector::UdpCollector;
 pub use event::{TEST_FUNCTION_ARN, test_context, test_event};
 pub use function::{LocalFunction, LocalFunctionBuilder, Output, Stopped};
-pub use runtime_api::{FunctionError, InvocationRequest, Outcome, Pending, RuntimeApi};
+pub use runtime_api::{
+    FunctionError, InvocationRequest, Outcome, Pending, RuntimeApi, StreamedResponse,
+};
 
 /// What can go wrong while driving a function locally.
 #[derive(Debug, thiserror::Error)]

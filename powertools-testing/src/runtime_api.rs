@@ -174,33 +174,144 @@ impl FunctionError {
 pub enum Outcome {
     /// The function posted a response (`/invocation/{id}/response`).
     Response(Bytes),
+    /// The function streamed a response (`Lambda-Runtime-Function-Response-Mode: streaming`,
+    /// as `lambda_runtime` does for `StreamResponse` and `lambda_http` for
+    /// `run_with_streaming_response`).
+    Streamed(StreamedResponse),
     /// The function posted an error (`/invocation/{id}/error`).
     Error(FunctionError),
 }
 
 impl Outcome {
-    /// The response body parsed as JSON, or an error saying what the function answered instead.
+    /// The response body parsed as JSON (a streamed response's body, after its prelude), or
+    /// an error saying what the function answered instead.
     pub fn json(&self) -> Result<serde_json::Value, HarnessError> {
         match self {
             Self::Response(body) => serde_json::from_slice(body).map_err(HarnessError::Serialize),
+            Self::Streamed(streamed) => {
+                serde_json::from_slice(&streamed.body).map_err(HarnessError::Serialize)
+            }
             Self::Error(error) => Err(HarnessError::FunctionFailed(error.clone())),
         }
     }
 
-    /// The error, if the function reported one.
+    /// The error, if the function reported one (for a streamed response, the mid-stream error
+    /// it reported in the stream's trailer).
     pub fn error(&self) -> Option<&FunctionError> {
         match self {
             Self::Error(error) => Some(error),
+            Self::Streamed(streamed) => streamed.error.as_ref(),
             Self::Response(_) => None,
         }
     }
 
-    /// The response body, if the function answered with one.
+    /// The response body, if the function answered with one (a streamed body without its
+    /// prelude).
     pub fn body(&self) -> Option<&Bytes> {
         match self {
             Self::Response(body) => Some(body),
+            Self::Streamed(streamed) => Some(&streamed.body),
             Self::Error(_) => None,
         }
+    }
+
+    /// The streamed response, if the function streamed one.
+    pub fn streamed(&self) -> Option<&StreamedResponse> {
+        match self {
+            Self::Streamed(streamed) => Some(streamed),
+            _ => None,
+        }
+    }
+}
+
+/// A response the function streamed, as the Runtime API received it: the HTTP integration
+/// prelude, the body, and the error reported mid-stream, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedResponse {
+    /// The prelude before the eight NUL bytes (`statusCode`, `headers`, `cookies`), as JSON;
+    /// `None` when the stream has no prelude.
+    pub prelude: Option<serde_json::Value>,
+    /// The body after the prelude, without the error trailer.
+    pub body: Bytes,
+    /// The error reported mid-stream (`Lambda-Runtime-Function-Error-Type` and
+    /// `Lambda-Runtime-Function-Error-Body`, the body base64-decoded), as an HTTP trailer or as
+    /// `lambda_runtime` writes it at the end of the stream.
+    pub error: Option<FunctionError>,
+    /// How many body chunks arrived (transport framing: at least one per chunk sent, unless
+    /// merged on the way).
+    pub chunks: usize,
+}
+
+/// The trailer names of a mid-stream error.
+const ERROR_TYPE_TRAILER: &str = "Lambda-Runtime-Function-Error-Type";
+const ERROR_BODY_TRAILER: &str = "Lambda-Runtime-Function-Error-Body";
+
+impl StreamedResponse {
+    /// Splits what the function streamed: prelude, body, error.
+    fn parse(bytes: &[u8], chunks: usize, trailers: Option<&http::HeaderMap>) -> Self {
+        const DELIMITER: &[u8] = &[0; 8];
+        let (prelude, mut body) = match bytes.windows(DELIMITER.len()).position(|w| w == DELIMITER)
+        {
+            Some(at) => (
+                serde_json::from_slice(&bytes[..at]).ok(),
+                &bytes[at + DELIMITER.len()..],
+            ),
+            None => (None, bytes),
+        };
+        let mut error = trailers.and_then(|trailers| {
+            let kind = trailers.get(ERROR_TYPE_TRAILER)?.to_str().ok()?.to_owned();
+            let message = trailers
+                .get(ERROR_BODY_TRAILER)
+                .and_then(|v| v.to_str().ok())
+                .map(decode_base64_text)
+                .unwrap_or_default();
+            Some(stream_error(kind, message))
+        });
+        // lambda_runtime writes the error as the stream's last data: "<Type>: ..\r\n<Body>: ..\r\n".
+        let marker = format!("{ERROR_TYPE_TRAILER}: ");
+        if let Some(at) = find(body, marker.as_bytes()) {
+            let text = String::from_utf8_lossy(&body[at..]).into_owned();
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+                    .map(|v| v.trim().to_owned())
+            };
+            if error.is_none() {
+                let kind = field(ERROR_TYPE_TRAILER).unwrap_or_default();
+                let message = field(ERROR_BODY_TRAILER)
+                    .map(|v| decode_base64_text(&v))
+                    .unwrap_or_default();
+                error = Some(stream_error(kind, message));
+            }
+            body = &body[..at];
+        }
+        Self {
+            prelude,
+            body: Bytes::copy_from_slice(body),
+            error,
+            chunks,
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn stream_error(error_type: String, error_message: String) -> FunctionError {
+    FunctionError {
+        error_type,
+        body: Bytes::from(error_message.clone()),
+        error_message,
+    }
+}
+
+/// A base64 text decoded as UTF-8 (lossily), or the text itself when it is not base64.
+fn decode_base64_text(text: &str) -> String {
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => text.to_owned(),
     }
 }
 
@@ -383,14 +494,36 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infal
                 .get("Lambda-Runtime-Function-Error-Type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = match req.into_body().collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, "unreadable body")),
-            };
+            let streaming = req
+                .headers()
+                .get("Lambda-Runtime-Function-Response-Mode")
+                .is_some_and(|mode| mode.as_bytes().eq_ignore_ascii_case(b"streaming"));
+            // Frame by frame, to count a stream's chunks and keep its trailers.
+            let mut body = req.into_body();
+            let mut bytes = Vec::new();
+            let mut chunks = 0;
+            let mut trailers = None;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    return Ok(reply(StatusCode::BAD_REQUEST, "unreadable body"));
+                };
+                match frame.into_data() {
+                    Ok(data) => {
+                        chunks += 1;
+                        bytes.extend_from_slice(&data);
+                    }
+                    Err(frame) => trailers = frame.into_trailers().ok(),
+                }
+            }
             let outcome = if is_error {
-                Outcome::Error(FunctionError::from_post(header_type.as_deref(), body))
+                Outcome::Error(FunctionError::from_post(
+                    header_type.as_deref(),
+                    bytes.into(),
+                ))
+            } else if streaming {
+                Outcome::Streamed(StreamedResponse::parse(&bytes, chunks, trailers.as_ref()))
             } else {
-                Outcome::Response(body)
+                Outcome::Response(bytes.into())
             };
             let waiter = state.in_flight.lock().ok().and_then(|mut m| m.remove(&id));
             match waiter {
@@ -473,4 +606,39 @@ async fn next(state: &State) -> Reply {
     builder
         .body(Full::new(request.payload))
         .unwrap_or_else(|_| reply(StatusCode::INTERNAL_SERVER_ERROR, "invalid header value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_splits_into_prelude_body_and_the_error_lambda_runtime_writes_last() {
+        let mut bytes = br#"{"statusCode":200,"headers":{"content-type":"text/csv"}}"#.to_vec();
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(b"row-0\nrow-1\n");
+        bytes.extend_from_slice(
+            b"Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: ZGlzayBnb25l\r\n",
+        );
+        let streamed = StreamedResponse::parse(&bytes, 4, None);
+        assert_eq!(streamed.prelude.unwrap()["statusCode"], 200);
+        assert_eq!(streamed.body, "row-0\nrow-1\n");
+        let error = streamed.error.unwrap();
+        assert_eq!(error.error_type, "Runtime.StreamError");
+        assert_eq!(error.error_message, "disk gone");
+        assert_eq!(streamed.chunks, 4);
+    }
+
+    #[test]
+    fn a_stream_without_prelude_and_an_error_in_http_trailers() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert(ERROR_TYPE_TRAILER, "Runtime.StreamError".parse().unwrap());
+        trailers.insert(ERROR_BODY_TRAILER, "b29wcw==".parse().unwrap());
+        let streamed = StreamedResponse::parse(b"plain", 1, Some(&trailers));
+        assert!(streamed.prelude.is_none());
+        assert_eq!(streamed.body, "plain");
+        assert_eq!(streamed.error.unwrap().error_message, "oops");
+        let clean = StreamedResponse::parse(b"plain", 1, None);
+        assert!(clean.error.is_none());
+    }
 }

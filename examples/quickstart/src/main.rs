@@ -150,6 +150,9 @@ async fn play_lambda() -> Result<(), lambda_runtime::Error> {
                     error.error_type, error.error_message
                 );
             }
+            Outcome::Streamed(streamed) => {
+                eprintln!("<- streamed {} bytes", streamed.body.len());
+            }
         }
         answered += 1;
     }
