@@ -184,4 +184,17 @@ where
     fn ready_error(&self, error: E) -> E {
         error
     }
+
+    /// A streamed body failed after the head was sent (`Logger::layer().streaming()`): the
+    /// held lines, then an ERROR line with why, as for a failed invocation.
+    fn stream_failed(&self, invocation: &mut Self::State, error: &str) {
+        if let Some(invocation) = invocation {
+            flush(&self.shared, &InvocationLog::of(invocation), invocation);
+        }
+        tracing::error!(
+            target: powertools_core::WARNING_TARGET,
+            error,
+            "the response stream failed after its head was sent"
+        );
+    }
 }

@@ -162,7 +162,27 @@ where
     fn ready_error(&self, error: E) -> E {
         error
     }
+
+    /// A streamed body failed after the head was sent (`Tracer::layer().streaming()`): the
+    /// handler subsegment is a fault with the failure as its cause; `finish` then records the
+    /// head and the bytes sent.
+    fn stream_failed(&self, state: &mut TracerHookState, error: &str) {
+        if let TracerHookState(Some(state)) = state {
+            state.with_handler(|handler| {
+                if let Some(subsegment) = handler {
+                    subsegment.record_exception(
+                        format!("the response stream failed: {error}"),
+                        Some(STREAM_ERROR_TYPE.to_owned()),
+                        true,
+                    );
+                }
+            });
+        }
+    }
 }
+
+/// The exception type of a streamed body that failed.
+const STREAM_ERROR_TYPE: &str = "StreamError";
 
 #[cfg(test)]
 mod tests {
