@@ -47,7 +47,7 @@ pub struct IdempotencyBuilder {
     #[cfg(feature = "http")]
     http_methods: Vec<http::Method>,
     #[cfg(feature = "http")]
-    http_store_status: Arc<crate::http::StatusFilter>,
+    http_store_status: Arc<crate::http::config::StatusFilter>,
 }
 
 impl std::fmt::Debug for IdempotencyBuilder {
@@ -89,9 +89,9 @@ impl IdempotencyBuilder {
             #[cfg(feature = "http")]
             http_key_header: None,
             #[cfg(feature = "http")]
-            http_methods: crate::http::HttpConfig::default_methods(),
+            http_methods: crate::http::config::HttpConfig::default_methods(),
             #[cfg(feature = "http")]
-            http_store_status: crate::http::HttpConfig::default_store_status(),
+            http_store_status: crate::http::config::HttpConfig::default_store_status(),
         }
     }
 
@@ -279,7 +279,7 @@ impl IdempotencyBuilder {
             return Err(IdempotencyConfigError::ZeroExpiry);
         }
         #[cfg(feature = "http")]
-        let http = crate::http::HttpConfig {
+        let http = crate::http::config::HttpConfig {
             key_header: self
                 .http_key_header
                 .map(|name| {

@@ -97,7 +97,7 @@ pub(crate) struct Inner {
     pub(crate) common: Common,
     pub(crate) warned_no_key: AtomicBool,
     #[cfg(feature = "http")]
-    pub(crate) http: crate::http::HttpConfig,
+    pub(crate) http: crate::http::config::HttpConfig,
 }
 
 /// Makes functions and handlers run once per payload (see the crate docs). Cheap to clone.

@@ -20,28 +20,9 @@ use crate::hash::hex;
 use crate::layer::IdempotencyHook;
 use crate::response::fit_json;
 
-/// Decides from a response's status whether it is stored (and replayed).
-pub(crate) type StatusFilter = dyn Fn(StatusCode) -> bool + Send + Sync;
+pub(crate) mod config;
 
-/// The HTTP settings of an [`Idempotency`] (made by the builder).
-#[derive(Clone)]
-pub(crate) struct HttpConfig {
-    pub(crate) key_header: Option<HeaderName>,
-    pub(crate) methods: Vec<Method>,
-    pub(crate) store_status: Arc<StatusFilter>,
-}
-
-impl HttpConfig {
-    /// The methods made idempotent by default: the unsafe ones (RFC 9110 §9.2.1).
-    pub(crate) fn default_methods() -> Vec<Method> {
-        vec![Method::POST, Method::PUT, Method::PATCH, Method::DELETE]
-    }
-
-    /// By default only successful (2xx) responses are stored.
-    pub(crate) fn default_store_status() -> Arc<StatusFilter> {
-        Arc::new(|status: StatusCode| status.is_success())
-    }
-}
+use config::StatusFilter;
 
 /// Response headers that are not stored, so not replayed: the hop-by-hop fields of RFC 9110
 /// §7.6.1 (and those a `Connection` field names), and `date`, which describes the original
