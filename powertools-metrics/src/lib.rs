@@ -123,10 +123,18 @@
 //!
 //! # Layer order
 //!
-//! Outermost first: the logger's context layer (or `powertools_core::InvocationLayer`), then
+//! Outermost first: the logger's layer (or `powertools_core::InvocationLayer`), then
 //! [`Metrics::layer`], then the tracer, idempotency, the handler. The metrics layer opens the
 //! invocation scope itself when it is outermost. Its error type wraps the handler's
 //! ([`MetricsLayerError`]); the handler's `errorType` reaches Lambda unchanged.
+//!
+//! # HTTP functions and streamed responses
+//!
+//! The same [`Metrics::layer`] wraps a `lambda_http` service or an axum `Router` (no feature
+//! needed): one blob per request, the `ColdStart` blob once. For a streamed response
+//! (`lambda_http::run_with_streaming_response`) use `metrics.layer().streaming()`: what the
+//! body adds while it is sent goes into the invocation's blob, written after the last chunk.
+//! (`raise_on_empty_metrics` cannot fail a streamed invocation: its response is sent already.)
 //!
 //! # Concurrency
 //!

@@ -6,18 +6,15 @@
 //!   same key and body gets the first response back and creates nothing; the same key with
 //!   another body is refused (422); a retry while the first is still running gets 409.
 //! - `GET /orders/{id}` answers 200 with a stored order, 404 for an unknown id.
-//! - `GET /orders/export` answers every stored order, one JSON object per line.
+//!
+//! `GET /orders/export` is the other binary, `http-api-export`: a streamed response.
 //!
 //! Errors are RFC 9457 problem details (`application/problem+json`).
 //!
 //! Environment: `ORDERS_TABLE_NAME` and `IDEMPOTENCY_TABLE_NAME` (required), plus the
 //! Powertools variables. Deploy with `template.yaml`.
 
-mod orders;
-
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -32,7 +29,8 @@ use powertools_tracer::Tracer;
 use serde_json::json;
 use tower::ServiceBuilder;
 
-use crate::orders::{Order, parse_order};
+use http_api::orders::{Order, parse_order};
+use http_api::{dynamodb_client, required};
 
 /// What the routes share, built once at INIT.
 #[derive(Debug, Clone)]
@@ -159,47 +157,12 @@ async fn get_order(
     }
 }
 
-/// `GET /orders/export`: every order, one JSON object per line (`application/x-ndjson`).
-async fn export_orders(State(app): State<App>) -> Result<Response, Problem> {
-    let mut lines = String::new();
-    let mut count = 0_usize;
-    let mut start = None;
-    loop {
-        let page = app
-            .dynamodb
-            .scan()
-            .table_name(&app.orders_table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| Problem::internal(e.into_service_error()))?;
-        for order in page.items().iter().filter_map(Order::from_item) {
-            lines.push_str(&serde_json::to_string(&order).map_err(Problem::internal)?);
-            lines.push('\n');
-            count += 1;
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
-    }
-    tracing::info!(count, "orders exported");
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
-}
-
 /// The routes.
 fn router(app: App) -> Router {
     Router::new()
         .route("/orders", post(create_order))
-        .route("/orders/export", get(export_orders))
         .route("/orders/{id}", get(get_order))
         .with_state(app)
-}
-
-/// A required environment variable, or an INIT error that says what to set.
-fn required(name: &str) -> Result<String, Error> {
-    std::env::var(name)
-        .map_err(|_| format!("{name} is not set: give the function the name of its table").into())
 }
 
 #[tokio::main]
@@ -214,18 +177,7 @@ async fn main() -> Result<(), Error> {
 
     let orders_table = required("ORDERS_TABLE_NAME")?;
     let idempotency_table = required("IDEMPOTENCY_TABLE_NAME")?;
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await;
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk_config)
-            .interceptor(tracer.interceptor())
-            .build(),
-    );
+    let dynamodb = dynamodb_client(&tracer).await;
     // `POST /orders` is keyed by its `Idempotency-Key` header, required; `GET` requests pass
     // through. Only 2xx responses are stored: a rejected order can be corrected and retried
     // with the same key.

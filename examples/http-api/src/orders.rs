@@ -8,33 +8,33 @@ use serde::{Deserialize, Serialize};
 /// What a client sends to `POST /orders`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NewOrder {
+pub struct NewOrder {
     /// Who orders.
-    pub(crate) customer_id: String,
+    pub customer_id: String,
     /// What is ordered.
-    pub(crate) sku: String,
+    pub sku: String,
     /// How many (1 to 100).
-    pub(crate) quantity: u32,
+    pub quantity: u32,
 }
 
 /// An accepted order, as stored and as returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Order {
+pub struct Order {
     /// Our id for it.
-    pub(crate) order_id: String,
+    pub order_id: String,
     /// Who ordered.
-    pub(crate) customer_id: String,
+    pub customer_id: String,
     /// What was ordered.
-    pub(crate) sku: String,
+    pub sku: String,
     /// How many.
-    pub(crate) quantity: u32,
+    pub quantity: u32,
     /// Always `accepted` here.
-    pub(crate) status: String,
+    pub status: String,
 }
 
 impl Order {
     /// A new accepted order with a fresh id.
-    pub(crate) fn accept(new: NewOrder) -> Self {
+    pub fn accept(new: NewOrder) -> Self {
         Self {
             order_id: format!("o-{:012x}", powertools_core::random_u64() >> 16),
             customer_id: new.customer_id,
@@ -45,7 +45,7 @@ impl Order {
     }
 
     /// The order as a DynamoDB item (partition key `id`).
-    pub(crate) fn to_item(&self) -> HashMap<String, AttributeValue> {
+    pub fn to_item(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("id".to_owned(), AttributeValue::S(self.order_id.clone())),
             (
@@ -62,7 +62,7 @@ impl Order {
     }
 
     /// Reads an item written by [`Order::to_item`]; `None` if it is not one.
-    pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
         let text = |name: &str| item.get(name)?.as_s().ok().cloned();
         Some(Self {
             order_id: text("id")?,
@@ -75,7 +75,7 @@ impl Order {
 }
 
 /// Checks an order request; the error is the HTTP status and the message the client gets.
-pub(crate) fn parse_order(body: &[u8]) -> Result<NewOrder, (u16, String)> {
+pub fn parse_order(body: &[u8]) -> Result<NewOrder, (u16, String)> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err((
             400,

@@ -6,12 +6,14 @@
 
 use std::time::Duration;
 
+use http_api::orders::{NewOrder, Order};
 use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, xray};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const HTTP_API: &str = env!("CARGO_BIN_EXE_http-api");
+const EXPORT: &str = env!("CARGO_BIN_EXE_http-api-export");
 
 fn event(file: &str) -> Value {
     let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -111,7 +113,7 @@ async fn an_order_is_created_once_per_key_and_read_back_through_every_trigger() 
     let stored = client.scan().table_name(&orders).send().await?;
     assert_eq!(stored.items().len(), 1, "created once");
 
-    // Read back through a REST API, an ALB and a function URL.
+    // Read back through a REST API and an ALB.
     let rest = function
         .invoke(get("get-order-rest.json", &id))
         .await?
@@ -124,13 +126,6 @@ async fn an_order_is_created_once_per_key_and_read_back_through_every_trigger() 
         .json()?;
     assert_eq!(alb["statusCode"], 200, "{alb}");
     assert_eq!(body(&alb), created);
-    let export = function
-        .invoke(InvocationRequest::json(&event("export-function-url.json"))?)
-        .await?
-        .json()?;
-    assert_eq!(export["statusCode"], 200, "{export}");
-    let exported = export["body"].as_str().unwrap();
-    assert_eq!(exported.lines().count(), 1, "{exported}");
     let unknown = function
         .invoke(get("get-order-rest.json", "o-unknown"))
         .await?
@@ -276,6 +271,102 @@ async fn queued_requests_keep_their_own_request_and_correlation_ids() -> TestRes
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 8, "each request logged once: {created:#?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_export_streams_every_order_inside_its_invocation() -> TestResult {
+    let (client, orders, _) = tables().await?;
+    let mut stored = Vec::new();
+    for n in 0..3 {
+        let order = Order::accept(NewOrder {
+            customer_id: format!("c-{n}"),
+            sku: "BOOK-1984".to_owned(),
+            quantity: n + 1,
+        });
+        client
+            .put_item()
+            .table_name(&orders)
+            .set_item(Some(order.to_item()))
+            .send()
+            .await?;
+        stored.push(order);
+    }
+    let collector = UdpCollector::start().await?;
+    let function = LocalFunction::builder(EXPORT)
+        .function_name("http-api-export")
+        .env("POWERTOOLS_SERVICE_NAME", "orders")
+        .env("POWERTOOLS_METRICS_NAMESPACE", "HttpApi")
+        .env("ORDERS_TABLE_NAME", &orders)
+        .env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address())
+        .start()
+        .await?;
+    let outcome = function
+        .invoke(
+            InvocationRequest::json(&event("export-function-url.json"))?
+                .request_id("r-export")
+                .sampled_trace(),
+        )
+        .await?;
+    let streamed = outcome.streamed().expect("a streamed response");
+    assert!(streamed.error.is_none(), "{streamed:?}");
+    let prelude = streamed.prelude.as_ref().unwrap();
+    assert_eq!(prelude["statusCode"], 200);
+    assert_eq!(prelude["headers"]["content-type"], "application/x-ndjson");
+    let mut exported: Vec<Order> = std::str::from_utf8(&streamed.body)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    exported.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    stored.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    assert_eq!(exported, stored);
+
+    let datagrams = collector.wait_for(2, Duration::from_secs(10)).await;
+    let stopped = function.stop().await;
+    let lines: Vec<Value> = stopped
+        .stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let page = lines
+        .iter()
+        .find(|l| l["message"] == "export page sent")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(
+        page["function_request_id"], "r-export",
+        "logged while streaming"
+    );
+    assert_eq!(page["correlation_id"], "function-url-export-1");
+    assert_eq!(page["count"], 3);
+    let blobs: Vec<Value> = stopped
+        .stdout
+        .iter()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| emf::check_blob(l).unwrap())
+        .collect();
+    let exported_blob = blobs
+        .iter()
+        .find(|b| b.get("OrdersExported").is_some())
+        .unwrap_or_else(|| panic!("{blobs:#?}"));
+    assert_eq!(exported_blob["OrdersExported"], json!([3.0]));
+    let docs: Vec<Value> = datagrams
+        .iter()
+        .map(|d| xray::check_datagram(d).unwrap())
+        .collect();
+    let handler = docs
+        .iter()
+        .find(|d| d["name"] == "## export")
+        .unwrap_or_else(|| panic!("{docs:#?}"));
+    assert_eq!(handler["http"]["response"]["status"], 200);
+    assert_eq!(
+        handler["http"]["response"]["content_length"],
+        streamed.body.len()
+    );
+    assert!(
+        docs.iter()
+            .any(|d| d["name"] == "DynamoDB" && d["parent_id"] == handler["id"]),
+        "the Scan inside the export: {docs:#?}"
+    );
     Ok(())
 }
 
