@@ -610,7 +610,10 @@ mod tests {
         request
     }
 
-    #[allow(clippy::type_complexity, reason = "the layered service of a test, named once")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the layered service of a test, named once"
+    )]
     fn service(
         hook: &Recorder,
         then: &'static str,
