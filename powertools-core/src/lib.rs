@@ -15,6 +15,8 @@
 //!   `InvocationLayer<LoggerHook>`, and so on), so they open the scope, take the cold-start flag
 //!   and handle panics in one way. Requests other than [`lambda_runtime::LambdaEvent`] take part
 //!   through [`LambdaRequest`].
+//! - [`with_correlation_id`]: a correlation id for one piece of work inside an invocation (a
+//!   batch record), written by the logger and set by the batch processor.
 //! - The pieces every utility's builder shares: [`CommonConfig`] (environment, function
 //!   configuration, service name resolved one way, clock), [`Clock`], and [`LineWriter`] (where
 //!   log lines and EMF blobs go).
@@ -69,6 +71,7 @@ mod clock;
 mod cold_start;
 mod common;
 mod config;
+mod correlation;
 mod env;
 mod hash;
 mod invocation;
@@ -86,6 +89,7 @@ pub use common::{Common, CommonConfig};
 pub use config::{
     ConfigError, DEFAULT_SERVICE_NAME, FunctionConfig, FunctionConfigBuilder, InitializationType,
 };
+pub use correlation::{scoped_correlation_id, sync_with_correlation_id, with_correlation_id};
 pub use env::{Env, Malformed};
 pub use hash::Fnv1a;
 pub use invocation::{Extensions, Invocation, InvocationBuilder, TraceContext, spawn};

@@ -230,8 +230,6 @@ pub use json::Json;
 pub use layer::LogLayer;
 pub use logger::{Logger, LoggerBuilder};
 
-use std::sync::Arc;
-
 use powertools_core::Invocation;
 use serde_json::Value;
 use state::InvocationLog;
@@ -272,7 +270,7 @@ pub fn set_correlation_id(id: impl Into<String>) -> bool {
 /// The correlation id of the running code: the one [`with_correlation_id`] set around it,
 /// else the current invocation's, if any.
 pub fn correlation_id() -> Option<String> {
-    if let Some(id) = state::scoped_correlation_id() {
+    if let Some(id) = powertools_core::scoped_correlation_id() {
         return Some(id.to_string());
     }
     Invocation::with_current(|invocation| InvocationLog::of(invocation).correlation_id()).flatten()
@@ -301,11 +299,11 @@ pub fn with_correlation_id<F: Future>(
     id: impl Into<String>,
     future: F,
 ) -> impl Future<Output = F::Output> {
-    state::scope_correlation_id(Arc::from(id.into()), future)
+    powertools_core::with_correlation_id(id.into(), future)
 }
 
 /// [`with_correlation_id`] for synchronous code: runs `f` with `id` as the correlation id of
 /// the lines it writes.
 pub fn sync_with_correlation_id<R>(id: impl Into<String>, f: impl FnOnce() -> R) -> R {
-    state::sync_scope_correlation_id(Arc::from(id.into()), f)
+    powertools_core::sync_with_correlation_id(id.into(), f)
 }

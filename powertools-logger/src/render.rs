@@ -11,9 +11,10 @@ use crate::format::{write_str, write_value};
 use crate::keys::Key;
 use crate::level::level_name;
 use crate::shared::Shared;
-use crate::state::{InvocationLog, lock, scoped_correlation_id};
+use crate::state::{InvocationLog, lock};
 use crate::time::write_rfc3339_millis;
 use crate::value::{ErrorValue, FieldValue};
+use powertools_core::scoped_correlation_id;
 
 /// Buffers for building one line.
 #[derive(Default)]

@@ -1,36 +1,12 @@
 //! What the logger keeps per invocation, in the invocation's own scope.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use powertools_core::Invocation;
 use serde_json::Value;
 
 use crate::buffer::Buffer;
-
-tokio::task_local! {
-    /// The correlation id of the code inside [`crate::with_correlation_id`]: it wins over the
-    /// invocation's, for that code only.
-    static SCOPED_CORRELATION_ID: Arc<str>;
-}
-
-/// The correlation id set around the running code by [`crate::with_correlation_id`], if any.
-pub(crate) fn scoped_correlation_id() -> Option<Arc<str>> {
-    SCOPED_CORRELATION_ID.try_with(Arc::clone).ok()
-}
-
-/// Runs `future` with `id` as its scoped correlation id.
-pub(crate) fn scope_correlation_id<F: Future>(
-    id: Arc<str>,
-    future: F,
-) -> impl Future<Output = F::Output> {
-    SCOPED_CORRELATION_ID.scope(id, future)
-}
-
-/// Runs `f` with `id` as its scoped correlation id.
-pub(crate) fn sync_scope_correlation_id<R>(id: Arc<str>, f: impl FnOnce() -> R) -> R {
-    SCOPED_CORRELATION_ID.sync_scope(id, f)
-}
 
 /// Per-invocation logger state, stored in the invocation's extensions: it vanishes with the
 /// invocation and is never shared with a concurrent one.
