@@ -48,8 +48,7 @@ fn order(id: &str, quantity: u32) -> String {
 /// Fails an order with quantity 0, panics on quantity 13, records the ids it was given.
 fn handler<'a>(
     seen: &'a Mutex<Vec<String>>,
-) -> impl Fn(Json<Order>) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + 'a>> + 'a
-{
+) -> impl Fn(Json<Order>) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + 'a>> + 'a {
     move |Json(order): Json<Order>| {
         Box::pin(async move {
             seen.lock().unwrap().push(order.order_id.clone());
@@ -92,7 +91,11 @@ async fn a_malformed_failing_or_panicking_record_fails_alone() {
     assert_eq!(failed_ids(&response), ["m-2", "m-3", "m-4", "m-5"]);
     let mut ran = seen.into_inner().unwrap();
     ran.sort();
-    assert_eq!(ran, ["o-1", "o-3", "o-4", "o-6"], "malformed bodies never reach the handler");
+    assert_eq!(
+        ran,
+        ["o-1", "o-3", "o-4", "o-6"],
+        "malformed bodies never reach the handler"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +103,11 @@ async fn every_record_failed_fails_the_batch_with_each_reason() {
     let seen = Mutex::new(Vec::new());
     let event = sqs_event(
         STANDARD,
-        &[("m-1", "", &order("o-1", 0)), ("m-2", "", r#""4111 1111""#), ("m-3", "", &order("o-3", 13))],
+        &[
+            ("m-1", "", &order("o-1", 0)),
+            ("m-2", "", r#""4111 1111""#),
+            ("m-3", "", &order("o-3", 13)),
+        ],
     );
     let error = BatchProcessor::default()
         .sqs(event, handler(&seen))
@@ -118,7 +125,11 @@ async fn every_record_failed_fails_the_batch_with_each_reason() {
             "m-3: the handler panicked: unlucky order o-3",
         ]
     );
-    assert!(error.to_string().starts_with("every record of the batch failed (3); the first: m-1"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("every record of the batch failed (3); the first: m-1")
+    );
 
     let empty = BatchProcessor::default()
         .sqs(SqsEvent::default(), handler(&seen))
@@ -132,12 +143,13 @@ async fn a_failed_record_without_an_id_fails_the_whole_batch() {
     let mut event = sqs_event(STANDARD, &[("m-1", "", &order("o-1", 1)), ("m-2", "", "x")]);
     event.records[1].message_id = None;
     let error = BatchProcessor::default()
-        .sqs(event, |_: SqsMessage| async {
-            Err::<(), _>("no")
-        })
+        .sqs(event, |_: SqsMessage| async { Err::<(), _>("no") })
         .await
         .unwrap_err();
-    assert!(matches!(error, BatchError::Unidentified { .. }), "{error:?}");
+    assert!(
+        matches!(error, BatchError::Unidentified { .. }),
+        "{error:?}"
+    );
     assert_eq!(error.failures().len(), 2);
 }
 
@@ -149,8 +161,10 @@ async fn standard_queues_run_records_concurrently_up_to_the_limit() {
     let messages: Vec<(String, String)> = (0..20)
         .map(|i| (format!("m-{i:02}"), order(&format!("o-{i:02}"), 1)))
         .collect();
-    let refs: Vec<(&str, &str, &str)> =
-        messages.iter().map(|(id, body)| (id.as_str(), "", body.as_str())).collect();
+    let refs: Vec<(&str, &str, &str)> = messages
+        .iter()
+        .map(|(id, body)| (id.as_str(), "", body.as_str()))
+        .collect();
     let record = |Json(order): Json<Order>| {
         let (running, peak, order_seen) = (&running, &peak, &order_seen);
         async move {
@@ -163,20 +177,29 @@ async fn standard_queues_run_records_concurrently_up_to_the_limit() {
         }
     };
     let processor = BatchProcessor::builder().concurrency(4).build().unwrap();
-    processor.sqs(sqs_event(STANDARD, &refs), &record).await.unwrap();
+    processor
+        .sqs(sqs_event(STANDARD, &refs), &record)
+        .await
+        .unwrap();
     assert_eq!(peak.load(Ordering::SeqCst), 4);
     assert_eq!(order_seen.lock().unwrap().len(), 20);
 
     peak.store(0, Ordering::SeqCst);
     order_seen.lock().unwrap().clear();
     let one_by_one = BatchProcessor::builder().concurrency(1).build().unwrap();
-    one_by_one.sqs(sqs_event(STANDARD, &refs), &record).await.unwrap();
+    one_by_one
+        .sqs(sqs_event(STANDARD, &refs), &record)
+        .await
+        .unwrap();
     assert_eq!(peak.load(Ordering::SeqCst), 1);
     let expected: Vec<String> = (0..20).map(|i| format!("o-{i:02}")).collect();
     assert_eq!(*order_seen.lock().unwrap(), expected);
 
     assert_eq!(
-        BatchProcessor::builder().concurrency(0).build().unwrap_err(),
+        BatchProcessor::builder()
+            .concurrency(0)
+            .build()
+            .unwrap_err(),
         ConfigError::ZeroConcurrency
     );
 }
@@ -198,15 +221,24 @@ async fn a_fifo_queue_stops_at_the_first_failure_and_reports_every_later_message
         .await
         .unwrap();
     assert_eq!(failed_ids(&response), ["m-2", "m-3", "m-4"]);
-    assert_eq!(*seen.lock().unwrap(), ["o-1", "o-2"], "nothing after the failure runs");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["o-1", "o-2"],
+        "nothing after the failure runs"
+    );
 
     // Per message group: only group b's later messages would be skipped; a and c go on.
     seen.lock().unwrap().clear();
     let mut grouped = event;
     grouped.records.push(
-        sqs_event(FIFO, &[("m-5", "b", &order("o-5", 1))]).records.remove(0),
+        sqs_event(FIFO, &[("m-5", "b", &order("o-5", 1))])
+            .records
+            .remove(0),
     );
-    let processor = BatchProcessor::builder().skip_group_on_error().build().unwrap();
+    let processor = BatchProcessor::builder()
+        .skip_group_on_error()
+        .build()
+        .unwrap();
     let response = processor.sqs(grouped, handler(&seen)).await.unwrap();
     assert_eq!(failed_ids(&response), ["m-2", "m-5"]);
     assert_eq!(*seen.lock().unwrap(), ["o-1", "o-2", "o-3", "o-4"]);
@@ -217,13 +249,19 @@ async fn fifo_semantics_can_be_forced_and_say_which_record_stopped_the_batch() {
     let seen = Mutex::new(Vec::new());
     let event = sqs_event(
         STANDARD,
-        &[("m-1", "a", &order("o-1", 0)), ("m-2", "a", &order("o-2", 1))],
+        &[
+            ("m-1", "a", &order("o-1", 0)),
+            ("m-2", "a", &order("o-2", 1)),
+        ],
     );
     let processor = BatchProcessor::builder().fifo().build().unwrap();
     let error = processor.sqs(event, handler(&seen)).await.unwrap_err();
     let failures = error.failures();
     assert!(matches!(&failures[1].failure, Failure::Skipped { after } if after == "m-1"));
-    assert_eq!(failures[1].to_string(), "m-2: not processed: record m-1 before it failed");
+    assert_eq!(
+        failures[1].to_string(),
+        "m-2: not processed: record m-1 before it failed"
+    );
 }
 
 fn kinesis_event(records: &[(&str, &str)]) -> KinesisEvent {
@@ -265,10 +303,17 @@ async fn kinesis_records_report_sequence_numbers_and_can_stop_at_the_first_failu
         .map(|f| f.item_identifier.clone().unwrap())
         .collect();
     assert_eq!(failed, ["200", "300"]);
-    assert_eq!(*seen.lock().unwrap(), ["o-1", "o-2", "o-4"], "in order, all processed");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["o-1", "o-2", "o-4"],
+        "in order, all processed"
+    );
 
     seen.lock().unwrap().clear();
-    let ordered = BatchProcessor::builder().stop_on_first_failure().build().unwrap();
+    let ordered = BatchProcessor::builder()
+        .stop_on_first_failure()
+        .build()
+        .unwrap();
     let response = ordered.kinesis(event, handler(&seen)).await.unwrap();
     assert_eq!(response.batch_item_failures.len(), 3);
     assert_eq!(*seen.lock().unwrap(), ["o-1", "o-2"]);
@@ -300,7 +345,11 @@ async fn dynamodb_stream_images_are_typed_and_failures_reported_by_sequence_numb
         let seen = &seen;
         async move {
             seen.lock().unwrap().push(order.order_id.clone());
-            if order.quantity == 0 { Err("empty") } else { Ok(()) }
+            if order.quantity == 0 {
+                Err("empty")
+            } else {
+                Ok(())
+            }
         }
     };
     let response = BatchProcessor::default()
@@ -360,5 +409,10 @@ async fn the_service_answers_the_partial_response_and_fails_when_everything_fail
         .oneshot(LambdaEvent::new(all_failed, Context::default()))
         .await
         .unwrap_err();
-    assert!(error.to_string().starts_with("every record of the batch failed (1)"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("every record of the batch failed (1)"),
+        "{error}"
+    );
 }
