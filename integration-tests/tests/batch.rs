@@ -1,0 +1,407 @@
+//! `powertools-batch` composed as users run it: logger, metrics and tracer layers around the
+//! batch service, under the real runtime loop (`run_concurrent`), for SQS (standard and FIFO),
+//! Kinesis and DynamoDB Streams; records that fail, panic or do not parse; batches run side by
+//! side.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, xray};
+use serde_json::{Value, json};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const BATCH: &str = env!("CARGO_BIN_EXE_batch-function");
+const STANDARD: &str = "arn:aws:sqs:eu-west-1:123456789012:work";
+const FIFO: &str = "arn:aws:sqs:eu-west-1:123456789012:work.fifo";
+
+async fn start(
+    env: &[(&str, &str)],
+    collector: &UdpCollector,
+) -> Result<LocalFunction, Box<dyn std::error::Error>> {
+    let mut builder = LocalFunction::builder(BATCH)
+        .function_name("batch")
+        .max_concurrency(8)
+        .env("POWERTOOLS_SERVICE_NAME", "work")
+        .env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address());
+    for (key, value) in env {
+        builder = builder.env(*key, *value);
+    }
+    Ok(builder.start().await?)
+}
+
+/// An SQS event: one message per `(message id, group, body)`.
+fn sqs(arn: &str, messages: &[(&str, &str, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, group, body)| {
+            json!({
+                "messageId": id, "receiptHandle": "r", "body": body,
+                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": arn, "awsRegion": "eu-west-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn work(id: &str, extra: Value) -> Value {
+    let mut work = json!({"id": id, "sleep_ms": 5});
+    if let (Some(work), Some(extra)) = (work.as_object_mut(), extra.as_object()) {
+        work.extend(extra.clone());
+    }
+    work
+}
+
+fn failed(response: &Value) -> Vec<&str> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect()
+}
+
+fn blobs(stdout: &[String]) -> Vec<Value> {
+    stdout
+        .iter()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| emf::check_blob(l).unwrap())
+        .collect()
+}
+
+fn json_lines(stdout: &[String]) -> Vec<Value> {
+    stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_panicking_or_malformed_record_fails_alone_and_the_function_goes_on() -> TestResult
+{
+    let collector = UdpCollector::start().await?;
+    let function = start(&[], &collector).await?;
+    let event = sqs(
+        STANDARD,
+        &[
+            ("m-ok", "", work("w-ok", json!({})).to_string()),
+            (
+                "m-fail",
+                "",
+                work("w-fail", json!({"fail": "stock exhausted"})).to_string(),
+            ),
+            (
+                "m-panic",
+                "",
+                work("w-panic", json!({"panic": true})).to_string(),
+            ),
+            ("m-bad", "", r#"{"sleep_ms": 1}"#.to_owned()),
+        ],
+    );
+    let response = function
+        .invoke(
+            InvocationRequest::json(&event)?
+                .request_id("b-1")
+                .sampled_trace(),
+        )
+        .await?
+        .json()?;
+    assert_eq!(failed(&response), ["m-fail", "m-panic", "m-bad"]);
+
+    // The process survived the panic: the next batch is served.
+    let next = sqs(
+        STANDARD,
+        &[("m-next", "", work("w-next", json!({})).to_string())],
+    );
+    let response = function
+        .invoke(InvocationRequest::json(&next)?.request_id("b-2"))
+        .await?
+        .json()?;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+
+    // Handler subsegment → a `## record` per message → the handler's own `## work`; the
+    // panicked record's subsegment is a fault.
+    let datagrams = collector.wait_for(1, Duration::from_secs(10)).await;
+    let docs: Vec<Value> = datagrams
+        .iter()
+        .map(|d| xray::check_datagram(d).unwrap())
+        .collect();
+    let mut records = Vec::new();
+    let mut stack: Vec<&Value> = docs.iter().collect();
+    while let Some(doc) = stack.pop() {
+        if doc["name"] == "## record" {
+            records.push(doc);
+        }
+        stack.extend(doc["subsegments"].as_array().into_iter().flatten());
+    }
+    assert_eq!(records.len(), 4, "{docs:#?}");
+    let panicked = records
+        .iter()
+        .find(|r| r["annotations"]["record_id"] == "m-panic")
+        .unwrap();
+    assert!(
+        panicked["fault"] == true || panicked["error"] == true,
+        "{panicked:#}"
+    );
+    let ok = records
+        .iter()
+        .find(|r| r["annotations"]["record_id"] == "m-ok")
+        .unwrap();
+    assert!(ok.get("fault").is_none_or(|f| f == false), "{ok:#}");
+
+    let stopped = function.stop().await;
+    let lines = json_lines(&stopped.stdout);
+    let done: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "record done")
+        .collect();
+    assert_eq!(done.len(), 2, "{lines:#?}");
+    for line in &done {
+        let id = line["work_id"].as_str().unwrap().replace("w-", "m-");
+        assert_eq!(line["correlation_id"], id, "{line}");
+    }
+    let reasons: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l["message"] == "record failed")
+        .map(|l| {
+            assert_eq!(l["function_request_id"], "b-1", "{l}");
+            (
+                l["correlation_id"].as_str().unwrap(),
+                l["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut reasons = reasons;
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "m-bad",
+                "the SQS body is not a valid `Work`: missing field `id` at line 1 column 15"
+            ),
+            ("m-fail", "the handler failed: stock exhausted"),
+            ("m-panic", "the handler panicked: record w-panic exploded"),
+        ]
+    );
+    let blobs = blobs(&stopped.stdout);
+    let values: f64 = blobs
+        .iter()
+        .filter_map(|b| b["RecordValue"].as_array())
+        .flatten()
+        .filter_map(Value::as_f64)
+        .sum();
+    assert_eq!(
+        values, 4.0,
+        "the three records that ran, then the next batch: {blobs:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fifo_batch_stops_at_its_first_failure_and_a_batch_that_all_failed_is_an_error()
+-> TestResult {
+    let collector = UdpCollector::start().await?;
+    let function = start(&[], &collector).await?;
+    let event = sqs(
+        FIFO,
+        &[
+            ("f-1", "g", work("w-1", json!({})).to_string()),
+            ("f-2", "g", work("w-2", json!({"fail": "no"})).to_string()),
+            ("f-3", "h", work("w-3", json!({})).to_string()),
+        ],
+    );
+    let response = function
+        .invoke(InvocationRequest::json(&event)?)
+        .await?
+        .json()?;
+    assert_eq!(failed(&response), ["f-2", "f-3"]);
+
+    let all_bad = sqs(
+        STANDARD,
+        &[("x-1", "", "[]".into()), ("x-2", "", "{}".into())],
+    );
+    let outcome = function.invoke(InvocationRequest::json(&all_bad)?).await?;
+    let error = outcome.error().unwrap_or_else(|| panic!("{outcome:?}"));
+    assert!(
+        error
+            .error_message
+            .starts_with("every record of the batch failed (2)"),
+        "{error:?}"
+    );
+    let stopped = function.stop().await;
+    let done: Vec<Value> = json_lines(&stopped.stdout)
+        .into_iter()
+        .filter(|l| l["message"] == "record done")
+        .collect();
+    assert_eq!(done.len(), 1, "f-3 never ran: {done:#?}");
+    assert_eq!(done[0]["work_id"], "w-1");
+    Ok(())
+}
+
+fn kinesis(records: &[(&str, Value)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence, data)| {
+            json!({
+                "awsRegion": "eu-west-1", "eventID": format!("shardId-000:{sequence}"),
+                "eventName": "aws:kinesis:record", "eventSource": "aws:kinesis",
+                "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/work",
+                "eventVersion": "1.0", "invokeIdentityArn": "arn:aws:iam::123456789012:role/r",
+                "kinesis": {
+                    "approximateArrivalTimestamp": 1_764_756_000.0,
+                    "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
+                    "partitionKey": "p", "sequenceNumber": sequence, "kinesisSchemaVersion": "1.0"
+                }
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn dynamodb_streams(records: &[(&str, &str, Option<&str>)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence, id, fail)| {
+            let mut image = json!({"id": {"S": id}, "sleep_ms": {"N": "1"}});
+            if let Some(fail) = fail {
+                image["fail"] = json!({"S": fail});
+            }
+            json!({
+                "awsRegion": "eu-west-1", "eventID": sequence, "eventName": "INSERT",
+                "eventSource": "aws:dynamodb", "eventVersion": "1.1",
+                "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/work/stream/2026",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1_764_756_000.0,
+                    "Keys": {"id": {"S": id}}, "NewImage": image,
+                    "SequenceNumber": sequence, "SizeBytes": 30, "StreamViewType": "NEW_IMAGE"
+                }
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn stream_batches_report_sequence_numbers_and_can_stop_at_the_first_failure() -> TestResult {
+    let collector = UdpCollector::start().await?;
+    let kinesis_fn = start(&[("BATCH_SOURCE", "kinesis")], &collector).await?;
+    let event = kinesis(&[
+        ("100", work("k-1", json!({}))),
+        ("200", work("k-2", json!({"fail": "no"}))),
+        ("300", json!("not an object")),
+        ("400", work("k-4", json!({}))),
+    ]);
+    let response = kinesis_fn
+        .invoke(InvocationRequest::json(&event)?)
+        .await?
+        .json()?;
+    assert_eq!(failed(&response), ["200", "300"]);
+    kinesis_fn.stop().await;
+
+    let ordered = start(
+        &[("BATCH_SOURCE", "kinesis"), ("BATCH_STOP", "1")],
+        &collector,
+    )
+    .await?;
+    let response = ordered
+        .invoke(InvocationRequest::json(&event)?)
+        .await?
+        .json()?;
+    assert_eq!(failed(&response), ["200", "300", "400"]);
+    let stopped = ordered.stop().await;
+    let done: Vec<Value> = json_lines(&stopped.stdout)
+        .into_iter()
+        .filter(|l| l["message"] == "record done")
+        .collect();
+    assert_eq!(done.len(), 1, "k-4 never ran: {done:#?}");
+
+    let streams_fn = start(&[("BATCH_SOURCE", "dynamodb")], &collector).await?;
+    let event = dynamodb_streams(&[
+        ("111", "d-1", None),
+        ("222", "d-2", Some("no")),
+        ("333", "d-3", None),
+    ]);
+    let response = streams_fn
+        .invoke(InvocationRequest::json(&event)?)
+        .await?
+        .json()?;
+    assert_eq!(failed(&response), ["222"]);
+    let stopped = streams_fn.stop().await;
+    let mut done: Vec<(String, String)> = json_lines(&stopped.stdout)
+        .into_iter()
+        .filter(|l| l["message"] == "record done")
+        .map(|l| {
+            (
+                l["work_id"].as_str().unwrap().to_owned(),
+                l["correlation_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    done.sort();
+    assert_eq!(
+        done,
+        [("d-1".into(), "111".into()), ("d-3".into(), "333".into())]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_batches_keep_their_records_in_their_own_invocation() -> TestResult {
+    let collector = UdpCollector::start().await?;
+    let function = start(&[], &collector).await?;
+    let pending: Vec<_> = (0..4)
+        .map(|b| {
+            let messages: Vec<(String, String)> = (0..5)
+                .map(|r| {
+                    let id = format!("b{b}-r{r}");
+                    let body = json!({"id": id, "sleep_ms": 10 + 5 * ((b + r) % 3)}).to_string();
+                    (id, body)
+                })
+                .collect();
+            let refs: Vec<(&str, &str, String)> = messages
+                .iter()
+                .map(|(id, body)| (id.as_str(), "", body.clone()))
+                .collect();
+            let request = InvocationRequest::json(&sqs(STANDARD, &refs))
+                .unwrap()
+                .request_id(format!("batch-{b}"));
+            function.enqueue(request).unwrap()
+        })
+        .collect();
+    for pending in pending {
+        let response = function.wait(pending).await?.json()?;
+        assert_eq!(response, json!({"batchItemFailures": []}));
+    }
+    let stopped = function.stop().await;
+    let done: Vec<Value> = json_lines(&stopped.stdout)
+        .into_iter()
+        .filter(|l| l["message"] == "record done")
+        .collect();
+    assert_eq!(done.len(), 20);
+    for line in &done {
+        let id = line["work_id"].as_str().unwrap();
+        let batch = &id[1..2];
+        assert_eq!(line["correlation_id"], id, "{line}");
+        assert_eq!(
+            line["function_request_id"],
+            format!("batch-{batch}"),
+            "{line}"
+        );
+    }
+    let blobs = blobs(&stopped.stdout);
+    let per_invocation: Vec<usize> = blobs
+        .iter()
+        .filter_map(|b| b["RecordValue"].as_array().map(Vec::len))
+        .collect();
+    assert_eq!(
+        per_invocation,
+        [5, 5, 5, 5],
+        "one blob per batch: {blobs:#?}"
+    );
+    Ok(())
+}
