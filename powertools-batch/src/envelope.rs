@@ -228,6 +228,11 @@ fn json<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ParseError> 
     serde_json::from_slice(bytes).map_err(|e| ParseError::invalid::<T>(what, &e))
 }
 
+/// [`json`] for text: no second UTF-8 check of every string in it.
+fn json_str<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, ParseError> {
+    serde_json::from_str(text).map_err(|e| ParseError::invalid::<T>(what, &e))
+}
+
 fn sqs_body(message: &SqsMessage) -> Result<&str, ParseError> {
     message
         .body
@@ -237,7 +242,7 @@ fn sqs_body(message: &SqsMessage) -> Result<&str, ParseError> {
 
 impl<T: DeserializeOwned> Decode<SqsMessage> for Json<T> {
     fn decode(message: &SqsMessage) -> Result<Self, ParseError> {
-        json("the SQS body", sqs_body(message)?.as_bytes()).map(Json)
+        json_str("the SQS body", sqs_body(message)?).map(Json)
     }
 }
 
@@ -249,15 +254,15 @@ impl<T: DeserializeOwned> Decode<KinesisEventRecord> for Json<T> {
 
 impl<T: DeserializeOwned> Decode<SqsMessage> for Sns<T> {
     fn decode(message: &SqsMessage) -> Result<Self, ParseError> {
-        let notification: SnsMessage = json("the SQS body", sqs_body(message)?.as_bytes())?;
-        json("the SNS message", notification.message.as_bytes()).map(Sns)
+        let notification: SnsMessage = json_str("the SQS body", sqs_body(message)?)?;
+        json_str("the SNS message", &notification.message).map(Sns)
     }
 }
 
 impl<T: DeserializeOwned> Decode<SqsMessage> for EventBridge<T> {
     fn decode(message: &SqsMessage) -> Result<Self, ParseError> {
         // The event type wants `T: Serialize` too: read the detail as a value first.
-        let event: EventBridgeEvent = json("the SQS body", sqs_body(message)?.as_bytes())?;
+        let event: EventBridgeEvent = json_str("the SQS body", sqs_body(message)?)?;
         serde_json::from_value(event.detail)
             .map(EventBridge)
             .map_err(|e| ParseError::invalid::<T>("the EventBridge detail", &e))
@@ -329,7 +334,7 @@ mod apigw {
     use base64::Engine as _;
     use serde::de::DeserializeOwned;
 
-    use super::{Decode, Json, ParseError, json};
+    use super::{Decode, Json, ParseError, json, json_str};
 
     fn body<T: DeserializeOwned>(body: Option<&str>, base64: bool) -> Result<T, ParseError> {
         let body = body.ok_or_else(|| ParseError::missing("the request body"))?;
@@ -339,7 +344,7 @@ mod apigw {
                 .map_err(|_| ParseError::new("the request body is not valid base64".into()))?;
             json("the request body", &bytes)
         } else {
-            json("the request body", body.as_bytes())
+            json_str("the request body", body)
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use aws_lambda_events::dynamodb::{Event as DynamoDbEvent, EventRecord as DynamoDbRecord};
 use aws_lambda_events::kinesis::{KinesisEvent, KinesisEventRecord};
@@ -10,8 +11,9 @@ use aws_lambda_events::streams::{
     DynamoDbBatchItemFailure, DynamoDbEventResponse, KinesisEventResponse,
 };
 use futures_util::StreamExt as _;
+use futures_util::future::Either;
 use futures_util::stream::FuturesUnordered;
-use powertools_core::{catch_panic, with_correlation_id};
+use powertools_core::{catch_panic, catch_panic_sync, with_correlation_id};
 use tracing::Instrument as _;
 
 use crate::envelope::FromRecord;
@@ -165,7 +167,7 @@ enum Stop {
 
 /// One record, with what the loop needs to know of it.
 struct Item<R> {
-    id: Option<String>,
+    id: Option<Arc<str>>,
     group: Option<String>,
     record: R,
 }
@@ -210,15 +212,15 @@ impl BatchProcessor {
             (true, false) => Plan::Sequential(Stop::Everything),
             (false, _) => Plan::Concurrent(self.concurrency),
         };
-        let items = event
-            .records
-            .into_iter()
-            .map(|mut message| Item {
-                id: message.message_id.clone(),
-                group: message.attributes.remove("MessageGroupId"),
-                record: message,
-            })
-            .collect();
+        let items = event.records.into_iter().map(|mut message| Item {
+            id: message.message_id.as_deref().map(Arc::from),
+            group: if fifo {
+                message.attributes.remove("MessageGroupId")
+            } else {
+                None
+            },
+            record: message,
+        });
         let failed = run(items, plan, &handler).await?;
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failed
@@ -248,15 +250,13 @@ impl BatchProcessor {
         Fut: Future<Output = Result<(), E>>,
         E: Into<lambda_runtime::Error>,
     {
-        let items = event
-            .records
-            .into_iter()
-            .map(|record| Item {
-                id: Some(record.kinesis.sequence_number.clone()).filter(|id| !id.is_empty()),
-                group: None,
-                record,
-            })
-            .collect();
+        let items = event.records.into_iter().map(|record| Item {
+            id: Some(record.kinesis.sequence_number.as_str())
+                .filter(|id| !id.is_empty())
+                .map(Arc::from),
+            group: None,
+            record,
+        });
         let failed = run(items, self.stream_plan(), &handler).await?;
         let mut response = KinesisEventResponse::default();
         response.set_failures(failed);
@@ -279,15 +279,11 @@ impl BatchProcessor {
         Fut: Future<Output = Result<(), E>>,
         E: Into<lambda_runtime::Error>,
     {
-        let items = event
-            .records
-            .into_iter()
-            .map(|record| Item {
-                id: record.change.sequence_number.clone(),
-                group: None,
-                record,
-            })
-            .collect();
+        let items = event.records.into_iter().map(|record| Item {
+            id: record.change.sequence_number.as_deref().map(Arc::from),
+            group: None,
+            record,
+        });
         let failed = run(items, self.stream_plan(), &handler).await?;
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = failed
@@ -312,7 +308,7 @@ impl BatchProcessor {
 
 /// Runs every item under `plan`; the identifiers of the failed ones, in the batch's order.
 async fn run<R, A, H, Fut, E>(
-    items: Vec<Item<R>>,
+    items: impl ExactSizeIterator<Item = Item<R>>,
     plan: Plan,
     handler: &H,
 ) -> Result<Vec<String>, BatchError>
@@ -324,61 +320,57 @@ where
 {
     let total = items.len();
     let mut failures: Vec<(usize, RecordFailure)> = Vec::new();
+    let failure = |id: Option<Arc<str>>, failure| RecordFailure {
+        id: id.map(|id| id.to_string()),
+        failure,
+    };
     match plan {
-        Plan::Concurrent(limit) => {
-            let mut pending = items.into_iter().enumerate();
+        Plan::Concurrent(limit) if limit.get() > 1 => {
+            let mut pending = items.enumerate();
             let mut running = FuturesUnordered::new();
             loop {
                 while running.len() < limit.get() {
                     let Some((index, item)) = pending.next() else {
                         break;
                     };
-                    running.push(async move {
-                        let outcome = run_one(item.id.as_deref(), item.record, handler).await;
-                        (index, item.id, outcome)
-                    });
+                    let work = run_one(item.id.clone(), item.record, handler);
+                    running.push(async move { (index, item.id, work.await) });
                 }
                 let Some((index, id, outcome)) = running.next().await else {
                     break;
                 };
-                if let Err(failure) = outcome {
-                    failures.push((index, RecordFailure { id, failure }));
+                if let Err(error) = outcome {
+                    failures.push((index, failure(id, error)));
                 }
             }
             failures.sort_by_key(|(index, _)| *index);
+        }
+        Plan::Concurrent(_) => {
+            for (index, item) in items.enumerate() {
+                if let Err(error) = run_one(item.id.clone(), item.record, handler).await {
+                    failures.push((index, failure(item.id, error)));
+                }
+            }
         }
         Plan::Sequential(stop) => {
             // The first failed record of the batch, and of each message group.
             let mut first_failed: Option<String> = None;
             let mut failed_groups: HashMap<Option<String>, String> = HashMap::new();
-            for (index, item) in items.into_iter().enumerate() {
+            for (index, item) in items.enumerate() {
                 let skip = match stop {
                     Stop::Everything => first_failed.clone(),
                     Stop::Group => failed_groups.get(&item.group).cloned(),
                     Stop::Nothing => None,
                 };
                 if let Some(after) = skip {
-                    let failure = Failure::Skipped { after };
-                    failures.push((
-                        index,
-                        RecordFailure {
-                            id: item.id,
-                            failure,
-                        },
-                    ));
+                    failures.push((index, failure(item.id, Failure::Skipped { after })));
                     continue;
                 }
-                if let Err(failure) = run_one(item.id.as_deref(), item.record, handler).await {
-                    let id = item.id.clone().unwrap_or_default();
+                if let Err(error) = run_one(item.id.clone(), item.record, handler).await {
+                    let id = item.id.as_deref().unwrap_or_default().to_owned();
                     first_failed.get_or_insert_with(|| id.clone());
                     failed_groups.entry(item.group).or_insert(id);
-                    failures.push((
-                        index,
-                        RecordFailure {
-                            id: item.id,
-                            failure,
-                        },
-                    ));
+                    failures.push((index, failure(item.id, error)));
                 }
             }
         }
@@ -393,30 +385,46 @@ where
     Ok(failures.into_iter().filter_map(|f| f.id).collect())
 }
 
-/// Runs one record: parsed, handled, its panic caught, inside its correlation id and span.
-async fn run_one<R, A, H, Fut, E>(id: Option<&str>, record: R, handler: &H) -> Result<(), Failure>
+/// Runs one record inside its correlation id and `## record` span: parsed, handled, its panic
+/// caught. The record is parsed before the returned future is built, so that the record
+/// (often large) is not moved through the future's states, only the handler's input.
+fn run_one<R, A, H, Fut, E>(
+    id: Option<Arc<str>>,
+    record: R,
+    handler: &H,
+) -> impl Future<Output = Result<(), Failure>>
 where
     A: FromRecord<R>,
     H: Fn(A) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Into<lambda_runtime::Error>,
 {
-    let label = id.unwrap_or_default();
-    let span = tracing::info_span!("## record", annotation.record_id = label);
+    // Without a subscriber, `tracing` would send the span to the `log` crate instead: a cost
+    // per record for a line nobody reads.
+    let span = if tracing::dispatcher::has_been_set() {
+        tracing::info_span!(
+            "## record",
+            annotation.record_id = id.as_deref().unwrap_or_default()
+        )
+    } else {
+        tracing::Span::none()
+    };
+    let input = span.in_scope(|| catch_panic_sync(|| A::from_record(record)));
+    let scope = id.clone();
     let work = async move {
-        let attempt = catch_panic(|| async move {
-            let input = A::from_record(record).map_err(Failure::Parse)?;
-            handler(input)
-                .await
-                .map_err(|error| Failure::Handler(error.into()))
-        })
-        .await;
-        let outcome = attempt
-            .unwrap_or_else(|panicked| Err(Failure::Panicked(panicked.message().to_owned())));
+        let outcome = match input {
+            Err(panicked) => Err(Failure::Panicked(panicked.message().to_owned())),
+            Ok(Err(error)) => Err(Failure::Parse(error)),
+            Ok(Ok(input)) => match catch_panic(|| handler(input)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(Failure::Handler(error.into())),
+                Err(panicked) => Err(Failure::Panicked(panicked.message().to_owned())),
+            },
+        };
         if let Err(failure) = &outcome {
             tracing::error!(
                 target: "powertools_batch",
-                record_id = label,
+                record_id = id.as_deref().unwrap_or_default(),
                 reason = %failure,
                 "record failed"
             );
@@ -424,8 +432,8 @@ where
         outcome
     }
     .instrument(span);
-    match id {
-        Some(id) => with_correlation_id(id, work).await,
-        None => work.await,
+    match scope {
+        Some(id) => Either::Left(with_correlation_id(id, work)),
+        None => Either::Right(work),
     }
 }

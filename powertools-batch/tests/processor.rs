@@ -45,10 +45,10 @@ fn order(id: &str, quantity: u32) -> String {
     json!({"order_id": id, "quantity": quantity}).to_string()
 }
 
+type BoxedResult<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
+
 /// Fails an order with quantity 0, panics on quantity 13, records the ids it was given.
-fn handler<'a>(
-    seen: &'a Mutex<Vec<String>>,
-) -> impl Fn(Json<Order>) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + 'a>> + 'a {
+fn handler<'a>(seen: &'a Mutex<Vec<String>>) -> impl Fn(Json<Order>) -> BoxedResult<'a> + 'a {
     move |Json(order): Json<Order>| {
         Box::pin(async move {
             seen.lock().unwrap().push(order.order_id.clone());

@@ -96,7 +96,9 @@ pub use invocation::{Extensions, Invocation, InvocationBuilder, TraceContext, sp
 pub use layer::{
     InvocationFuture, InvocationHook, InvocationLayer, InvocationService, LambdaRequest,
 };
-pub use panic::{CatchPanic, Panicked, catch_panic, panic_in_progress, unwinding_from};
+pub use panic::{
+    CatchPanic, Panicked, catch_panic, catch_panic_sync, panic_in_progress, unwinding_from,
+};
 pub use random::{random_u64, random_unit};
 pub use report::{WARNING_TARGET, warn};
 pub use streaming::{

@@ -40,7 +40,7 @@ impl Panicked {
     }
 
     /// A panic caught with `catch_unwind`.
-    pub(crate) fn from_payload(payload: Box<dyn Any + Send>) -> Self {
+    pub fn from_payload(payload: Box<dyn Any + Send>) -> Self {
         Self { payload }
     }
 }
@@ -75,6 +75,17 @@ impl<F> fmt::Debug for CatchPanic<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("CatchPanic")
     }
+}
+
+/// Runs `f` and returns its panic, if it panics, as a [`Panicked`]: [`catch_panic`] for
+/// synchronous code (parsing a batch record before its handler runs, say).
+///
+/// ```
+/// let caught = powertools_core::catch_panic_sync(|| -> u32 { panic!("bad record") });
+/// assert_eq!(caught.unwrap_err().message(), "bad record");
+/// ```
+pub fn catch_panic_sync<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(Panicked::from_payload)
 }
 
 /// Calls `call` (typically `|| inner.call(request)`) and wraps the future it returns so that a
