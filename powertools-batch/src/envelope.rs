@@ -467,6 +467,33 @@ mod tests {
         assert_eq!(old.quantity, 4);
     }
 
+    #[cfg(feature = "apigw")]
+    #[test]
+    fn api_gateway_bodies_plain_or_base64() {
+        use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
+        use base64::Engine as _;
+
+        let mut rest = ApiGatewayProxyRequest::default();
+        rest.body = Some(r#"{"order_id":"o-6","quantity":6}"#.into());
+        assert_eq!(Json::<Order>::decode(&rest).unwrap().0.quantity, 6);
+        let mut http = ApiGatewayV2httpRequest::default();
+        http.body = Some(
+            base64::engine::general_purpose::STANDARD.encode(r#"{"order_id":"o-7","quantity":7}"#),
+        );
+        http.is_base64_encoded = true;
+        assert_eq!(Json::<Order>::decode(&http).unwrap().0.order_id, "o-7");
+        http.body = Some("%%%".into());
+        assert_eq!(
+            Json::<Order>::decode(&http).unwrap_err().to_string(),
+            "the request body is not valid base64"
+        );
+        http.body = None;
+        assert_eq!(
+            Json::<Order>::decode(&http).unwrap_err().to_string(),
+            "the request body is missing"
+        );
+    }
+
     #[test]
     fn type_names_lose_their_paths() {
         assert_eq!(short_type_name::<Vec<Order>>(), "Vec<Order>");

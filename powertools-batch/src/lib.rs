@@ -146,6 +146,11 @@
 //! actions (`AWSLambdaKinesisExecutionRole`, `AWSLambdaDynamoDBExecutionRole`). This crate
 //! calls no AWS API itself.
 //!
+//! # Configuration
+//!
+//! Everything is set on [`BatchProcessor::builder`]; the processor reads no environment
+//! variable. Features: `apigw` adds [`Json<T>`] for API Gateway REST and HTTP API requests.
+//!
 //! # Testing
 //!
 //! A batch is a plain event: build one (or load a JSON fixture) and call the processor, or run
