@@ -13,7 +13,7 @@ use crate::engine::{Idempotency, Inner, ReplayHook};
 use crate::error::{IdempotencyConfigError, KeySelectionError};
 use crate::hash::HashMode;
 use crate::key::{KeyFn, KeySource};
-use crate::record::{Record, Store};
+use crate::record::{Record, RecordFormat, Store};
 use crate::response::DEFAULT_MAX_STORED_RESPONSE_BYTES;
 
 impl Idempotency {
@@ -38,6 +38,8 @@ pub struct IdempotencyBuilder {
     prefix: Option<String>,
     handler_name: Option<String>,
     hash_mode: HashMode,
+    record_format: RecordFormat,
+    typescript: bool,
     disabled: Option<bool>,
     cache: Option<(u64, Duration)>,
     max_stored_response_bytes: usize,
@@ -82,6 +84,8 @@ impl IdempotencyBuilder {
             prefix: None,
             handler_name: None,
             hash_mode: HashMode::Python,
+            record_format: RecordFormat::Python,
+            typescript: false,
             disabled: None,
             cache: None,
             max_stored_response_bytes: DEFAULT_MAX_STORED_RESPONSE_BYTES,
@@ -176,9 +180,32 @@ impl IdempotencyBuilder {
         self
     }
 
-    /// Hashes like Powertools for TypeScript instead of Python.
+    /// Hashes like Powertools for TypeScript instead of Python (prefer
+    /// [`typescript_compatible`](Self::typescript_compatible), which sets everything a shared
+    /// table needs).
     pub fn hash_mode(mut self, mode: HashMode) -> Self {
         self.hash_mode = mode;
+        self
+    }
+
+    /// How completed responses are written: JSON text (Python's form, the default) or native
+    /// DynamoDB values (TypeScript's). Reading accepts both (see [`RecordFormat`]).
+    pub fn record_format(mut self, format: RecordFormat) -> Self {
+        self.record_format = format;
+        self
+    }
+
+    /// Shares records with functions written with Powertools for AWS Lambda (TypeScript), both
+    /// ways: its hash ([`HashMode::TypeScript`]), its record format
+    /// ([`RecordFormat::TypeScript`]), its default key prefix (the function name alone:
+    /// `<function>#<hash>`), and its rules for a payload without a key (skipped only when a key
+    /// path selects null; with [`raise_on_no_idempotency_key`](Self::raise_on_no_idempotency_key),
+    /// any falsy selection is refused). Set the same key and validation paths as the
+    /// TypeScript function.
+    pub fn typescript_compatible(mut self) -> Self {
+        self.hash_mode = HashMode::TypeScript;
+        self.record_format = RecordFormat::TypeScript;
+        self.typescript = true;
         self
     }
 
@@ -296,6 +323,12 @@ impl IdempotencyBuilder {
                 return Err(IdempotencyConfigError::EmptyPrefix);
             }
             Some(prefix) => prefix,
+            // Powertools for TypeScript: the function name alone (empty outside Lambda).
+            None if self.typescript => common
+                .function_config()
+                .function_name()
+                .unwrap_or_default()
+                .to_owned(),
             None => {
                 let handler = self
                     .handler_name
@@ -322,6 +355,8 @@ impl IdempotencyBuilder {
             in_progress_expiry: self.in_progress_expiry,
             prefix,
             hash_mode: self.hash_mode,
+            record_format: self.record_format,
+            typescript_key_rules: self.typescript,
             disabled,
             cache: self.cache.map(|(capacity, ttl)| {
                 moka::sync::Cache::builder()

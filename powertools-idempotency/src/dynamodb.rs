@@ -9,7 +9,7 @@ use powertools_core::{CommonConfig, Env, FunctionConfig};
 
 use powertools_core::BoxFuture;
 
-use crate::record::{PutOutcome, Record, Status, Store, StoreError};
+use crate::record::{PutOutcome, Record, RecordFormat, Status, Store, StoreError};
 
 /// Attribute names (defaults as in Powertools for Python).
 #[derive(Debug, Clone)]
@@ -204,8 +204,8 @@ impl DynamoDbStore {
                 AttributeValue::N(deadline.to_string()),
             );
         }
-        if let Some(data) = &record.data {
-            item.insert(a.data.clone(), AttributeValue::S(data.clone()));
+        if record.data.is_some() {
+            item.insert(a.data.clone(), data_value(record));
         }
         if let Some(validation) = &record.validation {
             item.insert(a.validation.clone(), AttributeValue::S(validation.clone()));
@@ -231,16 +231,93 @@ impl DynamoDbStore {
             .as_deref()
             .and_then(Status::parse)
             .ok_or_else(|| malformed("status is not INPROGRESS or COMPLETED"))?;
+        // A string is JSON text (Python) or a string response (TypeScript): the engine knows
+        // which. Any other type is a native value (TypeScript).
+        let (data, format) = match item.get(&a.data) {
+            None => (None, RecordFormat::Python),
+            Some(AttributeValue::S(text)) => (Some(text.clone()), RecordFormat::Python),
+            Some(value) => (
+                Some(
+                    native_to_json(value, 0)
+                        .map_err(|e| malformed(&e))?
+                        .to_string(),
+                ),
+                RecordFormat::TypeScript,
+            ),
+        };
         Ok(Record {
             key: key.clone(),
             status,
             expiration: number(&a.expiry)
                 .ok_or_else(|| malformed("expiration is missing or not a number"))?,
             in_progress_expiration: number(&a.in_progress_expiry),
-            data: string(&a.data),
+            data,
+            format,
             validation: string(&a.validation),
         })
     }
+}
+
+/// A record's `data` as the attribute it is stored as: its text as a string (Python's form),
+/// or the value in native types (TypeScript's).
+fn data_value(record: &Record) -> AttributeValue {
+    let text = record.data.as_deref().unwrap_or("null");
+    match record.format {
+        RecordFormat::TypeScript => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => json_to_native(&value),
+            // Not JSON (cannot come from the engine): kept as the text it is.
+            Err(_) => AttributeValue::S(text.to_owned()),
+        },
+        _ => AttributeValue::S(text.to_owned()),
+    }
+}
+
+/// A JSON value in DynamoDB's native types, as `marshall` writes it.
+fn json_to_native(value: &serde_json::Value) -> AttributeValue {
+    use serde_json::Value;
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(items) => AttributeValue::L(items.iter().map(json_to_native).collect()),
+        Value::Object(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_native(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// DynamoDB nests documents at most 32 levels deep; deeper is not a document it returned.
+const MAX_NATIVE_DEPTH: usize = 64;
+
+/// A native DynamoDB value as JSON, as `unmarshall` reads it; sets and binaries are not JSON.
+fn native_to_json(value: &AttributeValue, depth: usize) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    if depth > MAX_NATIVE_DEPTH {
+        return Err("data is nested too deeply".to_owned());
+    }
+    Ok(match value {
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => serde_json::from_str::<serde_json::Number>(n)
+            .map(Value::Number)
+            .map_err(|_| "data holds a number JSON cannot represent".to_owned())?,
+        AttributeValue::L(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| native_to_json(item, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), native_to_json(v, depth + 1)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        _ => return Err("data is a set or binary value, not a JSON response".to_owned()),
+    })
 }
 
 impl Store for DynamoDbStore {
@@ -315,10 +392,7 @@ impl Store for DynamoDbStore {
                 .expression_attribute_names("#data", &a.data)
                 .expression_attribute_names("#expiry", &a.expiry)
                 .expression_attribute_names("#status", &a.status)
-                .expression_attribute_values(
-                    ":data",
-                    AttributeValue::S(record.data.clone().unwrap_or_else(|| "null".to_owned())),
-                )
+                .expression_attribute_values(":data", data_value(record))
                 .expression_attribute_values(
                     ":expiry",
                     AttributeValue::N(record.expiration.to_string()),

@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use crate::error::{IdempotencyError, KeySelectionError, MAX_CLAIM_ATTEMPTS};
 use crate::hash::HashMode;
-use crate::key::{KeySource, is_missing_key};
-use crate::record::{PutOutcome, Record, Status, Store, StoreError};
-use crate::response::{decode_response, encode_response, read_response};
+use crate::key::{KeySource, is_missing_key, is_missing_key_typescript};
+use crate::record::{PutOutcome, Record, RecordFormat, Status, Store, StoreError};
+use crate::response::{decode_response, encode_response, is_compressed, read_response};
 
 pub(crate) type ReplayHook = dyn Fn(&Record) + Send + Sync;
 
@@ -90,6 +90,10 @@ pub(crate) struct Inner {
     pub(crate) in_progress_expiry: Option<Duration>,
     pub(crate) prefix: String,
     pub(crate) hash_mode: HashMode,
+    /// How completed responses are written.
+    pub(crate) record_format: RecordFormat,
+    /// Powertools for TypeScript's rules for a payload without a key.
+    pub(crate) typescript_key_rules: bool,
     pub(crate) disabled: bool,
     pub(crate) cache: Option<moka::sync::Cache<String, Record>>,
     pub(crate) max_stored_response_bytes: usize,
@@ -162,7 +166,18 @@ impl Idempotency {
             Some(selector) => selector.select(payload)?,
             None => payload.clone(),
         };
-        if is_missing_key(&data) {
+        let missing = if self.inner.typescript_key_rules {
+            // Powertools for TypeScript hashes whatever it selected, unless a key path selected
+            // nothing (null); raising on a missing key, it refuses falsy data too.
+            if self.inner.raise_on_no_key {
+                is_missing_key_typescript(&data)
+            } else {
+                self.inner.key.is_some() && data.is_null()
+            }
+        } else {
+            is_missing_key(&data)
+        };
+        if missing {
             return Ok(None);
         }
         Ok(Some(self.record_key(&self.inner.hash_mode.hash(&data))))
@@ -334,6 +349,7 @@ impl Idempotency {
                     .saturating_add(inner.expires_after.as_secs()),
                 in_progress_expiration: self.in_progress_deadline(now_ms),
                 data: None,
+                format: inner.record_format,
                 validation: validation.clone(),
             };
             let outcome = inner
@@ -399,6 +415,18 @@ impl Idempotency {
             // The handler ran: its caller gets its response whatever the store does next.
             Ok(response) => {
                 let data = match codec.encode(&response, inner.max_stored_response_bytes) {
+                    // Powertools for TypeScript's form stores the value itself: no compression.
+                    Encoded::Store(data)
+                        if inner.record_format == RecordFormat::TypeScript
+                            && is_compressed(&data) =>
+                    {
+                        self.release(
+                            &claim.key,
+                            &"the response is larger than max_stored_response_bytes, and the TypeScript record format is never compressed",
+                        )
+                        .await;
+                        return Ok(response);
+                    }
                     Encoded::Store(data) => data,
                     // Not a response to keep (an HTTP status not stored): like an error, the
                     // claim is removed and a retry runs again.
@@ -417,6 +445,7 @@ impl Idempotency {
                     expiration: Record::epoch_seconds(now_ms)
                         .saturating_add(inner.expires_after.as_secs()),
                     data: Some(data),
+                    format: inner.record_format,
                     ..claim
                 };
                 match self.bounded(inner.store.update(&completed)).await {
@@ -500,12 +529,21 @@ impl Idempotency {
         {
             return Err(IdempotencyError::Validation { key: record.key });
         }
-        let data = decode_response(record.data.as_deref().unwrap_or("null")).map_err(|e| {
-            IdempotencyError::Serialization(format!(
-                "the stored response of {:?} is not readable: {e}",
-                record.key
-            ))
-        })?;
+        let stored = record.data.as_deref().unwrap_or("null");
+        let data = match (record.format, self.inner.record_format) {
+            // A string attribute read the TypeScript way: the response is that string.
+            (RecordFormat::Python, RecordFormat::TypeScript) => {
+                std::borrow::Cow::Owned(serde_json::Value::from(stored).to_string())
+            }
+            (RecordFormat::Python, _) => decode_response(stored).map_err(|e| {
+                IdempotencyError::Serialization(format!(
+                    "the stored response of {:?} is not readable: {e}",
+                    record.key
+                ))
+            })?,
+            // A native value, already JSON.
+            _ => std::borrow::Cow::Borrowed(stored),
+        };
         let response = codec.decode(&data).map_err(|reason| {
             IdempotencyError::Serialization(format!(
                 "the stored response of {:?} {reason}",

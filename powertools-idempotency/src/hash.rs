@@ -1,6 +1,6 @@
 //! The idempotency key hash, byte-for-byte the one Powertools for Python computes: MD5 (hex) of
-//! `json.dumps(data, sort_keys=True)`. A TypeScript-compatible mode (MD5, base64, of the compact
-//! key-sorted JSON as JavaScript prints it) is an option.
+//! `json.dumps(data, sort_keys=True)`. A TypeScript-compatible mode (MD5, base64, of
+//! `JSON.stringify(deepSort(data))` as Powertools for TypeScript computes it) is an option.
 
 use md5::{Digest, Md5};
 use serde_json::Value;
@@ -12,7 +12,11 @@ pub enum HashMode {
     /// Powertools for Python: MD5 hex of `json.dumps(data, sort_keys=True)` (the default).
     #[default]
     Python,
-    /// Powertools for TypeScript: MD5 base64 of the compact, key-sorted JSON.
+    /// Powertools for TypeScript: MD5 base64 of `JSON.stringify(deepSort(data))`: keys sorted
+    /// case-insensitively (UTF-16 order, ties in the payload's order), array-index keys first,
+    /// `__proto__` dropped, numbers as JavaScript's doubles print. Keys that differ only by case
+    /// keep the payload's order only when `serde_json`'s `preserve_order` feature is on (else
+    /// `serde_json` has already sorted them by bytes).
     TypeScript,
 }
 
@@ -49,7 +53,7 @@ pub fn python_dumps(value: &Value) -> String {
     out
 }
 
-/// `JSON.stringify` of the value with its object keys sorted.
+/// `JSON.stringify(deepSort(value))` as Powertools for TypeScript hashes it.
 pub fn js_dumps(value: &Value) -> String {
     let mut out = String::new();
     write_js(&mut out, value);
@@ -58,9 +62,51 @@ pub fn js_dumps(value: &Value) -> String {
 
 fn sorted(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    // Python and JavaScript here compare by code point; UTF-8 byte order is the same order.
+    // Python compares by code point; UTF-8 byte order is the same order.
     entries.sort_by(|a, b| a.0.cmp(b.0));
     entries
+}
+
+/// The keys of `map` in the order `JSON.stringify(deepSort(map))` writes them in Powertools for
+/// TypeScript: `deepSort` sorts them by their lower-cased text compared in UTF-16 code units
+/// (a stable sort: keys equal that way keep the payload's order), and drops `__proto__` (its
+/// assignment sets the prototype instead); then JavaScript lists array-index keys (`"0"` to
+/// `"4294967294"`) first, in numeric order.
+fn js_sorted(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut indices: Vec<(u32, &String, &Value)> = Vec::new();
+    let mut named: Vec<(Vec<u16>, &String, &Value)> = Vec::new();
+    for (key, value) in map {
+        if key == "__proto__" {
+            continue;
+        }
+        match array_index(key) {
+            Some(index) => indices.push((index, key, value)),
+            None => named.push((key.to_lowercase().encode_utf16().collect(), key, value)),
+        }
+    }
+    indices.sort_by_key(|(index, _, _)| *index);
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    indices
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .chain(named.into_iter().map(|(_, k, v)| (k, v)))
+        .collect()
+}
+
+/// `key` as an ECMAScript array index: the canonical decimal form of an integer from 0 to
+/// 2^32 - 2.
+fn array_index(key: &str) -> Option<u32> {
+    let canonical = key == "0"
+        || (key.len() <= 10
+            && key.starts_with(|c: char| matches!(c, '1'..='9'))
+            && key.bytes().all(|b| b.is_ascii_digit()));
+    if !canonical {
+        return None;
+    }
+    key.parse::<u64>()
+        .ok()
+        .filter(|index| *index <= u64::from(u32::MAX) - 1)
+        .and_then(|index| u32::try_from(index).ok())
 }
 
 fn write_python(out: &mut String, value: &Value) {
@@ -126,7 +172,7 @@ fn write_js(out: &mut String, value: &Value) {
         }
         Value::Object(map) => {
             out.push('{');
-            for (i, (key, value)) in sorted(map).into_iter().enumerate() {
+            for (i, (key, value)) in js_sorted(map).into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }

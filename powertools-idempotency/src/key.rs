@@ -45,3 +45,23 @@ pub(crate) fn is_missing_key(data: &Value) -> bool {
         Value::Array(items) => items.iter().all(Value::is_null),
     }
 }
+
+/// Whether the selected key data means "no key" to Powertools for TypeScript
+/// (`isMissingIdempotencyKey`): a falsy value (`null`, `false`, `0`, `""`), or an object or
+/// list none of whose values is truthy (`{}`, `[]`, `[null, 0]`).
+pub(crate) fn is_missing_key_typescript(data: &Value) -> bool {
+    fn truthy(value: &Value) -> bool {
+        match value {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(_) | Value::Object(_) => true,
+        }
+    }
+    match data {
+        Value::Array(items) => !items.iter().any(truthy),
+        Value::Object(map) => !map.values().any(truthy),
+        other => !truthy(other),
+    }
+}

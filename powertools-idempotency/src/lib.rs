@@ -286,4 +286,4 @@ pub use http::HttpState;
 pub use layer::{IdempotencyHook, IdempotencyLayer, IdempotencyService};
 pub use memory::InMemoryStore;
 pub use powertools_core::BoxFuture;
-pub use record::{PutOutcome, Record, Status, Store, StoreError};
+pub use record::{PutOutcome, Record, RecordFormat, Status, Store, StoreError};

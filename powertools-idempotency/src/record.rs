@@ -32,6 +32,23 @@ impl Status {
     }
 }
 
+/// How a completed record holds its response (`data`) in the store.
+///
+/// Reading accepts both: a string attribute is read in the engine's own format (JSON text for
+/// Python, the response string itself for TypeScript, as each family reads it), any other
+/// attribute type as a native value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecordFormat {
+    /// The response's JSON text in a string attribute, compressed (`gzip+base64:`) when it is
+    /// large: Powertools for Python's form, and the default.
+    #[default]
+    Python,
+    /// The response as native values (DynamoDB `M`, `L`, `N`, `S`, `BOOL`, `NULL`), as
+    /// Powertools for TypeScript writes it with `marshall`; never compressed.
+    TypeScript,
+}
+
 /// One idempotency record, as stored (§4 of the wire formats).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -43,8 +60,12 @@ pub struct Record {
     pub expiration: u64,
     /// Epoch **milliseconds**: the deadline of the invocation that claimed it.
     pub in_progress_expiration: Option<u64>,
-    /// The response, as a JSON string (completed records).
+    /// The response (completed records): its JSON text, or in [`RecordFormat::Python`] its
+    /// stored text (which may be compressed).
     pub data: Option<String>,
+    /// How `data` is held in the store: a store that has native values writes
+    /// [`RecordFormat::TypeScript`] data as such, and says which form it read.
+    pub format: RecordFormat,
     /// The hash of the validated part of the payload, when payload validation is on.
     pub validation: Option<String>,
 }

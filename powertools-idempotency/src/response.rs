@@ -115,6 +115,11 @@ pub(crate) fn fit_json(json: String, max: usize) -> Result<String, EncodeError> 
 }
 
 /// The JSON of a stored response (see [`encode_response`]).
+/// Whether `data` is the compressed form.
+pub(crate) fn is_compressed(data: &str) -> bool {
+    data.starts_with(COMPRESSED_PREFIX)
+}
+
 pub(crate) fn decode_response(data: &str) -> Result<Cow<'_, str>, DecodeError> {
     let Some(encoded) = data.strip_prefix(COMPRESSED_PREFIX) else {
         return Ok(Cow::Borrowed(data));

@@ -123,6 +123,7 @@ mod dynamodb {
         let completed = Record {
             status: Status::Completed,
             data: Some("{\"ok\":true}".to_owned()),
+            format: powertools_idempotency::RecordFormat::Python,
             ..claim
         };
         store.update(&completed).await?;

@@ -238,6 +238,7 @@ async fn crash_error_expiry_and_validation_over_dynamodb() -> TestResult {
         expiration: start / 1_000 + 60,
         in_progress_expiration: Some(start + 10_000),
         data: None,
+        format: powertools_idempotency::RecordFormat::Python,
         validation: Some(powertools_idempotency::HashMode::Python.hash(&json!(10))),
     };
     store.put_if_absent_or_expired(&crashed, start).await?;

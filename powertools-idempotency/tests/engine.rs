@@ -123,6 +123,7 @@ async fn a_crashed_invocation_blocks_until_its_in_progress_expiry_then_runs_once
         expiration: NOW_MS / 1_000 + 3_600,
         in_progress_expiration: Some(NOW_MS + 10_000),
         data: None,
+        format: powertools_idempotency::RecordFormat::Python,
         validation: None,
     };
     assert_eq!(
@@ -856,6 +857,7 @@ async fn a_corrupt_or_oversized_compressed_record_is_a_serialization_error() {
             expiration: NOW_MS / 1_000 + 3_600,
             in_progress_expiration: None,
             data: Some(data),
+            format: powertools_idempotency::RecordFormat::Python,
             validation: None,
         };
         let _ = store.update(&planted).await;
@@ -1108,6 +1110,7 @@ async fn a_stored_response_that_does_not_fit_is_described_without_its_content() 
             expiration: NOW_MS / 1_000 + 3_600,
             in_progress_expiration: None,
             data: Some(data.to_owned()),
+            format: powertools_idempotency::RecordFormat::Python,
             validation: None,
         };
         let _ = store.update(&planted).await;

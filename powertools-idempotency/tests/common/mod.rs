@@ -20,6 +20,7 @@ pub fn claim(key: &str, now_ms: u64, in_progress_ms: u64) -> Record {
         expiration: now_ms / 1_000 + 3_600,
         in_progress_expiration: Some(now_ms + in_progress_ms),
         data: None,
+        format: powertools_idempotency::RecordFormat::Python,
         validation: Some("v1".to_owned()),
     }
 }
@@ -45,6 +46,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
     let completed = Record {
         status: Status::Completed,
         data: Some("{\"ok\":true}".to_owned()),
+        format: powertools_idempotency::RecordFormat::Python,
         ..first.clone()
     };
     assert!(store.update(&completed).await.is_ok());
@@ -70,6 +72,7 @@ pub async fn conformance(store: &dyn Store, run: &str) {
     let boundary = Record {
         status: Status::Completed,
         data: Some("1".to_owned()),
+        format: powertools_idempotency::RecordFormat::Python,
         expiration,
         ..claim(&key("e"), NOW_MS, 30_000)
     };
