@@ -249,8 +249,35 @@
 //! (the same JMESPath expression), and set the key prefix Python used with
 //! [`IdempotencyBuilder::key_prefix`] (`<function name>.<module>.<handler>`, e.g.
 //! `orders-api.app.lambda_handler`). Python's stored responses replay here when they
-//! deserialize into the handler's output type; ours replay in Python as JSON. For Powertools for
-//! TypeScript tables, use [`HashMode::TypeScript`].
+//! deserialize into the handler's output type; ours replay in Python as JSON.
+//!
+//! # Sharing a table with Powertools for TypeScript
+//!
+//! One switch, [`IdempotencyBuilder::typescript_compatible`], makes records shared with a
+//! function written with Powertools for AWS Lambda (TypeScript) 2.x, both ways:
+//!
+//! | | Python (default) | TypeScript (`typescript_compatible()`) |
+//! |---|---|---|
+//! | key hash | MD5 hex of `json.dumps(data, sort_keys=True)` | MD5 base64 of `JSON.stringify(deepSort(data))`: keys sorted case-insensitively (UTF-16 order, ties in the payload's order), array-index keys (`"0"`, `"10"`) first in numeric order, `__proto__` dropped, numbers as JavaScript's doubles print them (`1.0` is `1`, integers past 2^53 rounded) |
+//! | default key prefix | `<function>.<handler>` | `<function>` |
+//! | `data` (the response) | JSON text in a string attribute (compressed when large) | native values: `M`, `L`, `N`, `S`, `BOOL`, `NULL` (never compressed) |
+//! | no key | null, `""`, `{}`, a list of nulls: run without idempotency (or `IdempotencyKeyError` with `raise_on_no_idempotency_key`) | run without idempotency only when a key path selects null; with `raise_on_no_idempotency_key`, any falsy selection (`0`, `""`, `[]`, `{}`) is refused |
+//! | validation hash | the hash of the selected part, without prefix | the same, TypeScript's hash |
+//!
+//! Attribute names, statuses, `expiration` (seconds), `in_progress_expiration` (milliseconds)
+//! and the validation attribute are the same in all three. Set the same table, the same key
+//! and validation paths, and the same function name (the prefix) as the TypeScript function.
+//! Checked against the TypeScript library itself: its keys for 47 payloads
+//! (`tests/typescript/vectors.cjs`), and records written by each side and replayed by the other
+//! over DynamoDB Local (objects, strings, numbers, validated payloads).
+//!
+//! Limits that come from JavaScript: keys that differ only by case keep the payload's order only
+//! when `serde_json`'s `preserve_order` feature is on in your build (without it `serde_json`
+//! has already sorted them by bytes); TypeScript cannot store numbers beyond 2^53 - 1 and reads
+//! such numbers written here as `BigInt`; a response in native form must fit DynamoDB's 400 KB
+//! item as is. The record format can also be set alone ([`IdempotencyBuilder::record_format`]):
+//! reading accepts both forms (a string attribute is read the way the configured family
+//! writes one), so a table can move from one family to the other.
 //!
 //! # Testing your code
 //!
