@@ -434,3 +434,54 @@ impl Store for DynamoDbStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A response written in native form reads back as the same JSON value.
+        #[test]
+        fn native_values_round_trip(value in json_value()) {
+            let native = json_to_native(&value);
+            prop_assert_eq!(native_to_json(&native, 0).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn sets_binaries_and_unreadable_numbers_are_not_responses() {
+        let set = AttributeValue::Ss(vec!["a".into()]);
+        assert!(native_to_json(&set, 0).is_err());
+        assert!(native_to_json(&AttributeValue::N("1e999".into()), 0).is_err());
+        let mut deep = AttributeValue::Null(true);
+        for _ in 0..100 {
+            deep = AttributeValue::L(vec![deep]);
+        }
+        assert_eq!(
+            native_to_json(&deep, 0).unwrap_err(),
+            "data is nested too deeply"
+        );
+    }
+}

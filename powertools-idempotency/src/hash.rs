@@ -105,7 +105,7 @@ fn array_index(key: &str) -> Option<u32> {
     }
     key.parse::<u64>()
         .ok()
-        .filter(|index| *index <= u64::from(u32::MAX) - 1)
+        .filter(|index| *index < u64::from(u32::MAX))
         .and_then(|index| u32::try_from(index).ok())
 }
 

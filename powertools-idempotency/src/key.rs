@@ -65,3 +65,36 @@ pub(crate) fn is_missing_key_typescript(data: &Value) -> bool {
         other => !truthy(other),
     }
 }
+
+#[cfg(test)]
+mod typescript_tests {
+    use super::is_missing_key_typescript;
+    use serde_json::json;
+
+    #[test]
+    fn falsy_data_and_containers_of_falsy_values_are_missing_to_typescript() {
+        for missing in [
+            json!(null),
+            json!(false),
+            json!(0),
+            json!(0.0),
+            json!(""),
+            json!([]),
+            json!({}),
+            json!([null, 0, "", false]),
+            json!({"a": 0, "b": null}),
+        ] {
+            assert!(is_missing_key_typescript(&missing), "{missing}");
+        }
+        for present in [
+            json!(1),
+            json!("x"),
+            json!(true),
+            json!([0, 1]),
+            json!({"a": []}),
+            json!([{}]),
+        ] {
+            assert!(!is_missing_key_typescript(&present), "{present}");
+        }
+    }
+}

@@ -112,6 +112,168 @@ fn the_committed_vectors_are_the_typescript_librarys() {
     );
 }
 
+/// A small deterministic generator (xorshift), so that a failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const KEYS: &[&str] = &[
+    "a",
+    "A",
+    "b",
+    "B",
+    "z",
+    "Z",
+    "_",
+    "é",
+    "É",
+    "e",
+    "ß",
+    "ǅ",
+    "ΑΣ",
+    "ας",
+    "İ",
+    "i",
+    "😀",
+    "\u{e000}",
+    "key",
+    "Key",
+    "KEY",
+    "0",
+    "9",
+    "10",
+    "01",
+    "-1",
+    "4294967294",
+    "4294967295",
+    "1.5",
+    "__proto__",
+    "",
+    " ",
+    "Content-Type",
+    "content-type",
+    "Host",
+    "accept",
+];
+
+const NUMBERS: &[&str] = &[
+    "0",
+    "-0",
+    "1",
+    "-17",
+    "1.0",
+    "0.1",
+    "27.50",
+    "1e21",
+    "1e20",
+    "1E-7",
+    "0.000001",
+    "1.5e300",
+    "5e-324",
+    "9007199254740993",
+    "12345678901234567890",
+    "-9223372036854775808",
+    "123456789012345.6",
+];
+
+/// A random JSON text: objects with unique keys from [`KEYS`], tricky numbers, strings with
+/// escapes and astral characters, nesting up to `depth`.
+fn random_json(rng: &mut Rng, depth: usize) -> String {
+    let kind = if depth == 0 {
+        rng.below(4)
+    } else {
+        rng.below(7)
+    };
+    match kind {
+        0 => rng.pick(NUMBERS).to_owned(),
+        1 => serde_json::to_string(rng.pick(&[
+            "",
+            "x",
+            "café",
+            "😀 ok",
+            "a\u{1}\n\"q\"",
+            "\u{2028}",
+            "日本",
+        ]))
+        .unwrap(),
+        2 => rng.pick(&["true", "false", "null"]).to_owned(),
+        3 => format!("{}", rng.next() % 100_000),
+        4 | 5 => {
+            let mut keys: Vec<&str> = Vec::new();
+            for _ in 0..rng.below(8) {
+                let key = rng.pick(KEYS);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            let fields: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(k).unwrap(),
+                        random_json(rng, depth - 1)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        _ => {
+            let items: Vec<String> = (0..rng.below(4))
+                .map(|_| random_json(rng, depth - 1))
+                .collect();
+            format!("[{}]", items.join(","))
+        }
+    }
+}
+
+/// 400 random payloads: the key this crate computes is the one the TypeScript library
+/// computes, for each.
+#[test]
+fn random_payloads_hash_like_the_typescript_library() {
+    let seed = 0x5eed_2026_1203_u64;
+    let mut rng = Rng(seed);
+    let payloads: Vec<String> = (0..400).map(|_| random_json(&mut rng, 3)).collect();
+    let file = std::env::temp_dir().join(format!("ts-payloads-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string(&payloads).unwrap()).unwrap();
+    let vectors = node("vectors.cjs", &[file.to_str().unwrap()], &[]);
+    let _ = std::fs::remove_file(&file);
+    let mut failures = Vec::new();
+    for vector in vectors.as_array().unwrap() {
+        let text = vector["payload"].as_str().unwrap();
+        let payload: Value = serde_json::from_str(text).unwrap();
+        let key = format!(
+            "vectors#{}",
+            powertools_idempotency::HashMode::TypeScript.hash(&payload)
+        );
+        if key != vector["key"].as_str().unwrap() {
+            failures.push(format!("{text}: {key} != {}", vector["key"]));
+        }
+    }
+    assert_eq!(vectors.as_array().unwrap().len(), 400);
+    assert!(
+        failures.is_empty(),
+        "seed {seed:#x}: {} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 #[tokio::test]
 async fn records_written_by_typescript_are_replayed_with_the_same_values() -> TestResult {
     let (_client_keepalive, table) = table().await?;

@@ -4,6 +4,8 @@
 // (scripts/test installs it and exports POWERTOOLS_TYPESCRIPT_NODE_PATH):
 //
 //   NODE_PATH=$POWERTOOLS_TYPESCRIPT_NODE_PATH node vectors.cjs > typescript.json
+//
+// Another file of payloads may be given as the first argument.
 'use strict';
 process.env.AWS_LAMBDA_FUNCTION_NAME = 'vectors'; // the default key prefix: the function name
 process.env.AWS_REGION ??= 'us-east-1';
@@ -12,7 +14,8 @@ const path = require('node:path');
 const { IdempotencyConfig } = require('@aws-lambda-powertools/idempotency');
 const { DynamoDBPersistenceLayer } = require('@aws-lambda-powertools/idempotency/dynamodb');
 
-const payloads = JSON.parse(fs.readFileSync(path.join(__dirname, 'payloads.json'), 'utf8'));
+const source = process.argv[2] ?? path.join(__dirname, 'payloads.json');
+const payloads = JSON.parse(fs.readFileSync(source, 'utf8'));
 const vectors = payloads.map((text) => {
   const layer = new DynamoDBPersistenceLayer({ tableName: 'unused' });
   layer.configure({ config: new IdempotencyConfig({}) });
