@@ -213,6 +213,7 @@ mod json;
 mod keys;
 mod layer;
 mod level;
+mod line;
 mod logger;
 mod redaction;
 mod render;
@@ -228,6 +229,7 @@ pub use filter::LogFilter;
 pub use hook::{LoggerHook, LoggerLayer, LoggerService};
 pub use json::Json;
 pub use layer::LogLayer;
+pub use line::LogLine;
 pub use logger::{Logger, LoggerBuilder};
 
 use powertools_core::Invocation;

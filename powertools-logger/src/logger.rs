@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use powertools_core::{
     Clock, CommonConfig, Env, FunctionConfig, Invocation, InvocationLayer, LineWriter,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Filtered;
@@ -19,6 +19,7 @@ use crate::filter::LogFilter;
 use crate::hook::{LoggerHook, LoggerLayer};
 use crate::keys::KeyNames;
 use crate::layer::LogLayer;
+use crate::line::LogLine;
 use crate::redaction::Redaction;
 use crate::render::flush;
 use crate::shared::{Formatter, Shared};
@@ -369,10 +370,11 @@ impl LoggerBuilder {
         self
     }
 
-    /// A hook that may change every line (as an ordered JSON object) before it is written.
+    /// A hook that may change every line (its keys in order, as a [`LogLine`]) before it is
+    /// written.
     pub fn formatter<F>(mut self, formatter: F) -> Self
     where
-        F: Fn(&mut Map<String, Value>) + Send + Sync + 'static,
+        F: Fn(&mut LogLine) + Send + Sync + 'static,
     {
         self.formatter = Some(Arc::new(formatter));
         self

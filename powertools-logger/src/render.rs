@@ -307,8 +307,7 @@ fn write_location(out: &mut Vec<u8>, location: &Location<'_>) {
 
 /// The slow path: the formatter hook and pretty output work on the line as a JSON object.
 fn reformat(shared: &Shared, out: &mut Vec<u8>) {
-    let Ok(mut map) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(out)
-    else {
+    let Ok(mut map) = serde_json::from_slice::<crate::line::LogLine>(out) else {
         return;
     };
     if let Some(formatter) = &shared.formatter {

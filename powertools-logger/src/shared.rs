@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use powertools_core::{Clock, FunctionConfig, LineWriter};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::level_filters::LevelFilter;
 
 use crate::buffer::BufferConfig;
@@ -14,7 +14,7 @@ use crate::keys::KeyNames;
 use crate::redaction::Redaction;
 
 /// The hook that may change every line before it is written.
-pub(crate) type Formatter = dyn Fn(&mut Map<String, Value>) + Send + Sync;
+pub(crate) type Formatter = dyn Fn(&mut crate::LogLine) + Send + Sync;
 
 pub(crate) struct Shared {
     /// The function configuration, carrying the service name as `CommonConfig` resolved it.

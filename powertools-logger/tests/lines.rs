@@ -18,6 +18,14 @@ use tracing::instrument::WithSubscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Every line, parsed; a line that is not JSON fails the test.
+/// The keys of line `index` in the order they were written (a `serde_json::Map` would sort
+/// them unless serde_json's `preserve_order` is on, which the logger does not force).
+fn key_order(captured: &CapturedOutput, index: usize) -> Vec<String> {
+    let line: powertools_logger::LogLine = serde_json::from_str(&captured.lines()[index])
+        .unwrap_or_else(|e| panic!("{e}: {}", captured.text()));
+    line.iter().map(|(k, _)| k.to_owned()).collect()
+}
+
 fn json(captured: &CapturedOutput) -> Vec<Value> {
     captured
         .json_lines()
@@ -125,10 +133,7 @@ async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
     let lines = json(&captured);
     assert_eq!(lines.len(), 2, "{}", captured.text());
 
-    let keys: Vec<&str> = lines[0]
-        .as_object()
-        .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap();
+    let keys = key_order(&captured, 0);
     assert_eq!(
         keys,
         [
@@ -767,7 +772,7 @@ fn renamed_keys_and_formatter_hook() {
         .rename_key("function_name", "lambda_function_name")
         .rename_key("location", "")
         .formatter(|line| {
-            line.insert("formatted".into(), json!(true));
+            line.insert("formatted", json!(true));
         })
         .build()
         .unwrap();
@@ -777,6 +782,19 @@ fn renamed_keys_and_formatter_hook() {
     assert!(line.get("function_name").is_none());
     assert!(line.get("location").is_none());
     assert_eq!(line["formatted"], true);
+    // The hook sees, and the line keeps, the standard order, whatever serde_json's features.
+    let keys = key_order(&captured, 0);
+    assert_eq!(keys.first().map(String::as_str), Some("level"), "{keys:?}");
+    let at = |k: &str| keys.iter().position(|x| x == k).unwrap_or(usize::MAX);
+    assert!(
+        at("message") < at("timestamp") && at("timestamp") < at("service"),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.last().map(String::as_str),
+        Some("formatted"),
+        "{keys:?}"
+    );
 }
 
 #[test]
@@ -1144,11 +1162,8 @@ async fn the_tenant_id_follows_the_lambda_context_keys_when_there_is_one() {
     let lines = json(&captured);
     assert_eq!(lines.len(), 2, "{}", captured.text());
     assert_eq!(lines[0]["tenant_id"], "tenant-blue");
-    let keys: Vec<&str> = lines[0]
-        .as_object()
-        .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap();
-    let at = |k: &str| keys.iter().position(|x| *x == k);
+    let keys = key_order(&captured, 0);
+    let at = |k: &str| keys.iter().position(|x| x == k);
     assert_eq!(
         at("tenant_id"),
         at("function_request_id").map(|i| i + 1),
