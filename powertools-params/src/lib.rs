@@ -98,6 +98,25 @@
 //! clock decides whether a cached value is fresh; removal from memory follows real time. End to end, the project's `scripts/test`
 //! runs the SSM and Secrets Manager providers against moto, DynamoDB against DynamoDB Local, and
 //! AppConfig against a fake AppConfigData server in the tests.
+//!
+// Links to the providers of features that are off: their page on docs.rs (which documents
+// every feature).
+#![cfg_attr(
+    not(feature = "ssm"),
+    doc = "[`SsmProvider`]: https://docs.rs/powertools-params/latest/powertools_params/struct.SsmProvider.html"
+)]
+#![cfg_attr(
+    not(feature = "secrets"),
+    doc = "[`SecretsProvider`]: https://docs.rs/powertools-params/latest/powertools_params/struct.SecretsProvider.html"
+)]
+#![cfg_attr(
+    not(feature = "appconfig"),
+    doc = "[`AppConfigProvider`]: https://docs.rs/powertools-params/latest/powertools_params/struct.AppConfigProvider.html"
+)]
+#![cfg_attr(
+    not(feature = "dynamodb"),
+    doc = "[`DynamoDbProvider`]: https://docs.rs/powertools-params/latest/powertools_params/struct.DynamoDbProvider.html"
+)]
 
 #[cfg(feature = "appconfig")]
 mod appconfig;
