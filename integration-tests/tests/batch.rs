@@ -7,15 +7,14 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, xray};
+use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, events, xray};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const BATCH: &str = env!("CARGO_BIN_EXE_batch-function");
-const STANDARD: &str = "arn:aws:sqs:eu-west-1:123456789012:work";
-const FIFO: &str = "arn:aws:sqs:eu-west-1:123456789012:work.fifo";
+const STANDARD: &str = "standard";
+const FIFO: &str = "fifo";
 
 async fn start(
     env: &[(&str, &str)],
@@ -32,20 +31,16 @@ async fn start(
     Ok(builder.start().await?)
 }
 
-/// An SQS event: one message per `(message id, group, body)`.
-fn sqs(arn: &str, messages: &[(&str, &str, String)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, group, body)| {
-            json!({
-                "messageId": id, "receiptHandle": "r", "body": body,
-                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
-                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": arn, "awsRegion": "eu-west-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+/// An SQS event from the testing kit's fixture: one message per `(message id, group, body)`.
+fn sqs(kind: &str, messages: &[(&str, &str, String)]) -> Value {
+    let mut builder = events::sqs().queue("work");
+    if kind == FIFO {
+        builder = builder.fifo();
+    }
+    for (id, group, body) in messages {
+        builder = builder.message_in_group(*id, *group, body.clone());
+    }
+    builder.build()
 }
 
 fn work(id: &str, extra: Value) -> Value {
@@ -244,46 +239,23 @@ async fn a_fifo_batch_stops_at_its_first_failure_and_a_batch_that_all_failed_is_
 }
 
 fn kinesis(records: &[(&str, Value)]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(sequence, data)| {
-            json!({
-                "awsRegion": "eu-west-1", "eventID": format!("shardId-000:{sequence}"),
-                "eventName": "aws:kinesis:record", "eventSource": "aws:kinesis",
-                "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/work",
-                "eventVersion": "1.0", "invokeIdentityArn": "arn:aws:iam::123456789012:role/r",
-                "kinesis": {
-                    "approximateArrivalTimestamp": 1_764_756_000.0,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
-                    "partitionKey": "p", "sequenceNumber": sequence, "kinesisSchemaVersion": "1.0"
-                }
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+    let mut builder = events::kinesis();
+    for (sequence, data) in records {
+        builder = builder.record(*sequence, data.to_string());
+    }
+    builder.build()
 }
 
 fn dynamodb_streams(records: &[(&str, &str, Option<&str>)]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(sequence, id, fail)| {
-            let mut image = json!({"id": {"S": id}, "sleep_ms": {"N": "1"}});
-            if let Some(fail) = fail {
-                image["fail"] = json!({"S": fail});
-            }
-            json!({
-                "awsRegion": "eu-west-1", "eventID": sequence, "eventName": "INSERT",
-                "eventSource": "aws:dynamodb", "eventVersion": "1.1",
-                "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/work/stream/2026",
-                "dynamodb": {
-                    "ApproximateCreationDateTime": 1_764_756_000.0,
-                    "Keys": {"id": {"S": id}}, "NewImage": image,
-                    "SequenceNumber": sequence, "SizeBytes": 30, "StreamViewType": "NEW_IMAGE"
-                }
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+    let mut builder = events::dynamodb_streams().table("work");
+    for (sequence, id, fail) in records {
+        let mut image = json!({"id": id, "sleep_ms": 1});
+        if let Some(fail) = fail {
+            image["fail"] = json!(fail);
+        }
+        builder = builder.insert(*sequence, json!({"id": id}), image);
+    }
+    builder.build()
 }
 
 #[tokio::test]

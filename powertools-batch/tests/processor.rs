@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_lambda_events::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::kinesis::KinesisEvent;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use base64::Engine as _;
 use lambda_runtime::{Context, LambdaEvent};
 use powertools_batch::{
     BatchError, BatchProcessor, ConfigError, Failure, Json, NewImage, sqs_handler,
 };
+use powertools_testing::events;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::ServiceExt as _;
 
 #[derive(Debug, Deserialize)]
@@ -23,19 +23,16 @@ struct Order {
     quantity: u32,
 }
 
+/// An SQS batch from the testing kit's fixture: one message per `(message id, group, body)`.
 fn sqs_event(arn: &str, messages: &[(&str, &str, &str)]) -> SqsEvent {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, group, body)| {
-            json!({
-                "messageId": id, "receiptHandle": "r", "body": body,
-                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
-                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": arn, "awsRegion": "eu-west-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    let mut builder = events::sqs();
+    if arn == FIFO {
+        builder = builder.fifo();
+    }
+    for (id, group, body) in messages {
+        builder = builder.message_in_group(*id, *group, *body);
+    }
+    serde_json::from_value(builder.build()).unwrap()
 }
 
 const STANDARD: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
@@ -265,23 +262,11 @@ async fn fifo_semantics_can_be_forced_and_say_which_record_stopped_the_batch() {
 }
 
 fn kinesis_event(records: &[(&str, &str)]) -> KinesisEvent {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(sequence, data)| {
-            json!({
-                "awsRegion": "eu-west-1", "eventID": format!("shardId-000:{sequence}"),
-                "eventName": "aws:kinesis:record", "eventSource": "aws:kinesis",
-                "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/orders",
-                "eventVersion": "1.0", "invokeIdentityArn": "arn:aws:iam::123456789012:role/r",
-                "kinesis": {
-                    "approximateArrivalTimestamp": 1_764_756_000.0,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data),
-                    "partitionKey": "p", "sequenceNumber": sequence, "kinesisSchemaVersion": "1.0"
-                }
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    let mut builder = events::kinesis();
+    for (sequence, data) in records {
+        builder = builder.record(*sequence, data);
+    }
+    serde_json::from_value(builder.build()).unwrap()
 }
 
 #[tokio::test]
@@ -321,24 +306,19 @@ async fn kinesis_records_report_sequence_numbers_and_can_stop_at_the_first_failu
 
 #[tokio::test]
 async fn dynamodb_stream_images_are_typed_and_failures_reported_by_sequence_number() {
-    let record = |sequence: &str, name: &str, quantity: &str| {
-        json!({
-            "awsRegion": "eu-west-1", "eventID": sequence, "eventName": name,
-            "eventSource": "aws:dynamodb", "eventVersion": "1.1",
-            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026",
-            "dynamodb": {
-                "ApproximateCreationDateTime": 1_764_756_000.0,
-                "Keys": {"order_id": {"S": sequence}},
-                "NewImage": {"order_id": {"S": sequence}, "quantity": {"N": quantity}},
-                "SequenceNumber": sequence, "SizeBytes": 30, "StreamViewType": "NEW_IMAGE"
-            }
-        })
-    };
-    let event: DynamoDbEvent = serde_json::from_value(json!({"Records": [
-        record("111", "INSERT", "1"),
-        record("222", "MODIFY", "0"),
-        record("333", "INSERT", "-1"),
-    ]}))
+    let order = |id: &str, quantity: i64| json!({"order_id": id, "quantity": quantity});
+    let event: DynamoDbEvent = serde_json::from_value(
+        events::dynamodb_streams()
+            .insert("111", json!({"order_id": "111"}), order("111", 1))
+            .modify(
+                "222",
+                json!({"order_id": "222"}),
+                order("222", 1),
+                order("222", 0),
+            )
+            .insert("333", json!({"order_id": "333"}), order("333", -1))
+            .build(),
+    )
     .unwrap();
     let seen = Mutex::new(Vec::new());
     let record_handler = |NewImage(order): NewImage<Order>| {

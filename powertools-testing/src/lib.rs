@@ -7,6 +7,9 @@
 //!   `AWS_LAMBDA_RUNTIME_API` and the usual `AWS_LAMBDA_*` variables (`lambda_runtime` refuses
 //!   to start without them, and a child process keeps them out of the test's own environment),
 //!   captures its stdout (the log and EMF lines) and stderr, and invokes it.
+//! - [`events`]: the events Lambda sends for SQS, Kinesis, DynamoDB Streams, API Gateway REST
+//!   and HTTP APIs, ALB, function URLs, SNS, EventBridge, scheduled events and S3, with builders
+//!   for what a test is about; each deserializes into its `aws_lambda_events` type.
 //!
 //! # Testing your own handler
 //!
@@ -57,6 +60,7 @@ pub mod dynamodb;
 #[cfg(feature = "schemas")]
 pub mod emf;
 mod event;
+pub mod events;
 mod function;
 mod ids;
 mod runtime_api;
