@@ -60,21 +60,6 @@ fn failed(response: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn blobs(stdout: &[String]) -> Vec<Value> {
-    stdout
-        .iter()
-        .filter(|l| l.contains("\"_aws\""))
-        .map(|l| emf::check_blob(l).unwrap())
-        .collect()
-}
-
-fn json_lines(stdout: &[String]) -> Vec<Value> {
-    stdout
-        .iter()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_failing_panicking_or_malformed_record_fails_alone_and_the_function_goes_on() -> TestResult
 {
@@ -125,14 +110,7 @@ async fn a_failing_panicking_or_malformed_record_fails_alone_and_the_function_go
         .iter()
         .map(|d| xray::check_datagram(d).unwrap())
         .collect();
-    let mut records = Vec::new();
-    let mut stack: Vec<&Value> = docs.iter().collect();
-    while let Some(doc) = stack.pop() {
-        if doc["name"] == "## record" {
-            records.push(doc);
-        }
-        stack.extend(doc["subsegments"].as_array().into_iter().flatten());
-    }
+    let records = xray::find_named(&docs, "## record");
     assert_eq!(records.len(), 4, "{docs:#?}");
     let panicked = records
         .iter()
@@ -149,7 +127,7 @@ async fn a_failing_panicking_or_malformed_record_fails_alone_and_the_function_go
     assert!(ok.get("fault").is_none_or(|f| f == false), "{ok:#}");
 
     let stopped = function.stop().await;
-    let lines = json_lines(&stopped.stdout);
+    let lines = stopped.json_lines();
     let done: Vec<&Value> = lines
         .iter()
         .filter(|l| l["message"] == "record done")
@@ -183,7 +161,7 @@ async fn a_failing_panicking_or_malformed_record_fails_alone_and_the_function_go
             ("m-panic", "the handler panicked: record w-panic exploded"),
         ]
     );
-    let blobs = blobs(&stopped.stdout);
+    let blobs = emf::blobs_in(&stopped.stdout)?;
     let values: f64 = blobs
         .iter()
         .filter_map(|b| b["RecordValue"].as_array())
@@ -229,7 +207,8 @@ async fn a_fifo_batch_stops_at_its_first_failure_and_a_batch_that_all_failed_is_
         "{error:?}"
     );
     let stopped = function.stop().await;
-    let done: Vec<Value> = json_lines(&stopped.stdout)
+    let done: Vec<Value> = stopped
+        .json_lines()
         .into_iter()
         .filter(|l| l["message"] == "record done")
         .collect();
@@ -286,7 +265,8 @@ async fn stream_batches_report_sequence_numbers_and_can_stop_at_the_first_failur
         .json()?;
     assert_eq!(failed(&response), ["200", "300", "400"]);
     let stopped = ordered.stop().await;
-    let done: Vec<Value> = json_lines(&stopped.stdout)
+    let done: Vec<Value> = stopped
+        .json_lines()
         .into_iter()
         .filter(|l| l["message"] == "record done")
         .collect();
@@ -304,7 +284,8 @@ async fn stream_batches_report_sequence_numbers_and_can_stop_at_the_first_failur
         .json()?;
     assert_eq!(failed(&response), ["222"]);
     let stopped = streams_fn.stop().await;
-    let mut done: Vec<(String, String)> = json_lines(&stopped.stdout)
+    let mut done: Vec<(String, String)> = stopped
+        .json_lines()
         .into_iter()
         .filter(|l| l["message"] == "record done")
         .map(|l| {
@@ -350,7 +331,8 @@ async fn concurrent_batches_keep_their_records_in_their_own_invocation() -> Test
         assert_eq!(response, json!({"batchItemFailures": []}));
     }
     let stopped = function.stop().await;
-    let done: Vec<Value> = json_lines(&stopped.stdout)
+    let done: Vec<Value> = stopped
+        .json_lines()
         .into_iter()
         .filter(|l| l["message"] == "record done")
         .collect();
@@ -365,7 +347,7 @@ async fn concurrent_batches_keep_their_records_in_their_own_invocation() -> Test
             "{line}"
         );
     }
-    let blobs = blobs(&stopped.stdout);
+    let blobs = emf::blobs_in(&stopped.stdout)?;
     let per_invocation: Vec<usize> = blobs
         .iter()
         .filter_map(|b| b["RecordValue"].as_array().map(Vec::len))

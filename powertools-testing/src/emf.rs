@@ -136,8 +136,13 @@ pub fn check_blob(line: &str) -> Result<Value, HarnessError> {
 
 /// Every line of `captured` that is an EMF blob (has an `_aws` key), each checked.
 pub fn blobs(captured: &CapturedOutput) -> Result<Vec<Value>, HarnessError> {
-    captured
-        .lines()
+    blobs_in(&captured.lines())
+}
+
+/// Every one of `lines` that is an EMF blob (has an `_aws` key), each checked: for a function's
+/// stdout (`Stopped::stdout`).
+pub fn blobs_in(lines: &[String]) -> Result<Vec<Value>, HarnessError> {
+    lines
         .iter()
         .filter(|line| line.contains("\"_aws\""))
         .map(|line| check_blob(line))

@@ -47,6 +47,18 @@ fn uuid(n: u64) -> String {
     format!("059f36b4-87a3-44ab-83d2-{n:012x}")
 }
 
+/// `{"Records": records}`, each record from the event source `arn`.
+fn records_from(records: Vec<Value>, arn: &str) -> Value {
+    let records: Vec<Value> = records
+        .into_iter()
+        .map(|mut record| {
+            record["eventSourceARN"] = json!(arn);
+            record
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -146,16 +158,10 @@ impl SqsBuilder {
         } else {
             self.queue
         };
-        let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}");
-        let records: Vec<Value> = self
-            .records
-            .into_iter()
-            .map(|mut record| {
-                record["eventSourceARN"] = json!(arn);
-                record
-            })
-            .collect();
-        json!({ "Records": records })
+        records_from(
+            self.records,
+            &format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"),
+        )
     }
 }
 
@@ -378,15 +384,7 @@ impl DynamoDbStreamsBuilder {
             "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}/stream/2026-12-03T10:00:00.000",
             self.table
         );
-        let records: Vec<Value> = self
-            .records
-            .into_iter()
-            .map(|mut record| {
-                record["eventSourceARN"] = json!(arn);
-                record
-            })
-            .collect();
-        json!({ "Records": records })
+        records_from(self.records, &arn)
     }
 }
 

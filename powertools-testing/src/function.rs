@@ -38,6 +38,25 @@ pub struct Stopped {
     pub exited_by_itself: Option<ExitStatus>,
 }
 
+impl Stopped {
+    /// The stdout lines that are JSON objects (log lines and EMF blobs), parsed.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(serde_json::Value::is_object)
+            .collect()
+    }
+
+    /// The log lines whose `message` is `message`.
+    pub fn lines_with_message(&self, message: &str) -> Vec<serde_json::Value> {
+        self.json_lines()
+            .into_iter()
+            .filter(|line| line["message"] == message)
+            .collect()
+    }
+}
+
 /// Configures and starts a [`LocalFunction`].
 #[derive(Debug)]
 #[must_use]

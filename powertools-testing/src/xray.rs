@@ -21,6 +21,22 @@ fn validator() -> Result<&'static jsonschema::Validator, HarnessError> {
     crate::schema::load(&VALIDATOR, SCHEMA, "X-Ray")
 }
 
+/// Every subsegment named `name` in `documents` (checked datagrams) and, at any depth, in their
+/// nested `subsegments`.
+pub fn find_named<'a>(documents: &'a [Value], name: &str) -> Vec<&'a Value> {
+    let mut found = Vec::new();
+    let mut stack: Vec<&Value> = documents.iter().rev().collect();
+    while let Some(document) = stack.pop() {
+        if document["name"] == name {
+            found.push(document);
+        }
+        if let Some(children) = document["subsegments"].as_array() {
+            stack.extend(children.iter().rev());
+        }
+    }
+    found
+}
+
 /// Checks one datagram as the daemon receives it; returns the document.
 pub fn check_datagram(datagram: &[u8]) -> Result<Value, HarnessError> {
     let invalid = HarnessError::InvalidDocument;

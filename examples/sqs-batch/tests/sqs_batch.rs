@@ -90,16 +90,7 @@ async fn invalid_orders_are_reported_and_every_other_message_is_processed_once()
         .iter()
         .map(|d| xray::check_datagram(d).unwrap())
         .collect();
-    let mut records: Vec<&Value> = Vec::new();
-    let mut stack: Vec<&Value> = docs.iter().collect();
-    while let Some(doc) = stack.pop() {
-        if doc["name"] == "## record" {
-            records.push(doc);
-        }
-        if let Some(children) = doc["subsegments"].as_array() {
-            stack.extend(children);
-        }
-    }
+    let records = xray::find_named(&docs, "## record");
     let mut annotated: Vec<&str> = records
         .iter()
         .map(|r| r["annotations"]["record_id"].as_str().unwrap())
@@ -114,15 +105,8 @@ async fn invalid_orders_are_reported_and_every_other_message_is_processed_once()
     );
 
     let stopped = function.stop().await;
-    let lines: Vec<Value> = stopped
-        .stdout
-        .iter()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let processed: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["message"] == "order processed")
-        .collect();
+    let lines = stopped.json_lines();
+    let processed = stopped.lines_with_message("order processed");
     let mut orders: Vec<&str> = processed
         .iter()
         .map(|l| l["order_id"].as_str().unwrap())
@@ -139,10 +123,7 @@ async fn invalid_orders_are_reported_and_every_other_message_is_processed_once()
         assert_eq!(line["function_request_id"], "batch-1");
         assert_eq!(line["service"], "orders");
     }
-    let failures: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["message"] == "record failed")
-        .collect();
+    let failures = stopped.lines_with_message("record failed");
     assert_eq!(failures.len(), 3, "{lines:#?}");
     for line in &failures {
         assert_eq!(line["level"], "ERROR");
@@ -152,12 +133,7 @@ async fn invalid_orders_are_reported_and_every_other_message_is_processed_once()
         assert_eq!(line["correlation_id"], line["record_id"], "{line}");
     }
 
-    let blobs: Vec<Value> = stopped
-        .stdout
-        .iter()
-        .filter(|l| l.contains("\"_aws\""))
-        .map(|l| emf::check_blob(l).unwrap())
-        .collect();
+    let blobs = emf::blobs_in(&stopped.stdout)?;
     // The records' metrics land in their invocation's blob; the replayed batch measured none.
     let measured: Vec<&Value> = blobs
         .iter()
