@@ -1,21 +1,4 @@
-//! JMESPath with the Powertools functions, the one front end the Powertools for AWS Lambda in
-//! Rust utilities share: the logger's correlation-id paths, idempotency's key and validation
-//! paths, and the batch envelopes.
-//!
-//! Besides the standard functions: `powertools_json(s)` parses a JSON string (an API Gateway
-//! `body`), `powertools_base64(s)` decodes base64 to a string, `powertools_base64_gzip(s)`
-//! decodes base64 and gunzips to a string. They compose:
-//! `powertools_json(powertools_base64_gzip(data))`.
-//!
-//! ```
-//! use powertools_jmespath::Expression;
-//! use serde_json::json;
-//!
-//! let path = Expression::compile("powertools_json(body).order_id").unwrap();
-//! let event = json!({"body": "{\"order_id\": \"o-1\"}"});
-//! assert_eq!(path.search(&event).unwrap(), json!("o-1"));
-//! assert!(Expression::compile("a.[").is_err());
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::io::Read;
 use std::sync::{Arc, OnceLock};

@@ -45,6 +45,16 @@ impl std::fmt::Debug for AppConfigProvider {
 }
 
 impl AppConfigProvider {
+    /// A provider for one application and environment, with a client made from the shared AWS
+    /// configuration (what `aws_config::load_defaults` returns).
+    pub fn from_sdk_config(
+        config: &aws_types::SdkConfig,
+        application: impl Into<String>,
+        environment: impl Into<String>,
+    ) -> Self {
+        Self::new(Client::new(config), application, environment)
+    }
+
     /// A provider for one application and environment.
     pub fn new(
         client: Client,

@@ -21,6 +21,12 @@ pub struct DynamoDbProvider {
 }
 
 impl DynamoDbProvider {
+    /// A provider over `table`, with a client made from the shared AWS configuration (what
+    /// `aws_config::load_defaults` returns).
+    pub fn from_sdk_config(config: &aws_types::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+
     /// A provider over `table` with attributes `id`, `sk` and `value`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {

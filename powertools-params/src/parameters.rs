@@ -327,6 +327,16 @@ impl<P: Provider + 'static> Parameters<P> {
         self.get(name).await.map(Secret::new)
     }
 
+    /// The value parsed as JSON into `T`, as a [`Secret`] (a secret that holds a JSON document,
+    /// as Secrets Manager's key/value secrets do). A value that does not parse is an error that
+    /// says where, never what.
+    pub async fn get_secret_json<T: DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Secret<T>, ParameterError> {
+        self.get_json(name).await.map(Secret::new)
+    }
+
     /// The values under `path`, by relative name, cached for the max age like single values
     /// (in a cache of their own, of the same capacity). Unlike single values, concurrent
     /// misses are not merged into one call and stale-if-error does not apply: a failure is an

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use powertools_core::BoxFuture;
 
@@ -27,6 +27,36 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         })
     }
 }
+
+/// `impl Provider for $pointer<P>`, forwarding every call to the provider pointed to.
+macro_rules! forward_provider {
+    ($(#[$doc:meta])* $pointer:ident) => {
+        $(#[$doc])*
+        impl<P: Provider + ?Sized> Provider for $pointer<P> {
+            fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<RawValue, ParameterError>> {
+                (**self).get(name)
+            }
+
+            fn get_multiple<'a>(
+                &'a self,
+                path: &'a str,
+            ) -> BoxFuture<'a, Result<Vec<(String, RawValue)>, ParameterError>> {
+                (**self).get_multiple(path)
+            }
+        }
+    };
+}
+
+forward_provider!(
+    /// A boxed provider is a provider: `Parameters<Box<dyn Provider>>` holds any of them, so
+    /// that an application's state need not be generic over the provider (an
+    /// [`InMemoryProvider`] in tests, `SsmProvider` in Lambda).
+    Box
+);
+forward_provider!(
+    /// A shared provider is a provider (a test keeping a handle to count calls).
+    Arc
+);
 
 /// Values in memory (the embedded default, and tests): counts its calls and can be told to fail.
 #[derive(Debug, Default)]

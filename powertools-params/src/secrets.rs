@@ -20,6 +20,12 @@ impl SecretsProvider {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+
+    /// A provider with a client made from the shared AWS configuration (what
+    /// `aws_config::load_defaults` returns).
+    pub fn from_sdk_config(config: &aws_types::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
 }
 
 impl Provider for SecretsProvider {

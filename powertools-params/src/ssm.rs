@@ -26,6 +26,12 @@ impl SsmProvider {
         Self::with_env(client, &Env::from_env())
     }
 
+    /// A provider with a client made from the shared AWS configuration (what
+    /// `aws_config::load_defaults` returns).
+    pub fn from_sdk_config(config: &aws_types::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+
     /// Like [`SsmProvider::new`], reading `env`.
     pub fn with_env(client: Client, env: &Env) -> Self {
         Self {

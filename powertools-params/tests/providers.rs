@@ -11,7 +11,7 @@ use aws_sdk_ssm::types::ParameterType;
 use common::everything_shown;
 use powertools_core::Env;
 use powertools_params::{
-    DynamoDbProvider, GetOptions, ParameterError, Parameters, RawValue, SecretsProvider,
+    DynamoDbProvider, GetOptions, ParameterError, Parameters, Provider, RawValue, SecretsProvider,
     SsmProvider,
 };
 use powertools_testing::unique_name;
@@ -299,5 +299,51 @@ async fn dynamodb_single_and_multiple_values() -> TestResult {
         single.get("/orders/none").await,
         Err(ParameterError::NotFound { .. })
     ));
+    Ok(())
+}
+
+/// A provider made from the shared configuration, boxed (so the application's state is not
+/// generic over it), and a JSON secret kept a `Secret`: its fields in hand, nothing in `Debug`
+/// or in the error of a secret that does not fit.
+#[tokio::test]
+async fn a_boxed_provider_from_the_sdk_config_and_json_secrets() -> TestResult {
+    let config = config().await?;
+    let name = unique_name("db-json");
+    let misfit = unique_name("db-misfit");
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(r#"{"user":"app","password":"hunter2"}"#)
+        .send()
+        .await?;
+    client
+        .create_secret()
+        .name(&misfit)
+        .secret_string(r#"{"user":["hunter2"],"password":"hunter2"}"#)
+        .send()
+        .await?;
+    let provider: Box<dyn Provider> = Box::new(SecretsProvider::from_sdk_config(&config));
+    let parameters: Parameters<Box<dyn Provider>> = Parameters::builder(provider)
+        .env(Env::from_lookup(|_| None))
+        .build()?;
+    #[derive(serde::Deserialize)]
+    struct Credentials {
+        user: String,
+        password: String,
+    }
+    let secret = parameters.get_secret_json::<Credentials>(&name).await?;
+    assert_eq!(secret.expose().user, "app");
+    assert_eq!(secret.expose().password, "hunter2");
+    assert!(!format!("{secret:?} {secret}").contains("hunter2"));
+    let error = parameters
+        .get_secret_json::<Credentials>(&misfit)
+        .await
+        .err()
+        .ok_or("a misfit secret parsed")?;
+    assert!(
+        !format!("{error} {error:?}").contains("hunter2"),
+        "{error:?}"
+    );
     Ok(())
 }
