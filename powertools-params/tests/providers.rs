@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_ssm::types::ParameterType;
 use common::everything_shown;
 use powertools_core::Env;
 use powertools_params::{
@@ -18,57 +17,27 @@ use powertools_testing::unique_name;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-async fn config() -> Result<aws_config::SdkConfig, String> {
-    for variable in ["AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
-        match std::env::var(variable) {
-            Ok(url) if url.starts_with("http://127.0.0.1") => {}
-            _ => {
-                return Err(format!(
-                    "{variable} is not a local server: run the tests with `scripts/test`, which starts moto"
-                ));
-            }
-        }
-    }
-    powertools_testing::dynamodb::local_sdk_config()
-        .await
-        .map_err(|e| e.to_string())
+async fn config() -> Result<aws_config::SdkConfig, powertools_testing::HarnessError> {
+    powertools_testing::aws::local_sdk_config(&[
+        "AWS_ENDPOINT_URL_SSM",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    ])
+    .await
 }
 
 #[tokio::test]
 async fn ssm_single_decrypted_by_path_and_by_names() -> TestResult {
-    let config = config().await?;
-    let client = aws_sdk_ssm::Client::new(&config);
+    let client = powertools_testing::ssm::local_client().await?;
     let root = format!("/{}", unique_name("orders"));
-    for (name, value, kind) in [
-        (
-            format!("{root}/flags/new_checkout"),
-            "true",
-            ParameterType::String,
-        ),
-        (format!("{root}/limits/max"), "10", ParameterType::String),
-        (
-            format!("{root}/limits/nested/min"),
-            "1",
-            ParameterType::String,
-        ),
-        (
-            format!("{root}/db/password"),
-            "hunter2",
-            ParameterType::SecureString,
-        ),
-        (
-            format!("{root}/settings.json"),
-            r#"{"retries":3}"#,
-            ParameterType::String,
-        ),
+    for (name, value, secure) in [
+        (format!("{root}/flags/new_checkout"), "true", false),
+        (format!("{root}/limits/max"), "10", false),
+        (format!("{root}/limits/nested/min"), "1", false),
+        (format!("{root}/db/password"), "hunter2", true),
+        (format!("{root}/settings.json"), r#"{"retries":3}"#, false),
     ] {
-        client
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(kind)
-            .send()
-            .await?;
+        powertools_testing::ssm::put_parameter(&client, &name, value, secure).await?;
     }
     let provider = SsmProvider::with_env(
         client.clone(),
@@ -310,19 +279,19 @@ async fn a_boxed_provider_from_the_sdk_config_and_json_secrets() -> TestResult {
     let config = config().await?;
     let name = unique_name("db-json");
     let misfit = unique_name("db-misfit");
-    let client = aws_sdk_secretsmanager::Client::new(&config);
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(r#"{"user":"app","password":"hunter2"}"#)
-        .send()
-        .await?;
-    client
-        .create_secret()
-        .name(&misfit)
-        .secret_string(r#"{"user":["hunter2"],"password":"hunter2"}"#)
-        .send()
-        .await?;
+    let client = powertools_testing::secrets::local_client().await?;
+    powertools_testing::secrets::create_secret(
+        &client,
+        &name,
+        r#"{"user":"app","password":"hunter2"}"#,
+    )
+    .await?;
+    powertools_testing::secrets::create_secret(
+        &client,
+        &misfit,
+        r#"{"user":["hunter2"],"password":"hunter2"}"#,
+    )
+    .await?;
     let provider: Box<dyn Provider> = Box::new(SecretsProvider::from_sdk_config(&config));
     let parameters: Parameters<Box<dyn Provider>> = Parameters::builder(provider)
         .env(Env::from_lookup(|_| None))

@@ -1,11 +1,9 @@
 //! DynamoDB Local for tests: a client that refuses to talk to anything but a local server, and
 //! a table helper.
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::HarnessError;
 
@@ -13,28 +11,12 @@ fn local(message: String) -> HarnessError {
     HarnessError::InvalidDocument(message)
 }
 
-/// The SDK configuration from the environment (credentials, region, `AWS_ENDPOINT_URL_*`),
-/// with an HTTP client that also speaks plain HTTP to local servers; fails unless
-/// `AWS_ENDPOINT_URL_DYNAMODB` points at this machine (the project's `scripts/test` sets it).
-pub async fn local_sdk_config() -> Result<SdkConfig, HarnessError> {
-    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(url) if url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") => {}
-        Ok(url) => return Err(local(format!("AWS_ENDPOINT_URL_DYNAMODB={url} is not a local server: tests only talk to servers on this machine"))),
-        Err(_) => return Err(local("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `scripts/test`, which starts DynamoDB Local".to_owned())),
-    }
-    Ok(sdk_config().await)
-}
+pub use crate::aws::sdk_config;
 
-/// The SDK configuration from the environment with an HTTP client that speaks HTTPS and plain
-/// HTTP (no check of where the endpoints point: for binaries under test).
-pub async fn sdk_config() -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .load()
-        .await
+/// The SDK configuration ([`sdk_config`]); fails unless `AWS_ENDPOINT_URL_DYNAMODB` points at
+/// this machine (the project's `scripts/test` sets it).
+pub async fn local_sdk_config() -> Result<aws_config::SdkConfig, HarnessError> {
+    crate::aws::local_sdk_config(&["AWS_ENDPOINT_URL_DYNAMODB"]).await
 }
 
 /// A DynamoDB client for DynamoDB Local (see [`local_sdk_config`]).

@@ -2,6 +2,8 @@
 // docs.rs (nightly, `--cfg docsrs`) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 mod captured;
 mod clock;
 mod collector;
@@ -16,6 +18,10 @@ mod ids;
 mod runtime_api;
 #[cfg(feature = "schemas")]
 mod schema;
+#[cfg(feature = "secrets")]
+pub mod secrets;
+#[cfg(feature = "ssm")]
+pub mod ssm;
 #[cfg(feature = "schemas")]
 pub mod xray;
 
