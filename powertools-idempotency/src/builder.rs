@@ -25,6 +25,22 @@ impl Idempotency {
 }
 
 /// Builds [`Idempotency`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use powertools_idempotency::{Idempotency, InMemoryStore};
+///
+/// let idempotency = Idempotency::builder(InMemoryStore::new())
+///     .event_key_jmespath("powertools_json(body).order_id") // the key: a field of the body
+///     .payload_validation_jmespath("powertools_json(body).amount") // a reused key, another amount: refused
+///     .expires_after(Duration::from_secs(24 * 3600))
+///     .raise_on_no_idempotency_key(true)
+///     .key_prefix("orders-api.create_order")
+///     .build()?;
+/// assert_eq!(idempotency.key_prefix(), "orders-api.create_order");
+/// # Ok::<(), powertools_idempotency::IdempotencyConfigError>(())
+/// ```
 #[must_use]
 pub struct IdempotencyBuilder {
     store: Arc<dyn Store>,

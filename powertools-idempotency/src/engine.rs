@@ -105,6 +105,25 @@ pub(crate) struct Inner {
 }
 
 /// Makes functions and handlers run once per payload (see the crate docs). Cheap to clone.
+///
+/// ```
+/// use powertools_idempotency::{Execution, Idempotency, InMemoryStore};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let idempotency = Idempotency::builder(InMemoryStore::new()) // DynamoDbStore in Lambda
+///     .event_key_jmespath("order_id")
+///     .build()?;
+/// let order = json!({"order_id": "o-1", "amount": 27.5});
+/// let charge = || async { Ok::<_, String>(json!({"charged": 27.5})) };
+/// let first = idempotency.run_with_outcome(&order, charge).await?;
+/// let again = idempotency.run_with_outcome(&order, charge).await?;
+/// assert!(matches!(first, Execution::Executed(_)));
+/// assert_eq!(again, Execution::Replayed(json!({"charged": 27.5})));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Idempotency {
     inner: Arc<Inner>,

@@ -10,6 +10,22 @@ use crate::record::{PutOutcome, Record, Store, StoreError};
 
 /// Records in a process-local map. The claim is atomic (one lock), like DynamoDB's conditional
 /// write; nothing survives the process.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use powertools_idempotency::{Idempotency, InMemoryStore};
+/// use serde_json::json;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let store = Arc::new(InMemoryStore::new()); // a test keeps a handle to count requests
+/// let idempotency = Idempotency::builder(Arc::clone(&store)).build()?;
+/// idempotency.run(&json!({"n": 1}), || async { Ok::<_, String>(1) }).await?;
+/// assert_eq!(store.requests(), 2); // claim, then complete
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     records: Mutex<HashMap<String, Record>>,

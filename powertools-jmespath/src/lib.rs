@@ -99,6 +99,16 @@ fn runtime() -> &'static Runtime {
 
 /// A compiled JMESPath expression that knows the Powertools functions. Compile once (at INIT,
 /// in a builder) and search many times; cheap to share across threads.
+///
+/// ```
+/// use powertools_jmespath::Expression;
+/// use serde_json::json;
+///
+/// let expression = Expression::compile("powertools_json(body).order_id")?;
+/// let event = json!({"body": "{\"order_id\": \"o-1\"}"});
+/// assert_eq!(expression.search(&event)?, json!("o-1"));
+/// # Ok::<(), powertools_jmespath::Error>(())
+/// ```
 pub struct Expression {
     expression: jmespath::Expression<'static>,
 }

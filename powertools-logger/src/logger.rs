@@ -30,6 +30,27 @@ use crate::state::{InvocationLog, set_key};
 /// Build it once at INIT, install [`Logger::tracing_layer`] in your subscriber (or call
 /// [`Logger::try_init`]), and wrap the handler with [`Logger::layer`].
 #[derive(Clone)]
+///
+/// ```
+/// use powertools_logger::Logger;
+/// use powertools_testing::{CapturedOutput, lambda_env};
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// let captured = CapturedOutput::new(); // in Lambda: stdout, the default
+/// let logger = Logger::builder()
+///     .env(lambda_env([("POWERTOOLS_SERVICE_NAME", "orders")]))
+///     .writer(captured.line_writer())
+///     .build()?;
+/// let subscriber = tracing_subscriber::registry().with(logger.tracing_layer());
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(order_id = "o-1", "order accepted");
+/// });
+/// let line = &captured.json_lines()?[0];
+/// assert_eq!(line["message"], "order accepted");
+/// assert_eq!(line["service"], "orders");
+/// assert_eq!(line["order_id"], "o-1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Logger {
     pub(crate) shared: Arc<Shared>,
 }
@@ -304,6 +325,20 @@ struct Checked {
 /// Builds a [`Logger`]: explicit values first, then environment variables, then defaults.
 #[must_use]
 #[derive(Default)]
+///
+/// ```
+/// use powertools_logger::{CorrelationPath, Logger};
+/// use tracing::level_filters::LevelFilter;
+///
+/// let logger = Logger::builder()
+///     .service_name("orders") // else POWERTOOLS_SERVICE_NAME
+///     .level(LevelFilter::DEBUG) // else POWERTOOLS_LOG_LEVEL, then LOG_LEVEL
+///     .correlation_id_path(CorrelationPath::ApiGatewayHttp)
+///     .redact_key("password")
+///     .build()?;
+/// assert_eq!(logger.level(), LevelFilter::DEBUG);
+/// # Ok::<(), powertools_logger::LoggerError>(())
+/// ```
 pub struct LoggerBuilder {
     common: CommonConfig,
     level: Option<LevelFilter>,

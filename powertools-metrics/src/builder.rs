@@ -58,6 +58,18 @@ impl Metrics {
 }
 
 /// Builds [`Metrics`]: explicit values first, then environment variables.
+///
+/// ```
+/// use powertools_metrics::Metrics;
+///
+/// let metrics = Metrics::builder()
+///     .namespace("Orders") // else POWERTOOLS_METRICS_NAMESPACE (required one way or the other)
+///     .service_name("orders") // the `service` dimension
+///     .default_dimension("environment", "prod") // on every blob
+///     .build()?;
+/// assert_eq!(metrics.namespace(), "Orders");
+/// # Ok::<(), powertools_metrics::MetricsError>(())
+/// ```
 #[must_use]
 #[derive(Debug, Default)]
 pub struct MetricsBuilder {

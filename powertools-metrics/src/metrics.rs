@@ -50,6 +50,24 @@ struct Inner {
 /// Within an invocation opened by the [`MetricsLayer`](crate::MetricsLayer) (or any Powertools
 /// layer), metrics go to that invocation's own set, flushed when it ends; outside one, to a
 /// process-wide set flushed by [`Metrics::flush`].
+///
+/// ```
+/// use powertools_metrics::{Metrics, Unit};
+/// use powertools_testing::CapturedOutput;
+///
+/// let captured = CapturedOutput::new(); // in Lambda: stdout, the default
+/// let metrics = Metrics::builder()
+///     .namespace("Orders")
+///     .service_name("orders")
+///     .writer(captured.line_writer())
+///     .build()?;
+/// metrics.add_metric("OrderAccepted", Unit::Count, 1.0)?;
+/// metrics.flush()?; // the layer does this at the end of every invocation
+/// let blob = &captured.json_lines()?[0];
+/// assert_eq!(blob["OrderAccepted"], serde_json::json!([1.0]));
+/// assert_eq!(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Orders");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Metrics {
     inner: Arc<Inner>,

@@ -27,6 +27,22 @@ struct Session {
 /// the stored token; an empty body means "unchanged" and returns the last value; a session older
 /// than 24 hours is replaced. IAM: `appconfig:StartConfigurationSession`,
 /// `appconfig:GetLatestConfiguration`.
+///
+/// ```no_run
+/// use powertools_params::{AppConfigProvider, Parameters};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Flags {
+///     new_checkout: bool,
+/// }
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// let provider = AppConfigProvider::from_sdk_config(&sdk_config, "orders", "prod");
+/// let config = Parameters::builder(provider).build()?;
+/// let flags: Flags = config.get_json("feature-flags").await?; // the profile's name
+/// # Ok(()) }
+/// ```
 pub struct AppConfigProvider {
     client: Client,
     application: String,

@@ -11,6 +11,17 @@ use crate::value::RawValue;
 
 /// Values in a DynamoDB table: one value per `id` (`value` attribute), or many under one `id`
 /// (sort key `sk`). IAM: `dynamodb:GetItem` (one value) and `dynamodb:Query` (many).
+///
+/// ```no_run
+/// use powertools_params::{DynamoDbProvider, Parameters};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// let provider = DynamoDbProvider::from_sdk_config(&sdk_config, "app-config");
+/// let parameters = Parameters::builder(provider).build()?;
+/// let limit: u32 = parameters.get_json("orders-limit").await?; // item id = "orders-limit"
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DynamoDbProvider {
     client: Client,

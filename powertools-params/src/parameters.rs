@@ -152,6 +152,20 @@ impl<P: std::fmt::Debug> std::fmt::Debug for Parameters<P> {
 }
 
 /// Builds [`Parameters`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use powertools_params::{InMemoryProvider, Parameters};
+///
+/// let parameters = Parameters::builder(InMemoryProvider::new())
+///     .max_age(Duration::from_secs(60)) // else POWERTOOLS_PARAMETERS_MAX_AGE (5 s)
+///     .capacity(1_000) // values kept at most
+///     .stale_if_error(Duration::from_secs(300)) // serve the last value while the backend fails
+///     .build()?;
+/// assert_eq!(parameters.max_age(), Duration::from_secs(60));
+/// # Ok::<(), powertools_core::ConfigError>(())
+/// ```
 #[must_use]
 pub struct ParametersBuilder<P> {
     provider: P,

@@ -59,6 +59,23 @@ forward_provider!(
 );
 
 /// Values in memory (the embedded default, and tests): counts its calls and can be told to fail.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use powertools_params::{InMemoryProvider, Parameters};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let provider = Arc::new(InMemoryProvider::new());
+/// provider.set("/orders/max", "10");
+/// let parameters = Parameters::builder(Arc::clone(&provider)).build()?;
+/// assert_eq!(parameters.get_json::<u32>("/orders/max").await?, 10);
+/// assert_eq!(parameters.get("/orders/max").await?, "10"); // from the cache
+/// assert_eq!(provider.calls(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct InMemoryProvider {
     values: Mutex<HashMap<String, RawValue>>,

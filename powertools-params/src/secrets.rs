@@ -10,6 +10,23 @@ use crate::value::RawValue;
 
 /// Secrets from Secrets Manager (`SecretString` as text, `SecretBinary` as bytes). IAM:
 /// `secretsmanager:GetSecretValue` (and `kms:Decrypt` with a customer managed key).
+///
+/// ```no_run
+/// use powertools_params::{Parameters, SecretsProvider};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Db {
+///     user: String,
+///     password: String,
+/// }
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// let secrets = Parameters::builder(SecretsProvider::from_sdk_config(&sdk_config)).build()?;
+/// let db = secrets.get_secret_json::<Db>("orders/db").await?; // Debug and Display show no value
+/// let (user, password) = (&db.expose().user, &db.expose().password);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SecretsProvider {
     client: Client,

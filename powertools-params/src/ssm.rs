@@ -12,6 +12,18 @@ use crate::value::RawValue;
 /// Parameters from SSM Parameter Store. IAM: `ssm:GetParameter`, `ssm:GetParameters`,
 /// `ssm:GetParametersByPath` (and `kms:Decrypt` for SecureString with decryption;
 /// `ssm:PutParameter` for [`SsmProvider::set`]).
+///
+/// ```no_run
+/// use powertools_params::{GetOptions, Parameters, SsmProvider};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// let parameters = Parameters::builder(SsmProvider::from_sdk_config(&sdk_config)).build()?;
+/// let table = parameters.get("/orders/table-name").await?;
+/// // Every parameter under a path, by name relative to it.
+/// let flags = parameters.get_multiple("/orders/flags", GetOptions::new()).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SsmProvider {
     client: Client,

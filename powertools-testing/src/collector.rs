@@ -13,6 +13,20 @@ type OnDatagram = dyn Fn(&[u8]) + Send + Sync;
 
 /// Receives datagrams on a real UDP socket on 127.0.0.1, as the X-Ray daemon would. Give the
 /// code under test `AWS_XRAY_DAEMON_ADDRESS` = [`UdpCollector::daemon_address`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let collector = powertools_testing::UdpCollector::start().await?;
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// socket.send_to(b"{\"format\":\"json\",\"version\":1}\n{}", collector.address())?;
+/// let datagrams = collector.wait_for(1, Duration::from_secs(5)).await;
+/// assert_eq!(datagrams.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct UdpCollector {
     addr: SocketAddr,

@@ -332,6 +332,19 @@ struct State {
 /// `lambda_runtime` loop (give it `AWS_LAMBDA_RUNTIME_API` = [`RuntimeApi::runtime_api_env`]).
 ///
 /// The server stops when this value is dropped.
+///
+/// ```no_run
+/// use powertools_testing::{InvocationRequest, RuntimeApi};
+/// use serde_json::json;
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let api = RuntimeApi::start("orders").await?;
+/// // Start the function (a child process, a thread) with
+/// // AWS_LAMBDA_RUNTIME_API = api.runtime_api_env(); LocalFunction does all of this.
+/// let outcome = api.invoke(InvocationRequest::json(&json!({"n": 1}))?).await?;
+/// assert_eq!(outcome.json()?["n"], 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RuntimeApi {
     addr: SocketAddr,

@@ -32,6 +32,33 @@ pub(crate) struct Inner {
 /// The tracer: a cheap handle (an `Arc`). Build it once at INIT; hand out its
 /// [`layer`](Tracer::layer) for the handler, its [`tracing_layer`](Tracer::tracing_layer) for the
 /// subscriber, and (feature `aws-sdk`) its interceptor for SDK clients.
+///
+/// ```no_run
+/// use lambda_runtime::{Error, LambdaEvent, service_fn};
+/// use powertools_tracer::Tracer;
+/// use serde_json::Value;
+/// use tower::ServiceBuilder;
+/// use tracing::Instrument as _;
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+///     // A subsegment of the handler's, annotated for X-Ray search.
+///     async { /* save the order */ }
+///         .instrument(tracing::info_span!("## save_order", annotation.order_id = "o-1"))
+///         .await;
+///     Ok(event.payload)
+/// }
+///
+/// # async fn example() -> Result<(), Error> {
+/// let tracer = Tracer::builder().handler_name("orders").build()?; // the `## orders` subsegment
+/// let subscriber = tracing_subscriber::registry().with(tracer.tracing_layer());
+/// tracing::subscriber::set_global_default(subscriber)?;
+/// let service = ServiceBuilder::new()
+///     .layer(tracer.layer())
+///     .service(service_fn(handler));
+/// lambda_runtime::run(service).await
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Tracer {
     pub(crate) inner: Arc<Inner>,
