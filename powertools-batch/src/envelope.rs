@@ -96,11 +96,44 @@ fn short_type_name<T>() -> String {
     out
 }
 
-/// serde's messages quote the offending value (`invalid type: string "4111 1111 1111 1111",
-/// expected u32`, `unknown variant `hunter2``): keep the kind of value, drop the value.
+/// What a serde error may say about the input: its kind of fault and where, never a value.
+///
+/// serde's own messages of known shapes are kept, those that quote the input made to say only
+/// the kind of value (`invalid type: string "4111 1111", expected u32` becomes `invalid type:
+/// string, expected u32`); any other message (a custom `Deserialize`, `serde_dynamo` quoting
+/// a number it could not parse) becomes a fixed phrase. serde_json's ` at line L column C` is
+/// kept.
 pub(crate) fn redact(message: &str) -> String {
+    let (body, position) = match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => message.split_at(at),
+        _ => (message, ""),
+    };
+    format!("{}{position}", redact_body(body))
+}
+
+/// Messages that hold no input value: serde's for a missing or repeated field of the target
+/// type and for lengths, and serde_json's syntax errors.
+const SAFE_AS_IS: &[&str] = &[
+    "missing field ",
+    "duplicate field ",
+    "invalid length ",
+    "expected ",
+    "EOF while parsing",
+    "trailing ",
+    "key must be ",
+    "control character ",
+    "invalid escape",
+    "invalid number",
+    "invalid unicode code point",
+    "lone leading surrogate",
+    "unexpected end of hex escape",
+    "number out of range",
+    "recursion limit exceeded",
+];
+
+fn redact_body(body: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix)
+        if let Some(rest) = body.strip_prefix(prefix)
             && let Some(expected) = rest.rfind(", expected")
         {
             let kind = rest.split_whitespace().next().unwrap_or("value");
@@ -108,23 +141,17 @@ pub(crate) fn redact(message: &str) -> String {
             return format!("{prefix}{kind}{}", &rest[expected..]);
         }
     }
-    if let Some(rest) = message.strip_prefix("unknown variant ")
-        && let Some(expected) = rest.rfind(", expected")
-    {
-        return format!("unknown variant{}", &rest[expected..]);
+    for prefix in ["unknown variant ", "unknown field "] {
+        if let Some(rest) = body.strip_prefix(prefix)
+            && let Some(expected) = rest.rfind(", expected")
+        {
+            return format!("{}{}", prefix.trim_end(), &rest[expected..]);
+        }
     }
-    if message.starts_with("invalid type")
-        || message.starts_with("invalid value")
-        || message.starts_with("unknown variant")
-    {
-        // The shape above did not match: say what went wrong without the rest.
-        return message
-            .split(':')
-            .next()
-            .unwrap_or("invalid input")
-            .to_owned();
+    if SAFE_AS_IS.iter().any(|safe| body.starts_with(safe)) {
+        return body.to_owned();
     }
-    message.to_owned()
+    "a value does not fit the type".to_owned()
 }
 
 /// Reads `Self` out of a record borrowed from its event: the envelopes' common way in.
@@ -491,6 +518,45 @@ mod tests {
         assert_eq!(
             Json::<Order>::decode(&http).unwrap_err().to_string(),
             "the request body is missing"
+        );
+    }
+
+    #[test]
+    fn messages_of_other_shapes_say_nothing_of_the_input() {
+        assert_eq!(
+            redact("Failed to parse '4111111111111111111111' as an integer"),
+            "a value does not fit the type"
+        );
+        assert_eq!(
+            redact("unknown field `hunter2`, expected `order_id` or `quantity` at line 1 column 9"),
+            "unknown field, expected `order_id` or `quantity` at line 1 column 9"
+        );
+        assert_eq!(
+            redact("missing field `quantity` at line 1 column 18"),
+            "missing field `quantity` at line 1 column 18"
+        );
+        assert_eq!(
+            redact("custom: secret-token"),
+            "a value does not fit the type"
+        );
+    }
+
+    #[test]
+    fn an_unparsable_dynamodb_number_is_not_quoted() {
+        let record: DynamoDbRecord = serde_json::from_value(serde_json::json!({
+            "awsRegion": "eu-west-1", "eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+            "dynamodb": {
+                "Keys": {"order_id": {"S": "o-9"}},
+                "NewImage": {"order_id": {"S": "o-9"}, "quantity": {"N": "4111111111111111111111"}},
+                "SequenceNumber": "9", "SizeBytes": 26, "StreamViewType": "NEW_IMAGE"
+            }
+        }))
+        .unwrap();
+        let error = NewImage::<Order>::decode(&record).unwrap_err().to_string();
+        assert!(!error.contains("4111"), "{error}");
+        assert!(
+            error.starts_with("the NewImage is not a valid `Order`"),
+            "{error}"
         );
     }
 

@@ -212,10 +212,10 @@ impl BatchProcessor {
             (true, false) => Plan::Sequential(Stop::Everything),
             (false, _) => Plan::Concurrent(self.concurrency),
         };
-        let items = event.records.into_iter().map(|mut message| Item {
+        let items = event.records.into_iter().map(|message| Item {
             id: message.message_id.as_deref().map(Arc::from),
             group: if fifo {
-                message.attributes.remove("MessageGroupId")
+                message.attributes.get("MessageGroupId").cloned()
             } else {
                 None
             },

@@ -396,3 +396,26 @@ async fn the_service_answers_the_partial_response_and_fails_when_everything_fail
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_fifo_handler_sees_the_message_group_of_its_record() {
+    let groups = Mutex::new(Vec::new());
+    let event = sqs_event(FIFO, &[("f-1", "g-1", "x"), ("f-2", "g-2", "y")]);
+    BatchProcessor::default()
+        .sqs(event, |message: SqsMessage| {
+            let groups = &groups;
+            async move {
+                groups
+                    .lock()
+                    .unwrap()
+                    .push(message.attributes.get("MessageGroupId").cloned());
+                Ok::<_, String>(())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        *groups.lock().unwrap(),
+        [Some("g-1".to_owned()), Some("g-2".to_owned())]
+    );
+}

@@ -56,6 +56,12 @@ impl<R: Serialize + DeserializeOwned> Codec<R> for JsonCodec {
     }
 }
 
+/// Whether `data` (the response's JSON) still decodes after the trip through
+/// `serde_json::Value` that native record values take.
+fn reads_back_natively<R, C: Codec<R>>(codec: &C, data: &str) -> bool {
+    serde_json::from_str::<Value>(data).is_ok_and(|value| codec.decode(&value.to_string()).is_ok())
+}
+
 /// Whether a call ran its function or replayed a stored response
 /// ([`Idempotency::run_with_outcome`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -446,6 +452,19 @@ impl Idempotency {
                         .await;
                         return Ok(response);
                     }
+                    // Native values go through `serde_json::Value` (integers past u64 become
+                    // doubles): store only what still reads back as the response.
+                    Encoded::Store(data)
+                        if inner.record_format == RecordFormat::TypeScript
+                            && !reads_back_natively(codec, &data) =>
+                    {
+                        self.release(
+                            &claim.key,
+                            &"the response does not survive conversion to native DynamoDB values (a number beyond what JSON values hold)",
+                        )
+                        .await;
+                        return Ok(response);
+                    }
                     Encoded::Store(data) => data,
                     // Not a response to keep (an HTTP status not stored): like an error, the
                     // claim is removed and a retry runs again.
@@ -550,6 +569,8 @@ impl Idempotency {
         }
         let stored = record.data.as_deref().unwrap_or("null");
         let data = match (record.format, self.inner.record_format) {
+            // No `data` attribute at all: a null response, in either form.
+            _ if record.data.is_none() => std::borrow::Cow::Borrowed("null"),
             // A string attribute read the TypeScript way: the response is that string.
             (RecordFormat::Python, RecordFormat::TypeScript) => {
                 std::borrow::Cow::Owned(serde_json::Value::from(stored).to_string())

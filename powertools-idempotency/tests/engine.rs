@@ -1125,3 +1125,46 @@ async fn a_stored_response_that_does_not_fit_is_described_without_its_content() 
         assert!(shown.contains("line 1, column"), "{shown}");
     }
 }
+
+/// In Powertools for TypeScript's record format a response goes through native values; one
+/// that would not read back (an integer past u64) is not stored, so a duplicate runs again
+/// instead of failing on a record it cannot read, and the key is never blocked.
+#[tokio::test]
+async fn a_response_native_values_cannot_hold_is_not_stored_in_the_typescript_format() {
+    let store = Arc::new(InMemoryStore::new());
+    let idempotency = Idempotency::builder(Arc::clone(&store))
+        .typescript_compatible()
+        .build()
+        .unwrap();
+    let runs = AtomicUsize::new(0);
+    let big: u128 = u128::from(u64::MAX) + 2;
+    for _ in 0..2 {
+        let response: u128 = idempotency
+            .run(&json!({"order": "o-big"}), || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(big)
+            })
+            .await
+            .unwrap();
+        assert_eq!(response, big);
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "never stored, never replayed wrong"
+    );
+
+    let small = idempotency
+        .run(&json!({"order": "o-small"}), || async {
+            Ok::<_, String>(json!({"n": 1.5}))
+        })
+        .await
+        .unwrap();
+    let replayed = idempotency
+        .run(&json!({"order": "o-small"}), || async {
+            Ok::<_, String>(json!(null))
+        })
+        .await
+        .unwrap();
+    assert_eq!(replayed, small);
+}

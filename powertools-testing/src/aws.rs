@@ -23,9 +23,7 @@ pub async fn sdk_config() -> SdkConfig {
 /// machine, so that a test never talks to a real AWS account.
 pub fn require_local(variable: &str) -> Result<(), HarnessError> {
     match std::env::var(variable) {
-        Ok(url) if url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") => {
-            Ok(())
-        }
+        Ok(url) if is_local(&url) => Ok(()),
         Ok(url) => Err(HarnessError::InvalidDocument(format!(
             "{variable}={url} is not a local server: tests only talk to servers on this machine"
         ))),
@@ -35,6 +33,20 @@ pub fn require_local(variable: &str) -> Result<(), HarnessError> {
     }
 }
 
+/// Whether `url` is `http://` to this machine: host exactly `127.0.0.1`, `localhost` or `[::1]`
+/// (not `localhost.example.com`).
+fn is_local(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
 /// [`sdk_config`] once every one of `variables` points at this machine
 /// (`["AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_SECRETS_MANAGER"]`).
 pub async fn local_sdk_config(variables: &[&str]) -> Result<SdkConfig, HarnessError> {
@@ -42,4 +54,28 @@ pub async fn local_sdk_config(variables: &[&str]) -> Result<SdkConfig, HarnessEr
         require_local(variable)?;
     }
     Ok(sdk_config().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local;
+
+    #[test]
+    fn only_this_machine_is_local() {
+        for local in [
+            "http://127.0.0.1:8000",
+            "http://localhost:4566/",
+            "http://[::1]:8000",
+        ] {
+            assert!(is_local(local), "{local}");
+        }
+        for remote in [
+            "http://localhost.example.com:8000",
+            "http://127.0.0.1.nip.io",
+            "https://127.0.0.1:8000",
+            "http://dynamodb.eu-west-1.amazonaws.com",
+        ] {
+            assert!(!is_local(remote), "{remote}");
+        }
+    }
 }

@@ -39,7 +39,7 @@ use serde_json::{Map, Value, json};
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 /// 2026-12-03T10:00:00Z.
-const EPOCH_SECONDS: u64 = 1_764_756_000;
+const EPOCH_SECONDS: u64 = 1_796_292_000;
 const TIME: &str = "2026-12-03T10:00:00Z";
 
 /// A UUID-shaped id, the same for the same `n` (fixtures are deterministic).
