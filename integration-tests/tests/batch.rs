@@ -106,10 +106,7 @@ async fn a_failing_panicking_or_malformed_record_fails_alone_and_the_function_go
     // Handler subsegment → a `## record` per message → the handler's own `## work`; the
     // panicked record's subsegment is a fault.
     let datagrams = collector.wait_for(1, Duration::from_secs(10)).await;
-    let docs: Vec<Value> = datagrams
-        .iter()
-        .map(|d| xray::check_datagram(d).unwrap())
-        .collect();
+    let docs = xray::check_all(&datagrams)?;
     let records = xray::find_named(&docs, "## record");
     assert_eq!(records.len(), 4, "{docs:#?}");
     let panicked = records

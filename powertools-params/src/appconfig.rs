@@ -36,8 +36,8 @@ struct Session {
 ///     new_checkout: bool,
 /// }
 ///
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// // sdk_config: what `aws_config::load_defaults(..)` returns, once at INIT
+/// # async fn example(sdk_config: aws_types::SdkConfig) -> Result<(), Box<dyn std::error::Error>> {
 /// let provider = AppConfigProvider::from_sdk_config(&sdk_config, "orders", "prod");
 /// let config = Parameters::builder(provider).build()?;
 /// let flags: Flags = config.get_json("feature-flags").await?; // the profile's name

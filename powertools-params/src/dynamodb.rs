@@ -15,8 +15,8 @@ use crate::value::RawValue;
 /// ```no_run
 /// use powertools_params::{DynamoDbProvider, Parameters};
 ///
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// // sdk_config: what `aws_config::load_defaults(..)` returns, once at INIT
+/// # async fn example(sdk_config: aws_types::SdkConfig) -> Result<(), Box<dyn std::error::Error>> {
 /// let provider = DynamoDbProvider::from_sdk_config(&sdk_config, "app-config");
 /// let parameters = Parameters::builder(provider).build()?;
 /// let limit: u32 = parameters.get_json("orders-limit").await?; // item id = "orders-limit"

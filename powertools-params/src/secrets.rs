@@ -20,8 +20,8 @@ use crate::value::RawValue;
 ///     password: String,
 /// }
 ///
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// // sdk_config: what `aws_config::load_defaults(..)` returns, once at INIT
+/// # async fn example(sdk_config: aws_types::SdkConfig) -> Result<(), Box<dyn std::error::Error>> {
 /// let secrets = Parameters::builder(SecretsProvider::from_sdk_config(&sdk_config)).build()?;
 /// let db = secrets.get_secret_json::<Db>("orders/db").await?; // Debug and Display show no value
 /// let (user, password) = (&db.expose().user, &db.expose().password);

@@ -16,8 +16,8 @@ use crate::value::RawValue;
 /// ```no_run
 /// use powertools_params::{GetOptions, Parameters, SsmProvider};
 ///
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// # let sdk_config: aws_types::SdkConfig = unimplemented!(); // aws_config::load_defaults(..) in Lambda
+/// // sdk_config: what `aws_config::load_defaults(..)` returns, once at INIT
+/// # async fn example(sdk_config: aws_types::SdkConfig) -> Result<(), Box<dyn std::error::Error>> {
 /// let parameters = Parameters::builder(SsmProvider::from_sdk_config(&sdk_config)).build()?;
 /// let table = parameters.get("/orders/table-name").await?;
 /// // Every parameter under a path, by name relative to it.

@@ -21,6 +21,11 @@ fn validator() -> Result<&'static jsonschema::Validator, HarnessError> {
     crate::schema::load(&VALIDATOR, SCHEMA, "X-Ray")
 }
 
+/// Every one of `datagrams` checked ([`check_datagram`]): the documents, or the first fault.
+pub fn check_all(datagrams: &[Vec<u8>]) -> Result<Vec<Value>, HarnessError> {
+    datagrams.iter().map(|d| check_datagram(d)).collect()
+}
+
 /// Every subsegment named `name` in `documents` (checked datagrams) and, at any depth, in their
 /// nested `subsegments`.
 pub fn find_named<'a>(documents: &'a [Value], name: &str) -> Vec<&'a Value> {

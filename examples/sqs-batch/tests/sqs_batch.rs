@@ -86,10 +86,7 @@ async fn invalid_orders_are_reported_and_every_other_message_is_processed_once()
 
     // One subsegment per record, under the handler's, each annotated with its message id.
     let datagrams = collector.wait_for(7, Duration::from_secs(10)).await;
-    let docs: Vec<Value> = datagrams
-        .iter()
-        .map(|d| xray::check_datagram(d).unwrap())
-        .collect();
+    let docs = xray::check_all(&datagrams)?;
     let records = xray::find_named(&docs, "## record");
     let mut annotated: Vec<&str> = records
         .iter()
