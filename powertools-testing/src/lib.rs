@@ -2,6 +2,8 @@
 // docs.rs (nightly, `--cfg docsrs`) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "appconfig")]
+pub mod appconfig;
 #[cfg(feature = "aws")]
 pub mod aws;
 mod captured;
