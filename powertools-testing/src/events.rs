@@ -237,8 +237,11 @@ pub fn sns(message: impl Into<String>) -> Value {
     }]})
 }
 
-/// An S3 `ObjectCreated:Put` notification (`S3Event`) for `bucket`/`key` of `size` bytes.
+/// An S3 `ObjectCreated:Put` notification (`S3Event`) for `bucket`/`key` of `size` bytes. The
+/// key is written URL-encoded, as S3 writes it (`red flower.csv` as `red+flower.csv`): decode it
+/// before calling S3.
 pub fn s3_object_created(bucket: &str, key: &str, size: u64) -> Value {
+    let key = s3_event_key(key);
     json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -255,6 +258,22 @@ pub fn s3_object_created(bucket: &str, key: &str, size: u64) -> Value {
             "object": {"key": key, "size": size, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"},
         },
     }]})
+}
+
+/// `key` encoded the way S3 event notifications carry it: unreserved characters and `/` as they
+/// are, a space as `+`, every other byte as `%XX`.
+fn s3_event_key(key: &str) -> String {
+    let mut encoded = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                encoded.push(char::from(byte));
+            }
+            b' ' => encoded.push('+'),
+            other => encoded.push_str(&format!("%{other:02X}")),
+        }
+    }
+    encoded
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -166,4 +166,14 @@ fn sns_eventbridge_scheduled_and_s3() {
         Some("in/orders.csv")
     );
     assert_eq!(s3.records[0].s3.object.size, Some(1024));
+    // Keys come URL-encoded, as S3 sends them.
+    let s3: S3Event = typed(events::s3_object_created(
+        "uploads",
+        "in/red flower=1 é.csv",
+        1,
+    ));
+    assert_eq!(
+        s3.records[0].s3.object.key.as_deref(),
+        Some("in/red+flower%3D1+%C3%A9.csv")
+    );
 }
