@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, xray};
+use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, events, xray};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -16,26 +16,11 @@ const STREAMING: &str = env!("CARGO_BIN_EXE_streaming-function");
 
 /// A function URL request (payload 2.0) for `GET <path>`.
 fn get(path: &str, request_id: &str) -> InvocationRequest {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "xyz.lambda-url.eu-west-1.on.aws", "x-forwarded-proto": "https"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "xyz",
-            "domainName": "xyz.lambda-url.eu-west-1.on.aws",
-            "domainPrefix": "xyz",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "curl/8.0"},
-            "requestId": format!("url-{request_id}"),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "02/Dec/2026:19:00:00 +0000",
-            "timeEpoch": 1796238000000_u64
-        },
-        "isBase64Encoded": false
-    });
+    let event = events::function_url("GET", path)
+        .header("host", "xyz.lambda-url.eu-west-1.on.aws")
+        .header("x-forwarded-proto", "https")
+        .request_id(format!("url-{request_id}"))
+        .build();
     InvocationRequest::json(&event)
         .unwrap()
         .request_id(request_id)

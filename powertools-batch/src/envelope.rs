@@ -452,15 +452,17 @@ mod tests {
 
     #[test]
     fn eventbridge_detail_and_sns_message_inside_sqs() {
-        let body = r#"{"version":"0","id":"e-1","detail-type":"OrderPlaced","source":"shop","account":"123456789012","time":"2026-12-03T10:00:00Z","region":"eu-west-1","resources":[],"detail":{"order_id":"o-3","quantity":3}}"#;
-        let EventBridge(order) = EventBridge::<Order>::decode(&sqs(body)).unwrap();
+        let body = powertools_testing::events::eventbridge_event(
+            "OrderPlaced",
+            "shop",
+            serde_json::json!({"order_id": "o-3", "quantity": 3}),
+        )
+        .to_string();
+        let EventBridge(order) = EventBridge::<Order>::decode(&sqs(&body)).unwrap();
         assert_eq!(order.quantity, 3);
-        let notification = serde_json::json!({
-            "Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:t",
-            "Message": "{\"order_id\":\"o-4\",\"quantity\":4}", "Timestamp": "2026-12-03T10:00:00.000Z",
-            "SignatureVersion": "1", "Signature": "", "SigningCertURL": "", "UnsubscribeURL": ""
-        });
-        let Sns(order) = Sns::<Order>::decode(&sqs(&notification.to_string())).unwrap();
+        let notification =
+            powertools_testing::events::sns_notification(r#"{"order_id":"o-4","quantity":4}"#);
+        let Sns(order) = Sns::<Order>::decode(&sqs(&notification)).unwrap();
         assert_eq!(order.order_id, "o-4");
         let not_json = Sns::<Order>::decode(&sqs(r#"{"Type":"Notification"}"#)).unwrap_err();
         assert!(
@@ -473,16 +475,15 @@ mod tests {
 
     #[test]
     fn dynamodb_images_through_serde_dynamo() {
-        let record: DynamoDbRecord = serde_json::from_value(serde_json::json!({
-            "awsRegion": "eu-west-1", "eventID": "1", "eventName": "MODIFY", "eventSource": "aws:dynamodb",
-            "dynamodb": {
-                "Keys": {"order_id": {"S": "o-5"}},
-                "NewImage": {"order_id": {"S": "o-5"}, "quantity": {"N": "5"}},
-                "OldImage": {"order_id": {"S": "o-5"}, "quantity": {"N": "4"}},
-                "SequenceNumber": "111", "SizeBytes": 26, "StreamViewType": "NEW_AND_OLD_IMAGES"
-            }
-        }))
-        .unwrap();
+        let event = powertools_testing::events::dynamodb_streams()
+            .modify(
+                "111",
+                serde_json::json!({"order_id": "o-5"}),
+                serde_json::json!({"order_id": "o-5", "quantity": 4}),
+                serde_json::json!({"order_id": "o-5", "quantity": 5}),
+            )
+            .build();
+        let record: DynamoDbRecord = serde_json::from_value(event["Records"][0].clone()).unwrap();
         let NewImage(new) = NewImage::<Order>::decode(&record).unwrap();
         assert_eq!(new.quantity, 5);
         let change = Change::<Order>::from_record(record.clone()).unwrap();

@@ -46,8 +46,13 @@ fn key_of(idem: &Idempotency, payload: &Value) -> String {
         .expect("the payload has a key")
 }
 
+/// A REST API request creating an order with the JSON `body`.
 fn order(body: &str) -> Value {
-    json!({"body": body, "requestContext": {"requestId": "ignored by the key"}})
+    powertools_testing::events::api_gateway_rest("POST", "/orders")
+        .header("content-type", "application/json")
+        .body(body)
+        .request_id("ignored by the key")
+        .build()
 }
 
 async fn create(

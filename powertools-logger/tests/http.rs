@@ -15,7 +15,7 @@ use axum::routing::get;
 use lambda_http::Body;
 use powertools_core::{ColdStart, catch_panic};
 use powertools_logger::{BufferConfig, CorrelationPath, Logger, LoggerBuilder, LoggerError};
-use powertools_testing::{CapturedOutput, lambda_env, test_event};
+use powertools_testing::{CapturedOutput, events, lambda_env, test_event};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::Dispatch;
@@ -52,69 +52,47 @@ fn dispatch(logger: &Logger) -> Dispatch {
     Dispatch::new(tracing_subscriber::registry().with(logger.tracing_layer()))
 }
 
-/// A REST API (API Gateway v1) proxy event for `POST /prod/orders/7`.
-const REST: &str = r#"{
-    "resource": "/orders/{id}",
-    "path": "/orders/7",
-    "httpMethod": "POST",
-    "headers": {"Host": "abc123.execute-api.eu-west-1.amazonaws.com", "Authorization": "Bearer rest-secret", "X-Api-Key": "key-secret", "X-Correlation-Id": "corr-from-header"},
-    "multiValueHeaders": {"Host": ["abc123.execute-api.eu-west-1.amazonaws.com"], "Authorization": ["Bearer rest-secret"], "X-Api-Key": ["key-secret"], "X-Correlation-Id": ["corr-from-header"]},
-    "queryStringParameters": {"token": "query-secret"},
-    "multiValueQueryStringParameters": {"token": ["query-secret"]},
-    "pathParameters": {"id": "7"},
-    "requestContext": {
-        "accountId": "123456789012",
-        "resourceId": "us4z18",
-        "stage": "prod",
-        "requestId": "rest-request-1",
-        "resourcePath": "/orders/{id}",
-        "httpMethod": "POST",
-        "apiId": "abc123",
-        "identity": {"sourceIp": "192.168.100.1"}
-    },
-    "body": "{\"sku\":\"BOOK\",\"password\":\"body-secret\"}",
-    "isBase64Encoded": false
-}"#;
+/// A REST API (API Gateway v1) proxy event for `POST /prod/orders/7`, with secrets in its
+/// headers, query string and body.
+fn rest() -> String {
+    events::api_gateway_rest("POST", "/orders/7")
+        .path_parameter("/orders/{id}", "id", "7")
+        .header("Host", "abc123.execute-api.eu-west-1.amazonaws.com")
+        .header("Authorization", "Bearer rest-secret")
+        .header("X-Api-Key", "key-secret")
+        .header("X-Correlation-Id", "corr-from-header")
+        .query("token", "query-secret")
+        .body(r#"{"sku":"BOOK","password":"body-secret"}"#)
+        .request_id("rest-request-1")
+        .build()
+        .to_string()
+}
 
-/// An HTTP API (API Gateway v2) event; also a function URL's shape.
+/// An HTTP API (API Gateway v2) event on the `$default` route, with a session cookie and
+/// `headers`.
 fn http_api(path: &str, request_id: &str, headers: Value) -> String {
-    let mut all = json!({"host": "def456.execute-api.eu-west-1.amazonaws.com", "cookie": "session=cookie-secret"});
+    let mut builder = events::api_gateway_http("GET", path)
+        .route("$default")
+        .header("host", "def456.execute-api.eu-west-1.amazonaws.com")
+        .header("cookie", "session=cookie-secret")
+        .request_id(request_id);
     for (name, value) in headers.as_object().unwrap() {
-        all[name] = value.clone();
+        builder = builder.header(name, value.as_str().unwrap());
     }
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": all,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "def456",
-            "domainName": "def456.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "def456",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "65.78.31.245", "userAgent": "curl/8.0"},
-            "requestId": request_id,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "06/May/2020:22:36:55 +0000",
-            "timeEpoch": 1588804615616_u64
-        },
-        "isBase64Encoded": false
-    })
-    .to_string()
+    builder.build().to_string()
 }
 
 /// An ALB event: the correlation id is its trace header.
-const ALB: &str = r#"{
-    "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders/6d0ecf831eec9f09"}},
-    "httpMethod": "GET",
-    "path": "/orders/11",
-    "queryStringParameters": {},
-    "headers": {"host": "orders-123.eu-west-1.elb.amazonaws.com", "x-amzn-trace-id": "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520"},
-    "isBase64Encoded": false,
-    "body": ""
-}"#;
+fn alb() -> String {
+    events::alb("GET", "/orders/11")
+        .header("host", "orders-123.eu-west-1.elb.amazonaws.com")
+        .header(
+            "x-amzn-trace-id",
+            "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520",
+        )
+        .build()
+        .to_string()
+}
 
 /// `event` as `lambda_http` hands it to the service, with the invocation's context.
 fn request(event: &str, request_id: &str) -> http::Request<Body> {
@@ -172,17 +150,13 @@ fn line<'a>(lines: &'a [Value], message: &str) -> &'a Value {
 #[tokio::test]
 async fn lines_carry_the_invocation_keys_and_the_request_context_id_by_kind() {
     let cases = [
-        (REST.to_owned(), "r-rest", "rest-request-1"),
+        (rest(), "r-rest", "rest-request-1"),
         (
             http_api("/orders/8", "http-api-request-1", json!({})),
             "r-http",
             "http-api-request-1",
         ),
-        (
-            ALB.to_owned(),
-            "r-alb",
-            "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520",
-        ),
+        (alb(), "r-alb", "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520"),
     ];
     for (event, request_id, correlation) in cases {
         let (builder, captured) = builder(&[]);
@@ -206,7 +180,7 @@ async fn a_correlation_header_wins_and_falls_back_to_the_context_when_absent() {
         .correlation_id_header("X-Correlation-Id")
         .build()
         .unwrap();
-    call(&logger, request(REST, "r-1")).await;
+    call(&logger, request(&rest(), "r-1")).await;
     let event = http_api("/orders/8", "http-api-request-2", json!({}));
     call(&logger, request(&event, "r-2")).await;
     let lines = lines(&captured);
@@ -228,11 +202,11 @@ async fn a_built_in_path_reads_its_own_kind_and_a_custom_path_finds_nothing() {
         .correlation_id_path(CorrelationPath::ApplicationLoadBalancer)
         .build()
         .unwrap();
-    call(&logger, request(ALB, "r-1")).await;
-    call(&logger, request(REST, "r-2")).await;
+    call(&logger, request(&alb(), "r-1")).await;
+    call(&logger, request(&rest(), "r-2")).await;
     let (builder, custom_captured) = builder_with_custom();
     let custom = builder.build().unwrap();
-    call(&custom, request(REST, "r-3")).await;
+    call(&custom, request(&rest(), "r-3")).await;
 
     let lines = lines(&captured);
     let read: Vec<_> = lines
@@ -269,7 +243,7 @@ async fn the_request_line_has_method_path_and_redacted_headers_and_the_body_only
             .log_http_body(with_body)
             .build()
             .unwrap();
-        call(&logger, request(REST, "r-log")).await;
+        call(&logger, request(&rest(), "r-log")).await;
         let text = captured.text();
         for secret in [
             "rest-secret",

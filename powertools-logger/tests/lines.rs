@@ -124,7 +124,9 @@ async fn cold_then_warm_lines_carry_the_spec_keys_and_types() {
         .correlation_id_path(CorrelationPath::ApiGatewayRest)
         .build()
         .unwrap();
-    let payload = json!({"requestContext": {"requestId": "7f8e3c1a"}});
+    let payload = powertools_testing::events::api_gateway_rest("GET", "/orders")
+        .request_id("7f8e3c1a")
+        .build();
     run_invocations(
         &logger,
         vec![event("req-1", payload.clone()), event("req-2", payload)],

@@ -16,7 +16,7 @@ use axum::routing::get;
 use lambda_http::Body;
 use powertools_core::{ColdStart, catch_panic};
 use powertools_metrics::{Metrics, MetricsLayerError, Unit};
-use powertools_testing::test_event;
+use powertools_testing::{events, test_event};
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt};
 
@@ -24,26 +24,10 @@ use common::{blobs, metrics};
 
 /// An HTTP API (API Gateway v2) request for `GET <path>`, with the invocation's context.
 fn request(path: &str, request_id: &str) -> http::Request<Body> {
-    let event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "def456.execute-api.eu-west-1.amazonaws.com"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "def456",
-            "domainName": "def456.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "def456",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "65.78.31.245", "userAgent": "curl/8.0"},
-            "requestId": format!("api-{request_id}"),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "06/May/2020:22:36:55 +0000",
-            "timeEpoch": 1588804615616_u64
-        },
-        "isBase64Encoded": false
-    });
+    let event = events::api_gateway_http("GET", path)
+        .route("$default")
+        .request_id(format!("api-{request_id}"))
+        .build();
     let mut request = lambda_http::request::from_str(&event.to_string()).unwrap();
     request
         .extensions_mut()

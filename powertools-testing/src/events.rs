@@ -260,6 +260,21 @@ pub fn s3_object_created(bucket: &str, key: &str, size: u64) -> Value {
     }]})
 }
 
+/// `text` percent-encoded as a query string component: unreserved characters as they are,
+/// every other byte as `%XX`.
+fn url_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                encoded.push(char::from(byte));
+            }
+            other => encoded.push_str(&format!("%{other:02X}")),
+        }
+    }
+    encoded
+}
+
 /// `key` encoded the way S3 event notifications carry it: unreserved characters and `/` as they
 /// are, a space as `+`, every other byte as `%XX`.
 fn s3_event_key(key: &str) -> String {
@@ -508,9 +523,19 @@ impl HttpBuilder {
         self
     }
 
-    /// A query string parameter.
+    /// A query string parameter (decoded; the fixture encodes it where AWS sends it encoded). A
+    /// name given twice has two values, each front door carrying them its own way: REST in
+    /// `multiValueQueryStringParameters` (the last in `queryStringParameters`), HTTP API and
+    /// function URLs joined by commas, ALB the last one.
     pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// The route the request matched: the REST API resource (`/orders/{id}`) or the HTTP API
+    /// route (`/orders/{id}`, or `$default` for the catch-all route). Defaults to the path.
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
         self
     }
 
@@ -565,12 +590,35 @@ impl HttpBuilder {
         }
     }
 
+    /// The query string as the client sent it, percent-encoded.
     fn query_string(&self) -> String {
         self.query
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
             .collect::<Vec<_>>()
             .join("&")
+    }
+
+    /// Each query name once (in first-seen order) with all its values.
+    fn query_values(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (name, value) in &self.query {
+            match grouped.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(value),
+                None => grouped.push((name, vec![value])),
+            }
+        }
+        grouped
+    }
+
+    /// `{name: f(values)}` over [`query_values`](Self::query_values).
+    fn query_map(&self, f: impl Fn(&[&str]) -> Value) -> Value {
+        Value::Object(
+            self.query_values()
+                .into_iter()
+                .map(|(name, values)| (name.to_owned(), f(&values)))
+                .collect(),
+        )
     }
 
     /// The event.
@@ -584,19 +632,15 @@ impl HttpBuilder {
                     .iter()
                     .map(|(k, v)| (k.clone(), json!([v])))
                     .collect();
-                let multi_query: Map<String, Value> = self
-                    .query
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!([v])))
-                    .collect();
+                let last = |values: &[&str]| json!(values.last());
                 json!({
                     "resource": resource,
                     "path": self.path,
                     "httpMethod": self.method,
                     "headers": headers,
                     "multiValueHeaders": multi,
-                    "queryStringParameters": Self::or_null(&self.query),
-                    "multiValueQueryStringParameters": if self.query.is_empty() { Value::Null } else { Value::Object(multi_query) },
+                    "queryStringParameters": if self.query.is_empty() { Value::Null } else { self.query_map(last) },
+                    "multiValueQueryStringParameters": if self.query.is_empty() { Value::Null } else { self.query_map(|values| json!(values)) },
                     "pathParameters": Self::or_null(&self.path_parameters),
                     "stageVariables": null,
                     "requestContext": {
@@ -621,19 +665,24 @@ impl HttpBuilder {
             }
             Door::Http | Door::FunctionUrl => {
                 let url = self.door == Door::FunctionUrl;
-                let route_key = if url {
-                    "$default".to_owned()
-                } else {
-                    format!(
-                        "{} {}",
-                        self.method,
-                        self.route.clone().unwrap_or_else(|| self.path.clone())
-                    )
+                let route_key = match self.route.as_deref() {
+                    _ if url => "$default".to_owned(),
+                    Some("$default") => "$default".to_owned(),
+                    route => format!("{} {}", self.method, route.unwrap_or(&self.path)),
                 };
+                // Payload 2.0 moves cookies out of the headers into `cookies`.
                 let lower: Map<String, Value> = self
                     .headers
                     .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("cookie"))
                     .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
+                    .collect();
+                let cookies: Vec<&str> = self
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+                    .flat_map(|(_, v)| v.split(';').map(str::trim))
+                    .filter(|c| !c.is_empty())
                     .collect();
                 let domain = if url {
                     "abcdefghijklmnopqrstuvwxyz0123.lambda-url.eu-west-1.on.aws"
@@ -667,7 +716,11 @@ impl HttpBuilder {
                     "isBase64Encoded": self.base64,
                 });
                 if !self.query.is_empty() {
-                    event["queryStringParameters"] = Self::object(&self.query);
+                    event["queryStringParameters"] =
+                        self.query_map(|values| json!(values.join(",")));
+                }
+                if !cookies.is_empty() {
+                    event["cookies"] = json!(cookies);
                 }
                 if !self.path_parameters.is_empty() {
                     event["pathParameters"] = Self::object(&self.path_parameters);
@@ -679,12 +732,30 @@ impl HttpBuilder {
             }
             Door::Alb => {
                 let mut headers = headers;
-                headers["x-amzn-trace-id"] = json!("Root=1-5759e988-bd862e3fe1be46a994272793");
+                if !self
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-trace-id"))
+                {
+                    headers["x-amzn-trace-id"] = json!("Root=1-5759e988-bd862e3fe1be46a994272793");
+                }
+                // ALB passes the query string on as the client encoded it, the last value of a
+                // repeated name.
+                let query: Map<String, Value> = self
+                    .query_values()
+                    .into_iter()
+                    .map(|(name, values)| {
+                        (
+                            url_encode(name),
+                            json!(url_encode(values.last().copied().unwrap_or_default())),
+                        )
+                    })
+                    .collect();
                 json!({
                     "requestContext": {"elb": {"targetGroupArn": format!("arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/orders/73e2d6bc24d8a067")}},
                     "httpMethod": self.method,
                     "path": self.path,
-                    "queryStringParameters": Self::object(&self.query),
+                    "queryStringParameters": query,
                     "headers": headers,
                     "body": self.body.unwrap_or_default(),
                     "isBase64Encoded": self.base64,

@@ -151,6 +151,76 @@ fn http_requests_through_every_front_door() {
     assert!(alb.headers.contains_key("x-amzn-trace-id"));
 }
 
+/// What `lambda_http` (the request a `lambda_http` service or axum router sees) makes of the
+/// fixture: repeated query names, values that need encoding, cookies, the route.
+#[test]
+fn http_requests_as_lambda_http_reads_them() {
+    use lambda_http::RequestExt as _;
+
+    let doors = [
+        ("rest", events::api_gateway_rest("GET", "/search")),
+        ("http", events::api_gateway_http("GET", "/search")),
+        ("url", events::function_url("GET", "/search")),
+        ("alb", events::alb("GET", "/search")),
+    ];
+    for (door, builder) in doors {
+        let event = builder
+            .query("tag", "red")
+            .query("tag", "blue & green")
+            .query("q", "a=b c")
+            .header("Cookie", "session=s-1; theme=dark")
+            .build();
+        let request = lambda_http::request::from_str(&event.to_string())
+            .unwrap_or_else(|e| panic!("{door}: {e}: {event:#}"));
+        let query = request.query_string_parameters();
+        assert_eq!(query.first("q"), Some("a=b c"), "{door}: {event:#}");
+        let tags = query.all("tag").unwrap_or_default();
+        match door {
+            // ALB (without multi-value headers) passes the last value of a repeated name.
+            "alb" => assert_eq!(tags, ["blue & green"], "{door}"),
+            // HTTP API and function URLs join repeated values with commas, and lambda_http
+            // splits them again.
+            _ => assert_eq!(tags, ["red", "blue & green"], "{door}: {event:#}"),
+        }
+        let cookies: Vec<&str> = request
+            .headers()
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';').map(str::trim))
+            .collect();
+        assert_eq!(cookies, ["session=s-1", "theme=dark"], "{door}: {event:#}");
+        if matches!(door, "http" | "url") {
+            assert_eq!(event["cookies"], json!(["session=s-1", "theme=dark"]));
+            assert!(event["headers"].get("cookie").is_none());
+            assert_eq!(
+                event["rawQueryString"],
+                "tag=red&tag=blue%20%26%20green&q=a%3Db%20c"
+            );
+        }
+    }
+
+    let catch_all: ApiGatewayV2httpRequest = typed(
+        events::api_gateway_http("GET", "/anything")
+            .route("$default")
+            .build(),
+    );
+    assert_eq!(catch_all.route_key.as_deref(), Some("$default"));
+    let alb: AlbTargetGroupRequest = typed(
+        events::alb("GET", "/")
+            .header(
+                "X-Amzn-Trace-Id",
+                "Root=1-67891233-abcdef012345678912345678",
+            )
+            .build(),
+    );
+    assert_eq!(alb.headers.get_all("x-amzn-trace-id").iter().count(), 1);
+    assert_eq!(
+        alb.headers["x-amzn-trace-id"],
+        "Root=1-67891233-abcdef012345678912345678"
+    );
+}
+
 #[test]
 fn sns_eventbridge_scheduled_and_s3() {
     let sns: SnsEvent = typed(events::sns("hello"));

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use lambda_http::Body;
 use powertools_core::{ColdStart, catch_panic};
-use powertools_testing::{test_event, xray};
+use powertools_testing::{events, test_event, xray};
 use powertools_tracer::{InMemorySink, ROUTE_ANNOTATION, Tracer};
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt};
@@ -51,90 +51,50 @@ fn handler_document(sink: &InMemorySink) -> Value {
 
 /// A REST API (API Gateway v1) proxy event for `GET /prod/orders/7` on the resource
 /// `/orders/{id}`.
-const REST: &str = r#"{
-    "resource": "/orders/{id}",
-    "path": "/orders/7",
-    "httpMethod": "GET",
-    "headers": {"Host": "abc123.execute-api.eu-west-1.amazonaws.com", "X-Forwarded-Proto": "https"},
-    "multiValueHeaders": {"Host": ["abc123.execute-api.eu-west-1.amazonaws.com"], "X-Forwarded-Proto": ["https"]},
-    "queryStringParameters": {"token": "secret"},
-    "multiValueQueryStringParameters": {"token": ["secret"]},
-    "pathParameters": {"id": "7"},
-    "requestContext": {
-        "accountId": "123456789012",
-        "resourceId": "us4z18",
-        "stage": "prod",
-        "requestId": "rest-request-1",
-        "resourcePath": "/orders/{id}",
-        "httpMethod": "GET",
-        "apiId": "abc123",
-        "identity": {"sourceIp": "192.168.100.1"}
-    },
-    "body": null,
-    "isBase64Encoded": false
-}"#;
+fn rest() -> String {
+    events::api_gateway_rest("GET", "/orders/7")
+        .path_parameter("/orders/{id}", "id", "7")
+        .header("Host", "abc123.execute-api.eu-west-1.amazonaws.com")
+        .header("X-Forwarded-Proto", "https")
+        .query("token", "secret")
+        .request_id("rest-request-1")
+        .build()
+        .to_string()
+}
 
-/// An HTTP API (API Gateway v2) event for `<method> <path>` on the route `<route>`.
+/// An HTTP API (API Gateway v2) event for `<method> <path>` on the route `<route>` (a route key
+/// such as `GET /orders/{id}`, or `$default`).
 fn http_api(method: &str, path: &str, route: &str) -> String {
-    json!({
-        "version": "2.0",
-        "routeKey": route,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "def456.execute-api.eu-west-1.amazonaws.com", "x-forwarded-proto": "https"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "def456",
-            "domainName": "def456.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "def456",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "65.78.31.245", "userAgent": "curl/8.0"},
-            "requestId": "http-api-request-1",
-            "routeKey": route,
-            "stage": "$default",
-            "time": "06/May/2020:22:36:55 +0000",
-            "timeEpoch": 1588804615616_u64
-        },
-        "isBase64Encoded": false
-    })
-    .to_string()
+    let route = route.split_once(' ').map_or(route, |(_, route)| route);
+    events::api_gateway_http(method, path)
+        .route(route)
+        .header("host", "def456.execute-api.eu-west-1.amazonaws.com")
+        .header("x-forwarded-proto", "https")
+        .request_id("http-api-request-1")
+        .build()
+        .to_string()
 }
 
 /// A function URL event (the HTTP API v2 payload, route key `$default`).
-const FUNCTION_URL: &str = r#"{
-    "version": "2.0",
-    "routeKey": "$default",
-    "rawPath": "/orders/9",
-    "rawQueryString": "verbose=1",
-    "headers": {"host": "xyz.lambda-url.eu-west-1.on.aws", "x-forwarded-proto": "https"},
-    "requestContext": {
-        "accountId": "123456789012",
-        "apiId": "xyz",
-        "domainName": "xyz.lambda-url.eu-west-1.on.aws",
-        "domainPrefix": "xyz",
-        "http": {"method": "GET", "path": "/orders/9", "protocol": "HTTP/1.1", "sourceIp": "65.78.31.245", "userAgent": "curl/8.0"},
-        "requestId": "function-url-request-1",
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": "11/Jan/2023:11:45:34 +0000",
-        "timeEpoch": 1673437534837
-    },
-    "isBase64Encoded": false
-}"#;
+fn function_url() -> String {
+    events::function_url("GET", "/orders/9")
+        .header("host", "xyz.lambda-url.eu-west-1.on.aws")
+        .header("x-forwarded-proto", "https")
+        .query("verbose", "1")
+        .request_id("function-url-request-1")
+        .build()
+        .to_string()
+}
 
 /// An ALB event (no route, no request id in its context).
-const ALB: &str = r#"{
-    "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/orders/6d0ecf831eec9f09"}},
-    "httpMethod": "POST",
-    "path": "/orders/11",
-    "queryStringParameters": {},
-    "headers": {
-        "host": "orders-123.eu-west-1.elb.amazonaws.com",
-        "x-amzn-trace-id": "Root=1-5bdb40ca-556d8b0c50dc66f0511bf520",
-        "x-forwarded-proto": "https"
-    },
-    "isBase64Encoded": false,
-    "body": "{}"
-}"#;
+fn alb() -> String {
+    events::alb("POST", "/orders/11")
+        .header("host", "orders-123.eu-west-1.elb.amazonaws.com")
+        .header("x-forwarded-proto", "https")
+        .body("{}")
+        .build()
+        .to_string()
+}
 
 /// `event` as `lambda_http` hands it to the service: the request context from the event, and
 /// the invocation's context (in the trace [`ROOT`], sampled or not) in the extensions.
@@ -185,7 +145,7 @@ async fn call_router(t: &Tracer, request: http::Request<Body>) -> http::Response
 #[tokio::test]
 async fn a_rest_request_records_method_full_url_route_and_status() {
     let (t, sink) = tracer(&[]);
-    let response = call_router(&t, request(REST, "r-rest", "1")).await;
+    let response = call_router(&t, request(&rest(), "r-rest", "1")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let doc = handler_document(&sink);
     assert_eq!(
@@ -231,7 +191,7 @@ async fn an_http_api_request_records_its_route_key() {
 #[tokio::test]
 async fn a_function_url_request_records_the_default_route() {
     let (t, sink) = tracer(&[]);
-    let response = call_router(&t, request(FUNCTION_URL, "r-url", "1")).await;
+    let response = call_router(&t, request(&function_url(), "r-url", "1")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let doc = handler_document(&sink);
     assert_eq!(
@@ -245,7 +205,7 @@ async fn a_function_url_request_records_the_default_route() {
 #[tokio::test]
 async fn an_alb_request_has_no_route() {
     let (t, sink) = tracer(&[]);
-    let response = call_router(&t, request(ALB, "r-alb", "1")).await;
+    let response = call_router(&t, request(&alb(), "r-alb", "1")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let doc = handler_document(&sink);
     assert_eq!(
@@ -327,7 +287,7 @@ async fn a_service_fn_records_the_same_and_its_error_is_a_fault() {
         .ready()
         .await
         .unwrap()
-        .call(request(REST, "r-fn-1", "1"))
+        .call(request(&rest(), "r-fn-1", "1"))
         .await
         .unwrap();
     assert_eq!(ok.body(), "done");
@@ -397,7 +357,7 @@ async fn a_service_fn_records_the_same_and_its_error_is_a_fault() {
 #[tokio::test]
 async fn without_capture_response_only_the_http_block_has_the_status() {
     let (t, sink) = tracer(&[("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false")]);
-    call_router(&t, request(REST, "r-quiet", "1")).await;
+    call_router(&t, request(&rest(), "r-quiet", "1")).await;
     let doc = handler_document(&sink);
     assert_eq!(doc["http"]["response"]["status"], 200);
     assert!(doc.get("metadata").is_none(), "{doc}");
@@ -406,9 +366,9 @@ async fn without_capture_response_only_the_http_block_has_the_status() {
 #[tokio::test]
 async fn unsampled_requests_and_requests_without_a_lambda_context_record_nothing() {
     let (t, sink) = tracer(&[]);
-    let response = call_router(&t, request(REST, "r-unsampled", "0")).await;
+    let response = call_router(&t, request(&rest(), "r-unsampled", "0")).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let mut bare = lambda_http::request::from_str(REST).unwrap();
+    let mut bare = lambda_http::request::from_str(&rest()).unwrap();
     bare.extensions_mut().remove::<lambda_runtime::Context>();
     let response = call_router(&t, bare).await;
     assert_eq!(response.status(), StatusCode::OK);
