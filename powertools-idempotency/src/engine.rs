@@ -243,6 +243,57 @@ impl Idempotency {
             .map(Execution::into_response)
     }
 
+    /// [`run`](Self::run) for a payload of any serializable type (a typed event, a command):
+    /// it is turned into JSON once, and keys, hashes and validation are those of
+    /// `run(&serde_json::to_value(payload)?, f)`, so records are shared with callers that pass
+    /// the JSON. A payload that is already a `serde_json::Value` is best given to `run`, which
+    /// borrows it.
+    ///
+    /// ```
+    /// use powertools_idempotency::{Idempotency, InMemoryStore};
+    /// use serde::Serialize;
+    ///
+    /// #[derive(Serialize)]
+    /// struct Charge<'a> {
+    ///     order_id: &'a str,
+    ///     cents: u64,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let idempotency = Idempotency::builder(InMemoryStore::new())
+    ///     .event_key_jmespath("order_id")
+    ///     .build()?;
+    /// let charge = Charge { order_id: "o-1", cents: 1_250 };
+    /// let first: String = idempotency
+    ///     .run_typed(&charge, || async { Ok::<_, String>("ch-1".to_owned()) })
+    ///     .await?;
+    /// let again: String = idempotency
+    ///     .run_typed(&charge, || async { Ok::<_, String>("ch-2".to_owned()) })
+    ///     .await?;
+    /// assert_eq!(again, first); // replayed
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_typed<P, R, E, F, Fut>(
+        &self,
+        payload: &P,
+        f: F,
+    ) -> Result<R, IdempotencyError<E>>
+    where
+        P: Serialize + ?Sized,
+        R: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        // The serializer's message may come from the payload's own Serialize impl: not shown.
+        let payload = serde_json::to_value(payload).map_err(|_| {
+            IdempotencyError::Serialization(
+                "the payload could not be turned into JSON (a map key that is not a string, or its Serialize impl failed)"
+                    .to_owned(),
+            )
+        })?;
+        self.run(&payload, f).await
+    }
+
     /// [`run`](Self::run), also telling whether `f` ran or its stored response was replayed:
     /// for a caller that acts on it (a metric, a header, a log line of its own).
     ///

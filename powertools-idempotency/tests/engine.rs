@@ -68,6 +68,51 @@ async fn create(
 }
 
 #[tokio::test]
+async fn a_typed_payload_shares_records_with_its_json_and_one_that_cannot_be_json_is_an_error() {
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        body: &'a str,
+        #[serde(rename = "requestContext")]
+        request_context: std::collections::BTreeMap<&'a str, &'a str>,
+    }
+    let store = Arc::new(InMemoryStore::new());
+    let idem = build(builder(store.clone(), &manual_clock()));
+    let runs = AtomicUsize::new(0);
+    let typed = Request {
+        body: r#"{"sku":"T","qty":2}"#,
+        request_context: [("requestId", "typed")].into(),
+    };
+    let first: Value = idem
+        .run_typed(&typed, || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(json!({"order_id": "o-typed"}))
+        })
+        .await
+        .unwrap();
+    // The same request as JSON replays what the typed call stored.
+    let again = create(&idem, &order(r#"{"sku":"T","qty":2}"#), &runs)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // A map with non-string keys has no JSON form: an error, and the handler does not run.
+    let unkeyable: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    let error = idem
+        .run_typed(&unkeyable, || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(json!({}))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, IdempotencyError::Serialization(_)),
+        "{error:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn runs_once_then_replays_the_stored_response() {
     let store = Arc::new(InMemoryStore::new());
     let idem = build(builder(store.clone(), &manual_clock()));
