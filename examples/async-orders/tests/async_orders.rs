@@ -77,3 +77,24 @@ async fn an_event_delivered_again_replays_and_an_invalid_one_fails_every_time() 
     assert_eq!(measured.len(), 1, "{blobs:#?}");
     Ok(())
 }
+
+/// The sample events in `events/` (for `sam local invoke` and `cargo lambda invoke`): the placed
+/// order is fulfilled, the invalid one fails.
+#[tokio::test]
+async fn the_sample_events_are_answered() -> TestResult {
+    let function = start().await?;
+    let sample = |file: &str| -> Result<Value, Box<dyn std::error::Error>> {
+        let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
+        Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+    };
+    let placed = function
+        .invoke(InvocationRequest::json(&sample("order-placed.json")?)?)
+        .await?
+        .json()?;
+    assert_eq!(placed, json!({"order_id": "o-1", "units": 2}));
+    let invalid = function
+        .invoke(InvocationRequest::json(&sample("invalid-order.json")?)?)
+        .await?;
+    assert!(invalid.error().is_some(), "{invalid:?}");
+    Ok(())
+}

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use http_api::orders::{NewOrder, Order};
-use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, xray};
+use powertools_testing::{InvocationRequest, LocalFunction, UdpCollector, emf, events, xray};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -22,25 +22,30 @@ fn event(file: &str) -> Value {
 }
 
 /// `POST /orders` (HTTP API) with `key` as its `Idempotency-Key` (none for `None`) and `body`.
-fn create(key: Option<&str>, body: &str) -> InvocationRequest {
-    let mut event = event("create-order-http-api.json");
-    let headers = event["headers"].as_object_mut().unwrap();
+fn create_event(key: Option<&str>, body: &str) -> events::HttpBuilder {
+    let builder = events::api_gateway_http("POST", "/orders")
+        .header("content-type", "application/json")
+        .header("x-forwarded-proto", "https")
+        .body(body)
+        .request_id("http-api-create-1");
     match key {
-        Some(key) => headers.insert("idempotency-key".into(), json!(key)),
-        None => headers.remove("idempotency-key"),
-    };
-    event["body"] = json!(body);
-    InvocationRequest::json(&event).unwrap()
+        Some(key) => builder.header("idempotency-key", key),
+        None => builder,
+    }
 }
 
-/// `GET /orders/{id}` as a REST API or an ALB event.
-fn get(file: &str, id: &str) -> InvocationRequest {
-    let mut event = event(file);
-    event["path"] = json!(format!("/orders/{id}"));
-    if event.get("pathParameters").is_some() {
-        event["pathParameters"]["id"] = json!(id);
-    }
-    InvocationRequest::json(&event).unwrap()
+fn create(key: Option<&str>, body: &str) -> InvocationRequest {
+    InvocationRequest::json(&create_event(key, body).build()).unwrap()
+}
+
+/// `GET /orders/{id}` through a REST API (`"rest"`) or an ALB (`"alb"`).
+fn get(door: &str, id: &str) -> InvocationRequest {
+    let path = format!("/orders/{id}");
+    let event = match door {
+        "rest" => events::api_gateway_rest("GET", &path).path_parameter("/orders/{id}", "id", id),
+        _ => events::alb("GET", &path),
+    };
+    InvocationRequest::json(&event.build()).unwrap()
 }
 
 fn body(response: &Value) -> Value {
@@ -114,22 +119,13 @@ async fn an_order_is_created_once_per_key_and_read_back_through_every_trigger() 
     assert_eq!(stored.items().len(), 1, "created once");
 
     // Read back through a REST API and an ALB.
-    let rest = function
-        .invoke(get("get-order-rest.json", &id))
-        .await?
-        .json()?;
+    let rest = function.invoke(get("rest", &id)).await?.json()?;
     assert_eq!(rest["statusCode"], 200, "{rest}");
     assert_eq!(body(&rest), created);
-    let alb = function
-        .invoke(get("get-order-alb.json", &id))
-        .await?
-        .json()?;
+    let alb = function.invoke(get("alb", &id)).await?.json()?;
     assert_eq!(alb["statusCode"], 200, "{alb}");
     assert_eq!(body(&alb), created);
-    let unknown = function
-        .invoke(get("get-order-rest.json", "o-unknown"))
-        .await?
-        .json()?;
+    let unknown = function.invoke(get("rest", "o-unknown")).await?.json()?;
     assert_eq!(unknown["statusCode"], 404);
 
     // The first request's subsegment: the HTTP block, the route and the status.
@@ -237,12 +233,10 @@ async fn queued_requests_keep_their_own_request_and_correlation_ids() -> TestRes
     let function = start(&orders, &idempotency, &collector).await?;
     let pending: Vec<_> = (0..8)
         .map(|n| {
-            let mut event = event("create-order-http-api.json");
-            event["headers"]["idempotency-key"] = json!(format!("key-c-{n}"));
-            event["requestContext"]["requestId"] = json!(format!("api-{n}"));
-            event["body"] = json!(format!(
-                r#"{{"customer_id":"c-{n}","sku":"PEN","quantity":1}}"#
-            ));
+            let body = format!(r#"{{"customer_id":"c-{n}","sku":"PEN","quantity":1}}"#);
+            let event = create_event(Some(&format!("key-c-{n}")), &body)
+                .request_id(format!("api-{n}"))
+                .build();
             let request = InvocationRequest::json(&event)
                 .unwrap()
                 .request_id(format!("req-{n}"));
@@ -387,5 +381,26 @@ async fn a_missing_table_name_fails_init_with_a_clear_message() -> TestResult {
         "{:?}",
         stopped.stderr
     );
+    Ok(())
+}
+
+/// The sample events in `events/` (for `sam local invoke` and `cargo lambda invoke`) are
+/// answered: the create sample creates, the read samples find no such order.
+#[tokio::test]
+async fn the_sample_events_are_answered() -> TestResult {
+    let (_, orders, idempotency) = tables().await?;
+    let collector = UdpCollector::start().await?;
+    let function = start(&orders, &idempotency, &collector).await?;
+    for (file, status) in [
+        ("create-order-http-api.json", 201),
+        ("get-order-rest.json", 404),
+        ("get-order-alb.json", 404),
+    ] {
+        let response = function
+            .invoke(InvocationRequest::json(&event(file))?)
+            .await?
+            .json()?;
+        assert_eq!(response["statusCode"], status, "{file}: {response}");
+    }
     Ok(())
 }

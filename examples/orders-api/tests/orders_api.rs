@@ -14,10 +14,13 @@ fn event(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn with_body(file: &str, body: &str) -> Result<String, serde_json::Error> {
-    let mut event: Value = serde_json::from_str(&event(file))?;
-    event["body"] = Value::String(body.to_owned());
-    serde_json::to_string(&event)
+/// `POST /orders` through the REST API with `body`.
+fn create_order(body: &str) -> String {
+    powertools_testing::events::api_gateway_rest("POST", "/orders")
+        .header("content-type", "application/json")
+        .body(body)
+        .build()
+        .to_string()
 }
 
 /// Creates the idempotency table in DynamoDB Local.
@@ -65,10 +68,9 @@ async fn a_duplicate_request_gets_the_first_order_back() -> TestResult {
     assert_eq!(body(&retried), order, "replayed, not created again");
 
     let other = function
-        .invoke(InvocationRequest::raw(with_body(
-            "create-order.json",
+        .invoke(InvocationRequest::raw(create_order(
             r#"{"customer_id":"c-1","sku":"PEN","quantity":1}"#,
-        )?))
+        )))
         .await?
         .json()?;
     assert_eq!(other["statusCode"], 201);

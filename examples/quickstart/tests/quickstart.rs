@@ -234,9 +234,9 @@ async fn the_function_sends_xray_subsegments_for_sampled_requests() -> Result<()
 #[tokio::test]
 async fn other_methods_are_refused() -> Result<(), HarnessError> {
     let function = LocalFunction::builder(QUICKSTART).start().await?;
-    let mut event: Value =
-        serde_json::from_str(&bundled("01-create-order.json")).map_err(HarnessError::Serialize)?;
-    event["httpMethod"] = json!("DELETE");
+    let event = powertools_testing::events::api_gateway_rest("DELETE", "/orders")
+        .json_body(&json!({"order_id": "o-1001", "customer_id": "c-42"}))
+        .build();
     let response = function
         .invoke(InvocationRequest::json(&event)?)
         .await?

@@ -249,6 +249,14 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_event_is_an_s3_event_under_incoming() {
+        let event: aws_lambda_events::s3::S3Event =
+            serde_json::from_str(include_str!("../events/csv-uploaded.json")).unwrap();
+        let key = event.records[0].s3.object.key.as_deref().unwrap();
+        assert!(decode_key(key).unwrap().starts_with(super::INCOMING));
+    }
+
+    #[test]
     fn keys_are_decoded_as_s3_encodes_them() {
         assert_eq!(
             decode_key("incoming/red+flower%3D1+%C3%A9.csv").as_deref(),

@@ -110,12 +110,15 @@ async fn report(
 async fn the_flag_decides_and_the_report_is_signed_with_the_secret() -> TestResult {
     let setup = start().await?;
 
+    // The first run is the sample input in events/ (what `sam local invoke` sends).
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(format!(
+        "{}/events/hourly-run.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))?)?;
+    assert_eq!(sample["scheduled_time"], "2026-12-03T10:00:00Z");
     let first = setup
         .function
-        .invoke(InvocationRequest::json(&scheduled(
-            "2026-12-03T10:00:00Z",
-            "exec-1",
-        ))?)
+        .invoke(InvocationRequest::json(&sample)?)
         .await?
         .json()?;
     assert_eq!(
@@ -165,7 +168,7 @@ async fn the_flag_decides_and_the_report_is_signed_with_the_secret() -> TestResu
     let stopped = setup.function.stop().await;
     let written = stopped.lines_with_message("restock report written");
     assert_eq!(written.len(), 1, "{:#?}", stopped.json_lines());
-    assert_eq!(written[0]["correlation_id"], "exec-1");
+    assert_eq!(written[0]["correlation_id"], sample["execution_id"]);
     assert_eq!(written[0]["low_stock"], 2);
     let off =
         stopped.lines_with_message("restock report is switched off (feature flag restock_report)");
