@@ -34,9 +34,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -86,7 +83,11 @@ impl AppConfigServer {
             .map_err(HarnessError::Io)?;
         let addr = listener.local_addr().map_err(HarnessError::Io)?;
         let state = Arc::new(Mutex::new(State::default()));
-        let server = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        let server = tokio::spawn(crate::serve::accept_loop(
+            listener,
+            Arc::clone(&state),
+            route,
+        ));
         Ok(Self {
             addr,
             state,
@@ -146,21 +147,6 @@ impl AppConfigServer {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| route(Arc::clone(&state), req));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

@@ -22,6 +22,7 @@ mod runtime_api;
 mod schema;
 #[cfg(feature = "secrets")]
 pub mod secrets;
+mod serve;
 #[cfg(feature = "ssm")]
 pub mod ssm;
 #[cfg(feature = "schemas")]
