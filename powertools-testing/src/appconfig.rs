@@ -5,7 +5,8 @@
 //!
 //! - `POST /configurationsessions` (JSON `ApplicationIdentifier`, `EnvironmentIdentifier`,
 //!   `ConfigurationProfileIdentifier`) answers `201` with an `InitialConfigurationToken`, or `404`
-//!   `ResourceNotFoundException` for a profile nothing was deployed to;
+//!   `ResourceNotFoundException` when nothing was deployed here to that application,
+//!   environment and profile (what AppConfig answers for one that does not exist);
 //! - `GET /configuration?configuration_token=…` answers `200` with the configuration when it
 //!   changed since the session last saw it, an empty body when it did not, and the
 //!   `Next-Poll-Configuration-Token` to use next; a token works once (`400`
@@ -61,7 +62,8 @@ struct State {
     polls: usize,
 }
 
-/// A local AppConfigData endpoint; see the [module docs](self). Stops when dropped.
+/// A local AppConfigData endpoint; see the [module docs](self). Stops when dropped, open
+/// connections included.
 #[derive(Debug)]
 pub struct AppConfigServer {
     addr: SocketAddr,

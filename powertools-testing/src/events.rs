@@ -731,13 +731,21 @@ impl HttpBuilder {
                 event
             }
             Door::Alb => {
-                let mut headers = headers;
+                // ALB sends header names in lower case.
+                let mut headers: Map<String, Value> = self
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
+                    .collect();
                 if !self
                     .headers
                     .iter()
                     .any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-trace-id"))
                 {
-                    headers["x-amzn-trace-id"] = json!("Root=1-5759e988-bd862e3fe1be46a994272793");
+                    headers.insert(
+                        "x-amzn-trace-id".into(),
+                        json!("Root=1-5759e988-bd862e3fe1be46a994272793"),
+                    );
                 }
                 // ALB passes the query string on as the client encoded it, the last value of a
                 // repeated name.

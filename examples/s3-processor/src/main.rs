@@ -90,6 +90,9 @@ fn decode_key(encoded: &str) -> Option<String> {
             b'+' => decoded.push(b' '),
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 decoded.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
                 i += 2;
             }
@@ -144,7 +147,24 @@ impl Processor {
             .into());
         }
 
-        let object = self.s3.get_object().bucket(bucket).key(&key).send().await?;
+        // The version the notification is about (on a versioned bucket), and its size checked
+        // again: the object may have been replaced since.
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .set_version_id(record.s3.object.version_id.clone())
+            .send()
+            .await?;
+        let length = object.content_length().unwrap_or_default();
+        if u64::try_from(length).unwrap_or(u64::MAX) > self.max_object_bytes {
+            return Err(format!(
+                "{source} is now {length} bytes, over MAX_OBJECT_BYTES ({}): not read",
+                self.max_object_bytes
+            )
+            .into());
+        }
         let bytes = object.body.collect().await?.into_bytes();
         let text = std::str::from_utf8(&bytes)
             .map_err(|e| format!("{source} is not UTF-8 text (from byte {})", e.valid_up_to()))?;
@@ -262,7 +282,7 @@ mod tests {
             decode_key("incoming/red+flower%3D1+%C3%A9.csv").as_deref(),
             Some("incoming/red flower=1 é.csv")
         );
-        for broken in ["%", "%4", "%zz", "%FF"] {
+        for broken in ["%", "%4", "%zz", "%FF", "%+F"] {
             assert_eq!(decode_key(broken), None, "{broken}");
         }
     }

@@ -64,7 +64,8 @@ struct Flags {
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 struct LowStock {
     sku: String,
-    stock: u32,
+    /// Negative for a backorder.
+    stock: i64,
 }
 
 /// The report, as written (and signed).
@@ -174,7 +175,7 @@ impl Job {
                     stock,
                 }),
                 _ => tracing::warn!(
-                    "an inventory item without a text sku or a whole stock is skipped"
+                    "an inventory item without a text sku or a whole stock is left out of the report"
                 ),
             }
         }

@@ -31,7 +31,14 @@ async fn start() -> Result<Setup, Box<dyn std::error::Error>> {
     powertools_testing::dynamodb::create_table(&dynamodb, &inventory_table, "sku", None).await?;
     powertools_testing::dynamodb::create_table(&dynamodb, &reports_table, "report_id", None)
         .await?;
-    for (sku, stock) in [("BOOK-1984", 2), ("PEN", 40), ("MUG", 0), ("LAMP", 5)] {
+    // A backorder (negative stock) is the most urgent of all.
+    for (sku, stock) in [
+        ("BOOK-1984", 2),
+        ("PEN", 40),
+        ("MUG", 0),
+        ("LAMP", 5),
+        ("CUP", -3),
+    ] {
         dynamodb
             .put_item()
             .table_name(&inventory_table)
@@ -123,7 +130,7 @@ async fn the_flag_decides_and_the_report_is_signed_with_the_secret() -> TestResu
         .json()?;
     assert_eq!(
         first,
-        json!({"report_id": "2026-12-03T10:00:00Z", "written": true, "low_stock": 2})
+        json!({"report_id": "2026-12-03T10:00:00Z", "written": true, "low_stock": 3})
     );
     let (body, signature) = report(&setup, "2026-12-03T10:00:00Z")
         .await?
@@ -138,7 +145,11 @@ async fn the_flag_decides_and_the_report_is_signed_with_the_secret() -> TestResu
         json!({
             "report_id": "2026-12-03T10:00:00Z",
             "threshold": 5,
-            "items": [{"sku": "BOOK-1984", "stock": 2}, {"sku": "MUG", "stock": 0}],
+            "items": [
+                {"sku": "BOOK-1984", "stock": 2},
+                {"sku": "CUP", "stock": -3},
+                {"sku": "MUG", "stock": 0},
+            ],
         })
     );
 
@@ -169,7 +180,7 @@ async fn the_flag_decides_and_the_report_is_signed_with_the_secret() -> TestResu
     let written = stopped.lines_with_message("restock report written");
     assert_eq!(written.len(), 1, "{:#?}", stopped.json_lines());
     assert_eq!(written[0]["correlation_id"], sample["execution_id"]);
-    assert_eq!(written[0]["low_stock"], 2);
+    assert_eq!(written[0]["low_stock"], 3);
     let off =
         stopped.lines_with_message("restock report is switched off (feature flag restock_report)");
     assert_eq!(off.len(), 1);
@@ -180,7 +191,7 @@ async fn the_flag_decides_and_the_report_is_signed_with_the_secret() -> TestResu
         .filter(|b| b.get("LowStockItems").is_some())
         .collect();
     assert_eq!(counted.len(), 1, "{blobs:#?}");
-    assert_eq!(counted[0]["LowStockItems"], json!([2.0]));
+    assert_eq!(counted[0]["LowStockItems"], json!([3.0]));
     assert!(!stopped.stdout.is_empty());
     for line in stopped.stdout.iter().chain(&stopped.stderr) {
         assert!(!line.contains(&setup.signing_key), "the key leaked: {line}");
