@@ -115,7 +115,8 @@ impl TracerHook {
             }
             subsegment.record_exception(message, kind, true);
         }
-        tracer.send(subsegment);
+        tracer.send(state, subsegment);
+        tracer.flush(state);
     }
 }
 

@@ -11,6 +11,8 @@ mod tracer;
 
 #[cfg(feature = "http")]
 mod http_hook;
+#[cfg(feature = "otel")]
+mod otlp;
 #[cfg(feature = "aws-sdk")]
 mod sdk;
 
@@ -21,7 +23,8 @@ pub use layer::{TracerHook, TracerHookState, TracerLayer, TracerService};
 pub use sdk::XrayInterceptor;
 pub use segment::{Annotation, Cause, Exception, Subsegment};
 pub use sink::{
-    DEFAULT_DAEMON_ADDRESS, InMemorySink, SegmentSink, UdpDaemonSink, parse_daemon_address,
+    DEFAULT_DAEMON_ADDRESS, InMemorySink, InvocationSpans, SegmentSink, UdpDaemonSink,
+    parse_daemon_address,
 };
 pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, SpanFilter, SpanLayer};
 pub use tracer::{Tracer, TracerBuilder};

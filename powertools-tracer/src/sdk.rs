@@ -129,7 +129,11 @@ impl Intercept for XrayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(Call { mut subsegment, .. }) = cfg.load::<Call>().cloned() else {
+        let Some(Call {
+            mut subsegment,
+            state,
+        }) = cfg.load::<Call>().cloned()
+        else {
             return Ok(());
         };
         // Sent once: a later interceptor hook of the same call finds nothing.
@@ -158,7 +162,7 @@ impl Intercept for XrayInterceptor {
                 subsegment.fault = false;
             }
         }
-        self.tracer.send(subsegment);
+        self.tracer.send(&state, subsegment);
         Ok(())
     }
 }

@@ -4,13 +4,61 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::segment::Subsegment;
+use std::time::SystemTime;
 
-/// Receives each subsegment when it ends. Implement it to export elsewhere (an OpenTelemetry
-/// exporter, say); sending must not block the handler and must not fail it.
+use crate::segment::Subsegment;
+use crate::state::TraceState;
+
+/// Receives each subsegment when it ends, or (a sink that [`batches`](Self::batches)) the
+/// subsegments of one invocation together when its handler ends. Implement it to export
+/// elsewhere; sending must not fail the handler, and must not block it beyond a bound.
 pub trait SegmentSink: Send + Sync + std::fmt::Debug {
     /// Exports one finished subsegment.
     fn export(&self, subsegment: &Subsegment);
+
+    /// Whether this sink takes an invocation's subsegments together, at the end of the
+    /// invocation ([`export_invocation`](Self::export_invocation)), instead of one by one.
+    fn batches(&self) -> bool {
+        false
+    }
+
+    /// Exports the finished subsegments of one invocation, before the invocation returns (the
+    /// execution environment may be frozen afterwards). Called once at the end of the handler,
+    /// and again, alone, for a subsegment that ends later. By default, one by one.
+    fn export_invocation(&self, spans: &InvocationSpans<'_>) {
+        for subsegment in spans.subsegments {
+            self.export(subsegment);
+        }
+    }
+}
+
+/// The subsegments of one invocation, with what a batching sink reports about it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct InvocationSpans<'a> {
+    /// The finished subsegments, the handler's last.
+    pub subsegments: &'a [Subsegment],
+    /// The invocation's request id.
+    pub request_id: &'a str,
+    /// The function's ARN as invoked.
+    pub function_arn: &'a str,
+    /// The Lambda function segment the handler subsegment hangs under (the trace header's
+    /// `Parent`).
+    pub parent_id: Option<&'a str>,
+    /// When the invocation times out.
+    pub deadline: SystemTime,
+}
+
+impl<'a> InvocationSpans<'a> {
+    pub(crate) fn of(state: &'a TraceState, subsegments: &'a [Subsegment]) -> Self {
+        Self {
+            subsegments,
+            request_id: &state.request_id,
+            function_arn: &state.function_arn,
+            parent_id: state.parent_id.as_deref(),
+            deadline: state.deadline,
+        }
+    }
 }
 
 /// The daemon address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or `tcp:h:p udp:h:p` (the

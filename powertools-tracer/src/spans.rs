@@ -231,7 +231,7 @@ where
                 open.subsegment
                     .record_exception(message, Some(PANIC_TYPE.to_owned()), true);
             }
-            self.tracer.send(open.subsegment);
+            self.tracer.send(&open.state, open.subsegment);
         }
     }
 }

@@ -2,8 +2,9 @@
 //! extensions: what the handler hook, the span layer and the SDK interceptor share. Imports
 //! neither the tracer nor the span layer.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use tracing_subscriber::registry::LookupSpan;
 
@@ -21,6 +22,14 @@ pub(crate) struct TraceState {
     /// The open `## handler` subsegment, parent of everything inside the handler.
     pub(crate) handler: Mutex<Option<Subsegment>>,
     annotations: AtomicUsize,
+    /// The invocation's request id, function ARN and deadline (what a batching sink reports).
+    pub(crate) request_id: String,
+    pub(crate) function_arn: String,
+    pub(crate) deadline: SystemTime,
+    /// The finished subsegments a batching sink takes at the end of the invocation.
+    pending: Mutex<Vec<Subsegment>>,
+    /// Whether the end of the invocation was exported already.
+    flushed: AtomicBool,
 }
 
 impl TraceState {
@@ -31,7 +40,44 @@ impl TraceState {
             parent_id,
             handler: Mutex::new(None),
             annotations: AtomicUsize::new(0),
+            request_id: String::new(),
+            function_arn: String::new(),
+            deadline: SystemTime::UNIX_EPOCH,
+            pending: Mutex::new(Vec::new()),
+            flushed: AtomicBool::new(false),
         }
+    }
+
+    /// With the invocation's request id, function ARN and deadline.
+    pub(crate) fn for_invocation(
+        mut self,
+        request_id: &str,
+        function_arn: &str,
+        deadline: SystemTime,
+    ) -> Self {
+        self.request_id = request_id.to_owned();
+        self.function_arn = function_arn.to_owned();
+        self.deadline = deadline;
+        self
+    }
+
+    /// Keeps a finished subsegment for the end of the invocation; gives it back when that end
+    /// was exported already (a span outliving its handler), so that it is sent on its own and
+    /// never joins another invocation's batch.
+    pub(crate) fn keep(&self, subsegment: Subsegment) -> Option<Subsegment> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.flushed.load(Ordering::Acquire) {
+            return Some(subsegment);
+        }
+        pending.push(subsegment);
+        None
+    }
+
+    /// Takes the kept subsegments and marks the invocation's end as exported.
+    pub(crate) fn take_pending(&self) -> Vec<Subsegment> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        self.flushed.store(true, Ordering::Release);
+        std::mem::take(&mut pending)
     }
 
     /// The parent for a new subsegment when no enclosing one is known.

@@ -9,7 +9,7 @@ use powertools_core::{
 };
 
 use crate::segment::{Annotation, MAX_ANNOTATION_CHARS, Subsegment, epoch_seconds, truncate_chars};
-use crate::sink::{SegmentSink, UdpDaemonSink, parse_daemon_address};
+use crate::sink::{InvocationSpans, SegmentSink, UdpDaemonSink, parse_daemon_address};
 use crate::state::{MAX_ANNOTATIONS, TraceState, innermost_span};
 
 /// The per-invocation decision, in the invocation's extensions.
@@ -126,10 +126,14 @@ impl Tracer {
         }
         let decision = invocation.extensions().get_or_insert_with(|| {
             Decision(match invocation.trace() {
-                TraceContext::Valid(header) if header.is_sampled() => Some(Arc::new(TraceState::new(
-                    header.root().to_owned(),
-                    header.parent().map(str::to_owned),
-                ))),
+                TraceContext::Valid(header) if header.is_sampled() => Some(Arc::new(
+                    TraceState::new(header.root().to_owned(), header.parent().map(str::to_owned))
+                        .for_invocation(
+                            invocation.request_id(),
+                            invocation.function_arn(),
+                            invocation.deadline(),
+                        ),
+                )),
                 TraceContext::Malformed { raw, error } => {
                     if !self.inner.warned_malformed.swap(true, Ordering::Relaxed) {
                         powertools_core::warn(format_args!(
@@ -237,10 +241,60 @@ impl Tracer {
         })
     }
 
-    /// Ends `subsegment` now and sends it.
-    pub(crate) fn send(&self, mut subsegment: Subsegment) {
+    /// Ends `subsegment` now and sends it: at once, or, to a sink that takes an invocation's
+    /// subsegments together, at the end of the invocation of `state`.
+    pub(crate) fn send(&self, state: &TraceState, mut subsegment: Subsegment) {
         subsegment.end_time = Some(self.now());
-        self.inner.sink.export(&subsegment);
+        let sink = &self.inner.sink;
+        if !sink.batches() {
+            sink.export(&subsegment);
+        } else if let Some(late) = state.keep(subsegment) {
+            sink.export_invocation(&InvocationSpans::of(state, std::slice::from_ref(&late)));
+        }
+    }
+
+    /// The end of the invocation of `state`: a batching sink exports what was kept.
+    pub(crate) fn flush(&self, state: &TraceState) {
+        let sink = &self.inner.sink;
+        if sink.batches() {
+            let pending = state.take_pending();
+            if !pending.is_empty() {
+                sink.export_invocation(&InvocationSpans::of(state, &pending));
+            }
+        }
+    }
+}
+
+/// The OTLP sink, when an endpoint is configured (the builder's, else the environment's); one
+/// that cannot be used is reported and X-Ray over UDP used instead.
+#[cfg(feature = "otel")]
+fn otlp_sink(
+    options: OtlpOptions,
+    env: &Env,
+    config: &FunctionConfig,
+) -> Option<Arc<dyn SegmentSink>> {
+    let endpoint = options
+        .endpoint
+        .or_else(|| crate::otlp::endpoint_from_env(env))?;
+    let timeout = options
+        .timeout
+        .unwrap_or_else(|| crate::otlp::timeout_from_env(env));
+    // service.name: the Powertools service name, else OTEL_SERVICE_NAME, else the function's.
+    let service = Some(config.service_name())
+        .filter(|name| *name != powertools_core::DEFAULT_SERVICE_NAME)
+        .map(str::to_owned)
+        .or_else(|| env.string("OTEL_SERVICE_NAME"))
+        .or_else(|| config.function_name().map(str::to_owned))
+        .unwrap_or_else(|| config.service_name().to_owned());
+    let trigger = options.trigger.unwrap_or_else(|| "other".to_owned());
+    match crate::otlp::OtlpSink::new(&endpoint, timeout, &trigger, config, &service) {
+        Ok(sink) => Some(Arc::new(sink)),
+        Err(reason) => {
+            powertools_core::warn(format_args!(
+                "{reason}: sending X-Ray subsegments to the daemon instead"
+            ));
+            None
+        }
     }
 }
 
@@ -299,6 +353,17 @@ pub struct TracerBuilder {
     capture_response: Option<bool>,
     capture_error: Option<bool>,
     sink: Option<Arc<dyn SegmentSink>>,
+    #[cfg(feature = "otel")]
+    otlp: OtlpOptions,
+}
+
+/// What the builder was told about OTLP.
+#[cfg(feature = "otel")]
+#[derive(Debug, Default)]
+struct OtlpOptions {
+    endpoint: Option<String>,
+    timeout: Option<std::time::Duration>,
+    trigger: Option<String>,
 }
 
 impl std::fmt::Debug for TracerBuilder {
@@ -345,6 +410,33 @@ impl TracerBuilder {
         self
     }
 
+    /// Exports spans over OTLP (HTTP/protobuf) to `endpoint`, the full traces URL
+    /// (`http://localhost:4318/v1/traces`), instead of X-Ray subsegments to the daemon. Else
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` with
+    /// `/v1/traces`; with neither, X-Ray over UDP.
+    #[cfg(feature = "otel")]
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The most an invocation's OTLP export may take (else `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`
+    /// or `OTEL_EXPORTER_OTLP_TIMEOUT` in milliseconds, else 500 ms); it also stops 100 ms
+    /// before the invocation's deadline.
+    #[cfg(feature = "otel")]
+    pub fn otlp_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.otlp.timeout = Some(timeout);
+        self
+    }
+
+    /// The handler span's `faas.trigger` (`http`, `pubsub`, `datasource`, `timer`, `other`;
+    /// default `other`).
+    #[cfg(feature = "otel")]
+    pub fn faas_trigger(mut self, trigger: impl Into<String>) -> Self {
+        self.otlp.trigger = Some(trigger.into());
+        self
+    }
+
     /// Builds the tracer. Fails only on an explicit empty service name; what the
     /// environment gets wrong (a malformed daemon address, say) is reported once and the
     /// default used.
@@ -364,9 +456,11 @@ impl TracerBuilder {
                 && !config.dev_mode()
                 && config.is_lambda()
         });
-        let sink = self
-            .sink
-            .unwrap_or_else(|| Arc::new(UdpDaemonSink::new(daemon_address(&env))));
+        #[cfg(feature = "otel")]
+        let sink = self.sink.or_else(|| otlp_sink(self.otlp, &env, &config));
+        #[cfg(not(feature = "otel"))]
+        let sink = self.sink;
+        let sink = sink.unwrap_or_else(|| Arc::new(UdpDaemonSink::new(daemon_address(&env))));
         Tracer {
             inner: Arc::new(Inner {
                 enabled,
