@@ -431,3 +431,137 @@ async fn lambda_json_log_format_at_warn_keeps_every_emf_blob() -> TestResult {
     }
     stack.finish().await
 }
+
+/// The same function with `OTEL_EXPORTER_OTLP_ENDPOINT` set, and no code changed: each sampled
+/// invocation reaches an OTLP/HTTP receiver as one request (it was exported before the
+/// invocation returned), with the handler as a `SERVER` span under the X-Ray header's parent,
+/// the `## ` span inside it, the idempotency store's DynamoDB calls as `CLIENT` spans, the
+/// failed invocation's error status, and nothing for an unsampled one.
+#[tokio::test]
+async fn over_otlp_the_spans_join_the_xray_trace_with_sdk_calls_as_client_spans() -> TestResult {
+    use powertools_testing::otlp::proto::trace::v1::{Span, span, status};
+    use powertools_testing::otlp::{OtlpReceiver, attribute, hex};
+
+    let receiver = OtlpReceiver::start()?;
+    let stack = Stack::start(
+        "otlp",
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url())],
+    )
+    .await?;
+    let ok = stack.function.invoke(order(1, json!({}))?).await?;
+    assert!(ok.json().is_ok(), "{ok:?}");
+    let failed = stack
+        .function
+        .invoke(order(2, json!({"fail": "the order store is down"}))?)
+        .await?;
+    assert!(failed.error().is_some(), "{failed:?}");
+    // Unsampled: nothing exported. Its request, if any, would come before the next one's.
+    let unsampled = InvocationRequest::json(&json!({"order_id": "o-3", "n": 3}))?.trace_header(
+        format!("Root={};Parent=53995c3f42cd8ad8;Sampled=0", root(3)),
+    );
+    stack.function.invoke(unsampled).await?;
+    let last = stack.function.invoke(order(4, json!({}))?).await?;
+    assert!(last.json().is_ok(), "{last:?}");
+
+    // Each invocation's request arrived before the invocation returned.
+    let requests = receiver.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "one request per sampled invocation: {requests:#?}"
+    );
+    let resource = requests[0].resource_spans[0]
+        .resource
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        attribute(&resource.attributes, "service.name"),
+        Some(json!("composed-orders"))
+    );
+    assert_eq!(
+        attribute(&resource.attributes, "faas.name"),
+        Some(json!("composed"))
+    );
+    assert_eq!(
+        attribute(&resource.attributes, "cloud.provider"),
+        Some(json!("aws"))
+    );
+
+    let trace = |n: usize| root(n).replace("1-", "").replace('-', "");
+    for (request, n) in requests.iter().zip([1, 2, 4]) {
+        let spans = OtlpReceiver::spans(std::slice::from_ref(request));
+        assert!(
+            spans.iter().all(|s| hex(&s.trace_id) == trace(n)),
+            "{spans:#?}"
+        );
+    }
+    let spans = OtlpReceiver::spans(&requests[..1]);
+    let by_kind = |kind: span::SpanKind| -> Vec<&Span> {
+        spans.iter().filter(|s| s.kind == kind as i32).collect()
+    };
+    let servers = by_kind(span::SpanKind::Server);
+    assert_eq!(servers.len(), 1, "{spans:#?}");
+    let handler = servers[0];
+    assert_eq!(hex(&handler.parent_span_id), "53995c3f42cd8ad8");
+    let invocation = attribute(&handler.attributes, "faas.invocation_id").unwrap_or_default();
+    assert!(
+        invocation
+            .as_str()
+            .is_some_and(|id| id.starts_with("req-1-")),
+        "{invocation}"
+    );
+    assert_eq!(
+        attribute(&handler.attributes, "faas.coldstart"),
+        Some(json!(true))
+    );
+    let save = spans
+        .iter()
+        .find(|s| s.name == "## save_order")
+        .ok_or("no ## save_order")?;
+    assert_eq!(save.kind, span::SpanKind::Internal as i32);
+    assert_eq!(save.parent_span_id, handler.span_id);
+    assert_eq!(attribute(&save.attributes, "order_id"), Some(json!("o-1")));
+    let calls = by_kind(span::SpanKind::Client);
+    assert!(
+        !calls.is_empty(),
+        "the idempotency store's calls: {spans:#?}"
+    );
+    for call in &calls {
+        assert!(call.name.starts_with("DynamoDB."), "{call:#?}");
+        assert_eq!(
+            attribute(&call.attributes, "rpc.system"),
+            Some(json!("aws-api"))
+        );
+        assert_eq!(
+            attribute(&call.attributes, "rpc.service"),
+            Some(json!("DynamoDB"))
+        );
+        assert!(
+            attribute(&call.attributes, "rpc.method").is_some(),
+            "{call:#?}"
+        );
+        assert!(
+            attribute(&call.attributes, "aws.request_id").is_some(),
+            "{call:#?}"
+        );
+        assert_eq!(
+            attribute(&call.attributes, "aws.dynamodb.table_names"),
+            Some(json!([stack.table]))
+        );
+        assert_eq!(call.parent_span_id, handler.span_id, "{call:#?}");
+    }
+
+    let failed_spans = OtlpReceiver::spans(&requests[1..2]);
+    let failed_handler = failed_spans
+        .iter()
+        .find(|s| s.kind == span::SpanKind::Server as i32)
+        .ok_or("no handler span")?;
+    let failure = failed_handler.status.clone().unwrap_or_default();
+    assert_eq!(failure.code, status::StatusCode::Error as i32);
+    assert_eq!(failure.message, "the order store is down");
+    assert!(
+        stack.collector.datagrams().is_empty(),
+        "nothing went to the X-Ray daemon"
+    );
+    stack.finish().await
+}

@@ -17,6 +17,8 @@ mod event;
 pub mod events;
 mod function;
 mod ids;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod runtime_api;
 #[cfg(feature = "schemas")]
 mod schema;

@@ -9,17 +9,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
+use powertools_testing::otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
+use powertools_testing::otlp::proto::common::v1::KeyValue;
+use powertools_testing::otlp::proto::trace::v1::{Span, span, status};
+use powertools_testing::otlp::{OtlpReceiver, attribute, hex};
 use powertools_tracer::Tracer;
-use prost::Message as _;
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 use tracing::instrument::WithSubscriber;
@@ -27,96 +25,12 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use common::{PARENT, builder, header, sampled_event};
 
-/// An OTLP/HTTP receiver on a thread of its own (the export blocks the handler's thread):
-/// answers each `POST /v1/traces` with 200 after `delay`, keeping what it decoded.
-struct Receiver {
-    url: String,
-    requests: Arc<Mutex<Vec<(String, ExportTraceServiceRequest)>>>,
-}
-
-impl Receiver {
-    fn start(delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let (head, length) = loop {
-                    let n = stream.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        break (String::new(), 0);
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        buf.drain(..end + 4);
-                        break (head, length);
-                    }
-                };
-                while buf.len() < length {
-                    let n = stream.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                if let Ok(request) =
-                    ExportTraceServiceRequest::decode(&buf[..length.min(buf.len())])
-                {
-                    kept.lock().unwrap().push((head, request));
-                }
-                std::thread::sleep(delay);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n",
-                );
-            }
-        });
-        Self { url, requests }
-    }
-
-    fn requests(&self) -> Vec<(String, ExportTraceServiceRequest)> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v: &AnyValue| v.value.as_ref())
-}
-
 fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
-    match attribute(attributes, key) {
-        Some(any_value::Value::StringValue(s)) => Some(s.clone()),
-        _ => None,
-    }
+    attribute(attributes, key).and_then(|v| v.as_str().map(str::to_owned))
 }
 
 fn spans(request: &ExportTraceServiceRequest) -> Vec<Span> {
-    request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| s.spans.clone())
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    OtlpReceiver::spans(std::slice::from_ref(request))
 }
 
 fn otlp_tracer(endpoint: &str, timeout: Duration) -> Tracer {
@@ -163,8 +77,8 @@ async fn invoke(tracer: &Tracer, event: LambdaEvent<Value>) -> Result<Value, Str
 
 #[tokio::test]
 async fn an_invocation_is_one_export_request_joined_to_the_xray_trace() {
-    let receiver = Receiver::start(Duration::ZERO);
-    let tracer = otlp_tracer(&receiver.url, Duration::from_secs(2));
+    let receiver = OtlpReceiver::start().unwrap();
+    let tracer = otlp_tracer(&receiver.traces_url(), Duration::from_secs(2));
 
     invoke(&tracer, sampled_event("req-1", json!({})))
         .await
@@ -176,9 +90,9 @@ async fn an_invocation_is_one_export_request_joined_to_the_xray_trace() {
     unsampled.context.xray_trace_id = Some(header("0"));
     invoke(&tracer, unsampled).await.unwrap();
 
-    let requests = receiver.requests();
+    let requests = receiver.received();
     assert_eq!(requests.len(), 2, "one request per sampled invocation");
-    let (head, first) = &requests[0];
+    let (head, first) = (&requests[0].head, &requests[0].request);
     assert!(head.starts_with("POST /v1/traces HTTP/1.1"), "{head}");
     assert!(
         head.to_ascii_lowercase()
@@ -229,10 +143,7 @@ async fn an_invocation_is_one_export_request_joined_to_the_xray_trace() {
         text(&handler.attributes, "faas.trigger").as_deref(),
         Some("pubsub")
     );
-    assert!(matches!(
-        attribute(&handler.attributes, "faas.coldstart"),
-        Some(any_value::Value::BoolValue(_))
-    ));
+    assert!(attribute(&handler.attributes, "faas.coldstart").is_some_and(|v| v.is_boolean()));
     assert!(
         text(&handler.attributes, "cloud.resource_id")
             .unwrap()
@@ -250,7 +161,7 @@ async fn an_invocation_is_one_export_request_joined_to_the_xray_trace() {
     );
 
     // The failed invocation: error status and an exception event on the handler.
-    let failed = spans_named(&requests[1].1, "## bootstrap");
+    let failed = spans_named(&requests[1].request, "## bootstrap");
     assert_eq!(
         text(&failed.attributes, "faas.invocation_id").as_deref(),
         Some("req-2")
@@ -294,8 +205,8 @@ async fn a_dead_or_silent_collector_neither_fails_nor_stalls_the_handler() {
     );
 
     // A collector that answers after 5 s: the export gives up at its bound.
-    let slow = Receiver::start(Duration::from_secs(5));
-    let tracer = otlp_tracer(&slow.url, Duration::from_millis(300));
+    let slow = OtlpReceiver::start_with_delay(Duration::from_secs(5)).unwrap();
+    let tracer = otlp_tracer(&slow.traces_url(), Duration::from_millis(300));
     let started = Instant::now();
     let response = invoke(&tracer, sampled_event("req-slow", json!({})))
         .await
