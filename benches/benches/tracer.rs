@@ -2,9 +2,17 @@
 //! local socket) vs the same span untraced (a name without `## `), and vs a `## ` span when
 //! tracing is off (not sampled; disabled).
 //!
+//! Then the same work over OTLP (feature `otel`): a `## ` span kept for the invocation's export,
+//! and whole invocations (the handler and three `## ` spans) exported over OTLP/HTTP to a local
+//! collector vs sent as UDP datagrams; and building the tracer (INIT) on each path.
+//!
 //! Run with `cargo bench -p powertools-benches --bench tracer`.
 
-use std::net::UdpSocket;
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use tower::{Layer, ServiceExt};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use powertools_core::{Env, Invocation};
@@ -92,5 +100,133 @@ fn bench(c: &mut Criterion) {
     drop(daemon);
 }
 
-criterion_group!(benches, bench);
+/// A collector answering every OTLP request with 200 at once (the request is read, not
+/// decoded), on a thread of its own. Returns the traces URL.
+fn collector() -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/v1/traces", listener.local_addr()?);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 16384];
+            // Head, then the body by its length.
+            let (end, length) = loop {
+                let Ok(n) = stream.read(&mut chunk) else {
+                    break (0, 0);
+                };
+                if n == 0 {
+                    break (0, 0);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (end + 4, length);
+                }
+            };
+            while buf.len() < end + length {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    Ok(url)
+}
+
+fn otlp_tracer(endpoint: &str) -> Result<Tracer, powertools_core::ConfigError> {
+    Tracer::builder()
+        .env(Env::from_pairs([(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "orders-api",
+        )]))
+        .otlp_endpoint(endpoint)
+        .build()
+}
+
+/// A handler with three `## ` spans.
+async fn three_spans(_event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, String> {
+    for _ in 0..3 {
+        traced_span();
+    }
+    Ok(serde_json::Value::Null)
+}
+
+fn sampled_event() -> LambdaEvent<serde_json::Value> {
+    let mut event = powertools_testing::test_event("bench", serde_json::Value::Null);
+    event.context.xray_trace_id = Some(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1".to_owned(),
+    );
+    event
+}
+
+fn bench_otlp(c: &mut Criterion) {
+    let (Ok(url), Ok(daemon)) = (collector(), UdpSocket::bind("127.0.0.1:0")) else {
+        eprintln!("no local collector or UDP socket");
+        return;
+    };
+    let address = daemon
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (Ok(otlp), Ok(udp)) = (otlp_tracer(&url), tracer(&address, false)) else {
+        eprintln!("the tracer configuration was refused");
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
+
+    let mut group = c.benchmark_group("otlp");
+    // One span kept for the export (every 512th call also exports the batch kept so far).
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(otlp.tracing_layer()));
+    group.bench_function(
+        "## span, sampled, OTLP: kept for the invocation's export",
+        |b| {
+            invocation(true).sync_scope(|| {
+                tracing::dispatcher::with_default(&dispatch, || b.iter(traced_span))
+            });
+        },
+    );
+    for (name, tracer) in [
+        (
+            "invocation (handler + 3 ## spans), OTLP/HTTP export to a local collector",
+            &otlp,
+        ),
+        (
+            "invocation (handler + 3 ## spans), 4 UDP datagrams to the daemon",
+            &udp,
+        ),
+    ] {
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(tracer.tracing_layer()));
+        group.bench_function(name, |b| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                b.to_async(&runtime).iter(|| async {
+                    tracer
+                        .layer()
+                        .layer(service_fn(three_spans))
+                        .oneshot(sampled_event())
+                        .await
+                })
+            });
+        });
+    }
+    group.bench_function("INIT: build the tracer, OTLP exporter", |b| {
+        b.iter(|| otlp_tracer(&url));
+    });
+    group.bench_function("INIT: build the tracer, UDP sink", |b| {
+        b.iter(|| tracer(&address, false));
+    });
+    group.finish();
+    drop(daemon);
+}
+
+criterion_group!(benches, bench, bench_otlp);
 criterion_main!(benches);

@@ -89,7 +89,7 @@ pub(crate) struct OtlpSink {
     exporter: Mutex<opentelemetry_otlp::SpanExporter>,
     deadline: SharedDeadline,
     timeout: Duration,
-    trigger: String,
+    trigger: Option<String>,
     endpoint: String,
     warned: AtomicBool,
 }
@@ -108,7 +108,7 @@ impl OtlpSink {
     pub(crate) fn new(
         endpoint: &str,
         timeout: Duration,
-        trigger: &str,
+        trigger: Option<String>,
         config: &FunctionConfig,
         service_name: &str,
     ) -> Result<Self, String> {
@@ -133,7 +133,7 @@ impl OtlpSink {
             exporter: Mutex::new(exporter),
             deadline,
             timeout,
-            trigger: trigger.to_owned(),
+            trigger,
             endpoint: endpoint.to_owned(),
             warned: AtomicBool::new(false),
         })
@@ -170,7 +170,7 @@ impl SegmentSink for OtlpSink {
         let batch: Vec<SpanData> = spans
             .subsegments
             .iter()
-            .filter_map(|s| span_data(s, spans, &self.trigger))
+            .filter_map(|s| span_data(s, spans, self.trigger.as_deref()))
             .collect();
         if batch.is_empty() {
             return;
@@ -202,7 +202,7 @@ impl SegmentSink for OtlpSink {
 fn span_data(
     subsegment: &Subsegment,
     invocation: &InvocationSpans<'_>,
-    trigger: &str,
+    trigger: Option<&str>,
 ) -> Option<SpanData> {
     let trace_id = TraceId::from_hex(&xray_trace_hex(&subsegment.trace_id)?).ok()?;
     let span_id = SpanId::from_hex(&subsegment.id).ok()?;
@@ -233,7 +233,19 @@ fn span_data(
             "cloud.resource_id",
             invocation.function_arn.to_owned(),
         ));
+        // An HTTP request (the `http` hook's `request` block) is an `http` trigger.
+        let request = subsegment.http.as_ref().map(|h| &h["request"]);
+        let http = request.is_some_and(|r| r.is_object());
+        let trigger = trigger.unwrap_or(if http { "http" } else { "other" });
         attributes.push(KeyValue::new("faas.trigger", trigger.to_owned()));
+        if let Some(request) = request.filter(|_| http) {
+            if let Some(method) = request["method"].as_str() {
+                attributes.push(KeyValue::new("http.request.method", method.to_owned()));
+            }
+            if let Some(url) = request["url"].as_str() {
+                attributes.push(KeyValue::new("url.full", url.to_owned()));
+            }
+        }
         if let Some(Annotation::Bool(cold)) = subsegment.annotations.get("ColdStart") {
             attributes.push(KeyValue::new("faas.coldstart", *cold));
         }

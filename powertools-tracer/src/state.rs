@@ -73,6 +73,13 @@ impl TraceState {
         None
     }
 
+    /// Takes the kept subsegments once there are `max` of them (exported early, so that a long
+    /// invocation with many spans does not hold them all).
+    pub(crate) fn take_if_full(&self, max: usize) -> Option<Vec<Subsegment>> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        (pending.len() >= max).then(|| std::mem::take(&mut *pending))
+    }
+
     /// Takes the kept subsegments and marks the invocation's end as exported.
     pub(crate) fn take_pending(&self) -> Vec<Subsegment> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);

@@ -12,6 +12,9 @@ use crate::segment::{Annotation, MAX_ANNOTATION_CHARS, Subsegment, epoch_seconds
 use crate::sink::{InvocationSpans, SegmentSink, UdpDaemonSink, parse_daemon_address};
 use crate::state::{MAX_ANNOTATIONS, TraceState, innermost_span};
 
+/// A batching sink gets an invocation's subsegments early once this many are waiting.
+const MAX_PENDING: usize = 512;
+
 /// The per-invocation decision, in the invocation's extensions.
 #[derive(Debug)]
 struct Decision(Option<Arc<TraceState>>);
@@ -250,6 +253,8 @@ impl Tracer {
             sink.export(&subsegment);
         } else if let Some(late) = state.keep(subsegment) {
             sink.export_invocation(&InvocationSpans::of(state, std::slice::from_ref(&late)));
+        } else if let Some(full) = state.take_if_full(MAX_PENDING) {
+            sink.export_invocation(&InvocationSpans::of(state, &full));
         }
     }
 
@@ -286,8 +291,7 @@ fn otlp_sink(
         .or_else(|| env.string("OTEL_SERVICE_NAME"))
         .or_else(|| config.function_name().map(str::to_owned))
         .unwrap_or_else(|| config.service_name().to_owned());
-    let trigger = options.trigger.unwrap_or_else(|| "other".to_owned());
-    match crate::otlp::OtlpSink::new(&endpoint, timeout, &trigger, config, &service) {
+    match crate::otlp::OtlpSink::new(&endpoint, timeout, options.trigger, config, &service) {
         Ok(sink) => Some(Arc::new(sink)),
         Err(reason) => {
             powertools_core::warn(format_args!(
@@ -430,7 +434,7 @@ impl TracerBuilder {
     }
 
     /// The handler span's `faas.trigger` (`http`, `pubsub`, `datasource`, `timer`, `other`;
-    /// default `other`).
+    /// by default `http` for a request through the `http` hook, else `other`).
     #[cfg(feature = "otel")]
     pub fn faas_trigger(mut self, trigger: impl Into<String>) -> Self {
         self.otlp.trigger = Some(trigger.into());

@@ -382,3 +382,34 @@ fn the_layered_router_is_still_infallible() {
     let (t, _) = tracer(&[]);
     error_of(&layer(&t).layer(router()));
 }
+
+/// Over OTLP (feature `otel`), an HTTP request's handler span is an `http` trigger with the
+/// request's method, full URL and the response's status.
+#[cfg(feature = "otel")]
+#[tokio::test]
+async fn over_otlp_an_http_request_is_an_http_trigger() {
+    use powertools_testing::otlp::{OtlpReceiver, attribute};
+
+    let receiver = OtlpReceiver::start().unwrap();
+    let t = builder(&[])
+        .enabled(true)
+        .otlp_endpoint(receiver.traces_url())
+        .build()
+        .unwrap();
+    let response = call_router(&t, request(&rest(), "r-otlp", "1")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let spans = OtlpReceiver::spans(&receiver.requests());
+    let handler = spans.iter().find(|s| s.name == "## bootstrap").unwrap();
+    let get = |key: &str| attribute(&handler.attributes, key);
+    assert_eq!(get("faas.trigger"), Some(json!("http")));
+    assert_eq!(get("faas.invocation_id"), Some(json!("r-otlp")));
+    assert_eq!(get("http.request.method"), Some(json!("GET")));
+    assert_eq!(
+        get("url.full"),
+        Some(json!(
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/orders/7"
+        ))
+    );
+    assert_eq!(get("http.response.status_code"), Some(json!(200)));
+    assert_eq!(get(ROUTE_ANNOTATION), Some(json!("/orders/{id}")));
+}

@@ -218,3 +218,31 @@ async fn a_dead_or_silent_collector_neither_fails_nor_stalls_the_handler() {
         "the handler waited {waited:?}"
     );
 }
+
+#[tokio::test]
+async fn a_long_invocation_exports_every_512_spans_and_the_rest_at_its_end() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let tracer = otlp_tracer(&receiver.traces_url(), Duration::from_secs(2));
+    let many = service_fn(|_event: LambdaEvent<Value>| async {
+        for n in 0..600 {
+            let span = tracing::info_span!("## record", n = n);
+            let _entered = span.enter();
+        }
+        Ok::<_, String>(json!({}))
+    });
+    let subscriber = tracing_subscriber::registry().with(tracer.tracing_layer());
+    tracer
+        .layer()
+        .layer(many)
+        .oneshot(sampled_event("req-many", json!({})))
+        .with_subscriber(subscriber)
+        .await
+        .unwrap();
+    let requests = receiver.requests();
+    let sizes: Vec<usize> = requests.iter().map(|r| spans(r).len()).collect();
+    assert_eq!(
+        sizes,
+        [512, 600 - 512 + 1],
+        "the handler's span comes with the rest"
+    );
+}
