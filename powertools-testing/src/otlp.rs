@@ -19,7 +19,8 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,19 +42,22 @@ pub struct Received {
     pub request: ExportTraceServiceRequest,
 }
 
-/// A local OTLP/HTTP receiver; see the [module docs](self). Once dropped, it stops at its next
+/// A local OTLP/HTTP receiver; see the [module docs](self). It keeps connections alive as a
+/// collector does (each served by a thread of its own). Once dropped, it stops at its next
 /// connection.
 #[derive(Debug)]
 pub struct OtlpReceiver {
     base_url: String,
     received: Arc<Mutex<Vec<Received>>>,
-    stopped: Arc<std::sync::atomic::AtomicBool>,
+    /// A handle on each connection accepted so far.
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+    stopped: Arc<AtomicBool>,
 }
 
 impl Drop for OtlpReceiver {
     fn drop(&mut self) {
-        self.stopped
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stopped.store(true, Ordering::Relaxed);
+        self.close_connections();
     }
 }
 
@@ -71,31 +75,55 @@ impl OtlpReceiver {
             listener.local_addr().map_err(HarnessError::Io)?
         );
         let received = Arc::new(Mutex::new(Vec::new()));
-        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (kept, stop) = (Arc::clone(&received), Arc::clone(&stopped));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (kept, open, stop) = (
+            Arc::clone(&received),
+            Arc::clone(&connections),
+            Arc::clone(&stopped),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                if let Some(received) = read_request(&mut stream) {
-                    kept.lock()
+                let Ok(stream) = stream else { continue };
+                if let Ok(handle) = stream.try_clone() {
+                    open.lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(received);
+                        .push(handle);
                 }
-                std::thread::sleep(delay);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
+                let kept = Arc::clone(&kept);
+                std::thread::spawn(move || serve(stream, &kept, delay));
             }
         });
         Ok(Self {
             base_url,
             received,
+            connections,
             stopped,
         })
+    }
+
+    /// How many connections the receiver accepted so far (kept-alive connections count once).
+    pub fn connections(&self) -> usize {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Closes every open connection, as a collector does with idle ones (or as happens while a
+    /// Lambda execution environment is frozen); the next request needs a new connection.
+    pub fn close_connections(&self) {
+        for stream in self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// `http://127.0.0.1:<port>`, for `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends
@@ -184,8 +212,31 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Answers the requests of one connection until the client closes it (or asks to).
+fn serve(mut stream: TcpStream, kept: &Mutex<Vec<Received>>, delay: Duration) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    while let Some(received) = read_request(&mut stream) {
+        let close = received.head.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("connection:") && l.contains("close")
+        });
+        kept.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(received);
+        std::thread::sleep(delay);
+        let answer: &[u8] = if close {
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
+        };
+        if stream.write_all(answer).is_err() || close {
+            return;
+        }
+    }
+}
+
 /// One HTTP/1.1 request, framed by its `Content-Length`.
-fn read_request(stream: &mut std::net::TcpStream) -> Option<Received> {
+fn read_request(stream: &mut TcpStream) -> Option<Received> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let end = loop {

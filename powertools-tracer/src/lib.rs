@@ -28,3 +28,6 @@ pub use sink::{
 };
 pub use spans::{ANNOTATION_PREFIX, SUBSEGMENT_PREFIX, SpanFilter, SpanLayer};
 pub use tracer::{Tracer, TracerBuilder};
+
+#[cfg(feature = "otel")]
+pub use otlp::{OtlpTransport, OtlpTransportError};

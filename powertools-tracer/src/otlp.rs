@@ -82,6 +82,72 @@ fn resource(config: &FunctionConfig, service_name: &str) -> Resource {
 /// operation.
 type SharedDeadline = Arc<Mutex<Option<Instant>>>;
 
+/// What the tracer resolved for OTLP: the builder's values, else the environment's.
+pub(crate) struct OtlpConfig {
+    /// The traces URL.
+    pub(crate) endpoint: String,
+    pub(crate) timeout: Duration,
+    pub(crate) trigger: Option<String>,
+    /// Extra request headers (the builder's beat the environment's).
+    pub(crate) headers: Vec<(String, String)>,
+    /// The user's transport, else the built-in plain-HTTP one.
+    pub(crate) transport: Option<Arc<dyn OtlpTransport>>,
+}
+
+/// The headers from `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`
+/// (`key1=value1,key2=value2`, values percent-decoded).
+pub(crate) fn headers_from_env(env: &Env) -> Vec<(String, String)> {
+    let Some(raw) = [
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+    ]
+    .iter()
+    .find_map(|name| env.string(name).filter(|v| !v.trim().is_empty())) else {
+        return Vec::new();
+    };
+    raw.split(',')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            (!key.is_empty()).then(|| (key.to_owned(), percent_decode(value.trim())))
+        })
+        .collect()
+}
+
+/// `%XX` escapes decoded (what is not an escape, or not UTF-8 once decoded, kept as it is).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
+}
+
+/// The endpoint without the credentials its URL may hold (`user:password@`), for messages.
+fn shown(endpoint: &str) -> String {
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return endpoint.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
+        None => endpoint.to_owned(),
+    }
+}
+
 /// Sends each invocation's subsegments as OTLP spans, when the handler ends, in one request
 /// bounded by the configured timeout and the invocation's deadline. Made by the tracer when an
 /// OTLP endpoint is configured; a failed export is reported once and never fails the handler.
@@ -90,6 +156,7 @@ pub(crate) struct OtlpSink {
     deadline: SharedDeadline,
     timeout: Duration,
     trigger: Option<String>,
+    /// The endpoint as shown in messages (no credentials).
     endpoint: String,
     warned: AtomicBool,
 }
@@ -104,37 +171,59 @@ impl std::fmt::Debug for OtlpSink {
 }
 
 impl OtlpSink {
-    /// An exporter to `endpoint` (`http://host:port/v1/traces`).
+    /// An exporter to `config.endpoint` (`http://host:port/v1/traces` for the built-in
+    /// transport, any URL the user's transport handles).
     pub(crate) fn new(
-        endpoint: &str,
-        timeout: Duration,
-        trigger: Option<String>,
-        config: &FunctionConfig,
+        config: OtlpConfig,
+        function: &FunctionConfig,
         service_name: &str,
     ) -> Result<Self, String> {
-        if !endpoint.starts_with("http://") {
+        let endpoint = config.endpoint.trim();
+        let shown = shown(endpoint);
+        if config.transport.is_none() && !endpoint.starts_with("http://") {
             return Err(format!(
-                "the OTLP endpoint {endpoint:?} is not http://: the built-in client speaks plain HTTP to a collector (the ADOT collector extension listens on http://localhost:4318)"
+                "the OTLP endpoint {shown:?} is not http://: the built-in client speaks plain HTTP to a collector (the ADOT collector extension listens on http://localhost:4318); give TracerBuilder::otlp_transport a client for https:// endpoints"
             ));
         }
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in config.headers {
+            match (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                (Ok(name), Ok(mut value)) => {
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                }
+                // The value may be a secret: only the name is shown.
+                _ => powertools_core::warn(format_args!(
+                    "the OTLP header {name:?} is not a valid HTTP header: it is not sent"
+                )),
+            }
+        }
+        let transport = config
+            .transport
+            .unwrap_or_else(|| Arc::new(PlainHttp::default()));
         let deadline = SharedDeadline::default();
         let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(endpoint)
-            .with_timeout(timeout)
+            .with_timeout(config.timeout)
             .with_http_client(BoundedHttpClient {
+                transport,
+                headers,
                 deadline: Arc::clone(&deadline),
             })
             .build()
-            .map_err(|e| format!("the OTLP exporter could not be built: {e}"))?;
-        exporter.set_resource(&resource(config, service_name));
+            .map_err(|e| format!("the OTLP exporter for {shown:?} could not be built: {e}"))?;
+        exporter.set_resource(&resource(function, service_name));
         Ok(Self {
             exporter: Mutex::new(exporter),
             deadline,
-            timeout,
-            trigger,
-            endpoint: endpoint.to_owned(),
+            timeout: config.timeout,
+            trigger: config.trigger,
+            endpoint: shown,
             warned: AtomicBool::new(false),
         })
     }
@@ -364,151 +453,406 @@ fn system_time(seconds: f64) -> SystemTime {
     Duration::try_from_secs_f64(seconds).map_or(UNIX_EPOCH, |d| UNIX_EPOCH + d)
 }
 
-/// A blocking HTTP/1.1 client for plain-HTTP collectors, every socket operation bounded by the
-/// deadline of the export in progress: no async runtime is needed (the export runs inside the
-/// invocation's end, panics and streamed responses included).
+/// Sends one OTLP export request and returns the collector's answer, blocking, within a time
+/// bound. The built-in transport speaks plain HTTP/1.1 to a local collector (the ADOT collector
+/// extension) over a kept-alive connection; give the builder your own
+/// ([`TracerBuilder::otlp_transport`](crate::TracerBuilder::otlp_transport)) to reach an
+/// `https://` endpoint, for example X-Ray's OTLP endpoint with SigV4 signing.
+///
+/// `send` runs when the handler ends, inside the invocation (the execution environment is
+/// frozen once it returns), so it must block until the answer or until `timeout` is spent, and
+/// must not need an async runtime: it also runs after a panic and on a current-thread runtime.
+/// An error is reported once and never fails the handler.
+///
+/// ```
+/// use std::time::Duration;
+/// use powertools_tracer::{OtlpTransport, OtlpTransportError};
+///
+/// /// Adds a signature header, then sends with the client of your choice.
+/// #[derive(Debug)]
+/// struct Signed<T>(T);
+///
+/// impl<T: OtlpTransport> OtlpTransport for Signed<T> {
+///     fn send(
+///         &self,
+///         mut request: http::Request<Vec<u8>>,
+///         timeout: Duration,
+///     ) -> Result<http::Response<Vec<u8>>, OtlpTransportError> {
+///         // e.g. aws_sigv4::http_request::sign(..) for X-Ray's OTLP endpoint (service `xray`)
+///         request.headers_mut().insert("x-signature", "…".parse()?);
+///         self.0.send(request, timeout)
+///     }
+/// }
+/// ```
+pub trait OtlpTransport: Send + Sync + std::fmt::Debug + 'static {
+    /// Sends `request` (a `POST` of the protobuf body to the traces URL, `content-type` and the
+    /// configured headers set) and returns the answer, all within `timeout`.
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<http::Response<Vec<u8>>, OtlpTransportError>;
+}
+
+/// Why an OTLP request failed (any error; its text is reported, so it must hold no secret).
+pub type OtlpTransportError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<T: OtlpTransport + ?Sized> OtlpTransport for Arc<T> {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<http::Response<Vec<u8>>, OtlpTransportError> {
+        (**self).send(request, timeout)
+    }
+}
+
+/// The exporter's HTTP client: the transport, bounded by the deadline of the export in
+/// progress, with the configured headers (which beat those the exporter read itself).
 #[derive(Debug)]
 struct BoundedHttpClient {
+    transport: Arc<dyn OtlpTransport>,
+    headers: http::HeaderMap,
     deadline: SharedDeadline,
-}
-
-impl BoundedHttpClient {
-    fn left(&self) -> Result<Duration, HttpError> {
-        let deadline = *self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
-        let left = deadline.map_or(DEFAULT_TIMEOUT, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        if left.is_zero() {
-            Err("the export's time is up".into())
-        } else {
-            Ok(left)
-        }
-    }
-
-    fn post(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let uri = request.uri();
-        let host = uri.host().ok_or("the endpoint has no host")?;
-        let port = uri.port_u16().unwrap_or(80);
-        let address = (host, port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or("the endpoint's host has no address")?;
-        let stream = TcpStream::connect_timeout(&address, self.left()?)?;
-        let mut stream = Deadlined {
-            stream,
-            client: self,
-        };
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut head = format!(
-            "{} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            request.method(),
-            request.body().len()
-        );
-        for (name, value) in request.headers() {
-            if let Ok(value) = value.to_str() {
-                head.push_str(&format!("{name}: {value}\r\n"));
-            }
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(request.body())?;
-        let mut reply = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            let n = stream.read(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            reply.extend_from_slice(&chunk[..n]);
-            if reply.len() > MAX_RESPONSE {
-                return Err("the collector's answer is too large".into());
-            }
-        }
-        parse_response(&reply)
-    }
-}
-
-/// A socket whose every read and write is bounded by the export's deadline.
-struct Deadlined<'a> {
-    stream: TcpStream,
-    client: &'a BoundedHttpClient,
-}
-
-impl Read for Deadlined<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.client.left().map_err(std::io::Error::other)?;
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buf)
-    }
-}
-
-impl Write for Deadlined<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let left = self.client.left().map_err(std::io::Error::other)?;
-        self.stream.set_write_timeout(Some(left))?;
-        self.stream.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-/// An HTTP/1.1 response read to the end of the connection (`Connection: close`).
-fn parse_response(reply: &[u8]) -> Result<Response<Bytes>, HttpError> {
-    let head_end = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the collector's answer is not HTTP")?;
-    let head = std::str::from_utf8(&reply[..head_end])?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("the collector's answer has no status")?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = &reply[head_end + 4..];
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_vec()
-    };
-    Ok(Response::builder().status(status).body(Bytes::from(body))?)
-}
-
-/// A chunked body's data (what is malformed ends it).
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut data = Vec::new();
-    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&body[..line_end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
-        let Some(size) = size.filter(|s| *s > 0) else {
-            break;
-        };
-        let start = line_end + 2;
-        let Some(chunk) = body.get(start..start + size) else {
-            break;
-        };
-        data.extend_from_slice(chunk);
-        body = body.get(start + size + 2..).unwrap_or_default();
-    }
-    data
 }
 
 #[async_trait::async_trait]
 impl HttpClient for BoundedHttpClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        self.post(&request)
+        let deadline = *self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        let left = deadline.map_or(DEFAULT_TIMEOUT, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Err("the export's time is up".into());
+        }
+        let (mut parts, body) = request.into_parts();
+        for (name, value) in &self.headers {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+        let response = self
+            .transport
+            .send(Request::from_parts(parts, Vec::from(body)), left)?;
+        Ok(response.map(Bytes::from))
+    }
+}
+
+/// The built-in transport: HTTP/1.1 over TCP to a plain-HTTP collector, one connection kept
+/// alive between exports (a connection the collector closed meanwhile is replaced, and a
+/// request it never answered is sent again on a new one), every socket operation bounded.
+#[derive(Debug, Default)]
+pub(crate) struct PlainHttp {
+    idle: Mutex<Option<(String, TcpStream)>>,
+}
+
+/// How an exchange on a connection ended.
+enum Exchange {
+    /// Answered; whether the connection can carry the next request.
+    Answered(Response<Vec<u8>>, bool),
+    /// A kept-alive connection that answered nothing (closed by the collector meanwhile).
+    Stale,
+}
+
+impl OtlpTransport for PlainHttp {
+    fn send(
+        &self,
+        request: Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Response<Vec<u8>>, OtlpTransportError> {
+        let deadline = Instant::now() + timeout;
+        let uri = request.uri();
+        if uri.scheme_str() != Some("http") {
+            return Err("the built-in OTLP client speaks plain http:// only".into());
+        }
+        let host = uri.host().ok_or("the endpoint has no host")?.to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let authority = format!("{host}:{port}");
+        let head = request_head(&request, &authority);
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((to, stream)) = idle.filter(|(to, s)| *to == authority && still_open(s))
+            && let Exchange::Answered(response, keep) =
+                exchange(&stream, &head, request.body(), deadline, true)?
+        {
+            self.keep(keep, to, stream);
+            return Ok(response);
+        }
+        let address = (host.as_str(), port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or("the endpoint's host has no address")?;
+        let stream = TcpStream::connect_timeout(&address, left(deadline)?)?;
+        let _ = stream.set_nodelay(true);
+        match exchange(&stream, &head, request.body(), deadline, false)? {
+            Exchange::Answered(response, keep) => {
+                self.keep(keep, authority, stream);
+                Ok(response)
+            }
+            Exchange::Stale => Err("the collector closed the connection without answering".into()),
+        }
+    }
+}
+
+impl PlainHttp {
+    fn keep(&self, keep: bool, authority: String, stream: TcpStream) {
+        if keep {
+            *self.idle.lock().unwrap_or_else(PoisonError::into_inner) = Some((authority, stream));
+        }
+    }
+}
+
+/// The request line and headers.
+fn request_head(request: &Request<Vec<u8>>, authority: &str) -> Vec<u8> {
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut head = format!(
+        "{} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\n",
+        request.method(),
+        request.body().len()
+    )
+    .into_bytes();
+    for (name, value) in request.headers() {
+        if name != http::header::CONTENT_LENGTH && name != http::header::HOST {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// What is left of the time until `deadline`; an error once it has passed.
+fn left(deadline: Instant) -> std::io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the export's time is up",
+        ))
+    } else {
+        Ok(left)
+    }
+}
+
+/// Whether an idle connection is still open: nothing to read yet, and not closed.
+fn still_open(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let open = matches!(
+        stream.peek(&mut [0u8; 1]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    );
+    stream.set_nonblocking(false).is_ok() && open
+}
+
+/// One request and its answer on `stream`, each read and write bounded by `deadline`. On a
+/// `reused` connection, a failure before any byte of answer is [`Exchange::Stale`].
+fn exchange(
+    mut stream: &TcpStream,
+    head: &[u8],
+    body: &[u8],
+    deadline: Instant,
+    reused: bool,
+) -> Result<Exchange, OtlpTransportError> {
+    let stale = |error: std::io::Error| -> Result<Exchange, OtlpTransportError> {
+        if reused && error.kind() != std::io::ErrorKind::TimedOut {
+            Ok(Exchange::Stale)
+        } else {
+            Err(error.into())
+        }
+    };
+    for part in [head, body] {
+        let mut part = part;
+        while !part.is_empty() {
+            let written = left(deadline)
+                .and_then(|l| stream.set_write_timeout(Some(l)))
+                .and_then(|()| stream.write(part));
+            match written {
+                Ok(0) => return stale(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => part = &part[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return stale(e),
+            }
+        }
+    }
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut read = |reply: &mut Vec<u8>| -> std::io::Result<usize> {
+        loop {
+            left(deadline).and_then(|l| stream.set_read_timeout(Some(l)))?;
+            match stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                other => {
+                    let n = other?;
+                    reply.extend_from_slice(&chunk[..n]);
+                    if reply.len() > MAX_RESPONSE {
+                        return Err(std::io::Error::other("the collector's answer is too large"));
+                    }
+                    return Ok(n);
+                }
+            }
+        }
+    };
+    // The head.
+    let head_end = loop {
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        match read(&mut reply) {
+            Ok(0) if reply.is_empty() => return stale(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(0) => return Err("the collector's answer ended early".into()),
+            Ok(_) => {}
+            Err(e) if reply.is_empty() => return stale(e),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let head = ResponseHead::parse(&reply[..head_end])?;
+    // The body, framed by its length, its chunks, or the end of the connection.
+    let start = head_end + 4;
+    let (body, framed) = loop {
+        let received = &reply[start..];
+        let done = match head.framing {
+            Framing::Length(n) if received.len() >= n => Some((received[..n].to_vec(), true)),
+            Framing::Chunked => match chunked(received) {
+                Chunked::Done(data) => Some((data, true)),
+                Chunked::Malformed => {
+                    return Err("the collector's chunked answer is malformed".into());
+                }
+                Chunked::More => None,
+            },
+            _ => None,
+        };
+        if let Some(done) = done {
+            break done;
+        }
+        if read(&mut reply)? == 0 {
+            if head.framing == Framing::Close {
+                break (reply[start..].to_vec(), false);
+            }
+            return Err("the collector's answer ended early".into());
+        }
+    };
+    let response = Response::builder().status(head.status).body(body)?;
+    Ok(Exchange::Answered(response, framed && !head.close))
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    Close,
+}
+
+/// What the exchange needs of a response's head.
+#[derive(Debug)]
+struct ResponseHead {
+    status: u16,
+    framing: Framing,
+    /// The collector closes the connection after this answer (or speaks HTTP/1.0).
+    close: bool,
+}
+
+impl ResponseHead {
+    fn parse(head: &[u8]) -> Result<Self, OtlpTransportError> {
+        let head = std::str::from_utf8(head)?;
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let mut words = status_line.split_whitespace();
+        let version = words.next().unwrap_or_default();
+        if !version.starts_with("HTTP/1.") {
+            return Err("the collector's answer is not HTTP/1.x".into());
+        }
+        let status = words
+            .next()
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or("the collector's answer has no status")?;
+        let mut framing = Framing::Close;
+        let mut close = version == "HTTP/1.0";
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let (name, value) = (name.trim(), value.trim());
+            if name.eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+            {
+                framing = Framing::Chunked;
+            } else if name.eq_ignore_ascii_case("content-length") && framing != Framing::Chunked {
+                let n = value
+                    .parse()
+                    .map_err(|_| "the collector's answer has a malformed length")?;
+                framing = Framing::Length(n);
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            }
+        }
+        Ok(Self {
+            status,
+            framing,
+            close,
+        })
+    }
+}
+
+/// A chunked body so far.
+#[derive(Debug, PartialEq, Eq)]
+enum Chunked {
+    Done(Vec<u8>),
+    More,
+    Malformed,
+}
+
+/// The data of a chunked body, once its last chunk and trailers arrived.
+fn chunked(mut body: &[u8]) -> Chunked {
+    let mut data = Vec::new();
+    loop {
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return Chunked::More;
+        };
+        let size = std::str::from_utf8(&body[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
+        let Some(size) = size else {
+            return Chunked::Malformed;
+        };
+        body = &body[line_end + 2..];
+        if size == 0 {
+            // Trailers, if any, end with an empty line.
+            let ended = body.starts_with(b"\r\n") || body.windows(4).any(|w| w == b"\r\n\r\n");
+            return if ended {
+                Chunked::Done(data)
+            } else {
+                Chunked::More
+            };
+        }
+        let Some(end) = size.checked_add(2) else {
+            return Chunked::Malformed;
+        };
+        if body.len() < end {
+            return Chunked::More;
+        }
+        if &body[size..end] != b"\r\n" {
+            return Chunked::Malformed;
+        }
+        data.extend_from_slice(&body[..size]);
+        body = &body[end..];
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{dechunk, parse_response, system_time, xray_trace_hex};
+    use super::{
+        Chunked, Framing, ResponseHead, chunked, percent_decode, shown, system_time, xray_trace_hex,
+    };
 
     #[test]
     fn xray_roots_become_128_bit_trace_ids() {
@@ -528,18 +872,61 @@ mod tests {
     }
 
     #[test]
-    fn responses_plain_or_chunked_and_odd_times() {
-        let plain = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
-        assert_eq!(plain.status(), 200);
-        assert_eq!(plain.body().as_ref(), b"ok");
-        let chunked = parse_response(
-            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+    fn response_heads_say_how_the_body_ends() {
+        let head = ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2").unwrap();
+        assert_eq!(
+            (head.status, head.framing, head.close),
+            (200, Framing::Length(2), false)
+        );
+        let head = ResponseHead::parse(
+            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\nConnection: close",
         )
         .unwrap();
-        assert_eq!(chunked.status(), 400);
-        assert_eq!(chunked.body().as_ref(), b"abc");
-        assert!(parse_response(b"garbage").is_err());
-        assert_eq!(dechunk(b"zz\r\n"), b"");
+        assert_eq!(
+            (head.status, head.framing, head.close),
+            (400, Framing::Chunked, true)
+        );
+        let head = ResponseHead::parse(b"HTTP/1.0 200 OK").unwrap();
+        assert_eq!((head.framing, head.close), (Framing::Close, true));
+        assert!(ResponseHead::parse(b"garbage").is_err());
+        assert!(ResponseHead::parse(b"HTTP/1.1 abc").is_err());
+        assert!(ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1").is_err());
+        assert!(ResponseHead::parse(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_complete_partial_or_malformed() {
+        assert_eq!(
+            chunked(b"2\r\nab\r\n1\r\nc\r\n0\r\n\r\n"),
+            Chunked::Done(b"abc".to_vec())
+        );
+        assert_eq!(
+            chunked(b"2;x=y\r\nab\r\n0\r\nTrailer: 1\r\n\r\n"),
+            Chunked::Done(b"ab".to_vec())
+        );
+        assert_eq!(chunked(b"2\r\nab\r\n0\r\n"), Chunked::More);
+        assert_eq!(chunked(b"2\r\na"), Chunked::More);
+        assert_eq!(chunked(b""), Chunked::More);
+        assert_eq!(chunked(b"zz\r\n"), Chunked::Malformed);
+        assert_eq!(chunked(b"2\r\nabcd\r\n"), Chunked::Malformed);
+        assert_eq!(chunked(b"ffffffffffffffff\r\n"), Chunked::Malformed);
+    }
+
+    #[test]
+    fn header_values_and_endpoints() {
+        assert_eq!(percent_decode("Bearer%20t%3Dk"), "Bearer t=k");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%ff"), "%ff");
+        assert_eq!(
+            shown("http://user:pw@collector:4318/v1/traces"),
+            "http://…@collector:4318/v1/traces"
+        );
+        assert_eq!(
+            shown("http://localhost:4318/v1/traces?a=b@c"),
+            "http://localhost:4318/v1/traces?a=b@c"
+        );
+        assert_eq!(shown("not a url"), "not a url");
         assert_eq!(system_time(f64::NAN), std::time::UNIX_EPOCH);
         assert_eq!(system_time(-1.0), std::time::UNIX_EPOCH);
     }

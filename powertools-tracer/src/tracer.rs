@@ -291,7 +291,17 @@ fn otlp_sink(
         .or_else(|| env.string("OTEL_SERVICE_NAME"))
         .or_else(|| config.function_name().map(str::to_owned))
         .unwrap_or_else(|| config.service_name().to_owned());
-    match crate::otlp::OtlpSink::new(&endpoint, timeout, options.trigger, config, &service) {
+    // The environment's headers, then the builder's (which win).
+    let mut headers = crate::otlp::headers_from_env(env);
+    headers.extend(options.headers);
+    let otlp = crate::otlp::OtlpConfig {
+        endpoint,
+        timeout,
+        trigger: options.trigger,
+        headers,
+        transport: options.transport,
+    };
+    match crate::otlp::OtlpSink::new(otlp, config, &service) {
         Ok(sink) => Some(Arc::new(sink)),
         Err(reason) => {
             powertools_core::warn(format_args!(
@@ -363,11 +373,13 @@ pub struct TracerBuilder {
 
 /// What the builder was told about OTLP.
 #[cfg(feature = "otel")]
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct OtlpOptions {
     endpoint: Option<String>,
     timeout: Option<std::time::Duration>,
     trigger: Option<String>,
+    headers: Vec<(String, String)>,
+    transport: Option<Arc<dyn crate::OtlpTransport>>,
 }
 
 impl std::fmt::Debug for TracerBuilder {
@@ -430,6 +442,24 @@ impl TracerBuilder {
     #[cfg(feature = "otel")]
     pub fn otlp_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.otlp.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a header to every OTLP request (an API key, say), beating the same header from
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` or `OTEL_EXPORTER_OTLP_HEADERS`. Header values
+    /// are never shown in messages or `Debug` output.
+    #[cfg(feature = "otel")]
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends the OTLP requests through `transport` instead of the built-in plain-HTTP client:
+    /// for an `https://` endpoint, or one that needs signing (X-Ray's OTLP endpoint, SigV4).
+    /// An endpoint is still needed ([`otlp_endpoint`](Self::otlp_endpoint) or the environment).
+    #[cfg(feature = "otel")]
+    pub fn otlp_transport(mut self, transport: impl crate::OtlpTransport) -> Self {
+        self.otlp.transport = Some(Arc::new(transport));
         self
     }
 

@@ -246,3 +246,274 @@ async fn a_long_invocation_exports_every_512_spans_and_the_rest_at_its_end() {
         "the handler's span comes with the rest"
     );
 }
+
+#[tokio::test]
+async fn exports_share_one_kept_alive_connection_and_survive_its_close() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let tracer = otlp_tracer(&receiver.traces_url(), Duration::from_secs(2));
+    for n in 0..3 {
+        invoke(&tracer, sampled_event(&format!("req-{n}"), json!({})))
+            .await
+            .unwrap();
+    }
+    assert_eq!(receiver.requests().len(), 3);
+    assert_eq!(
+        receiver.connections(),
+        1,
+        "one connection for three exports"
+    );
+
+    // The collector closes idle connections (or the environment was frozen meanwhile).
+    receiver.close_connections();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    invoke(&tracer, sampled_event("req-after-close", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(receiver.requests().len(), 4, "exported on a new connection");
+    assert_eq!(receiver.connections(), 2);
+}
+
+/// Reads one request (head and `Content-Length` body) from `stream`; `None` at its end.
+fn read_raw_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Some(head);
+            }
+        }
+        let n = stream.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_request_the_kept_connection_never_answered_is_sent_on_a_new_one() {
+    use std::io::Write;
+    // A collector that answers the first request, then closes that connection on reading
+    // the second (the race of an idle timeout), and answers on the next connection.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (mut first, _) = listener.accept().unwrap();
+        let one = read_raw_request(&mut first).unwrap();
+        first.write_all(answer).unwrap();
+        let unanswered = read_raw_request(&mut first).unwrap();
+        drop(first);
+        let (mut second, _) = listener.accept().unwrap();
+        let again = read_raw_request(&mut second).unwrap();
+        second.write_all(answer).unwrap();
+        [one, unanswered, again]
+    });
+    let tracer = otlp_tracer(&url, Duration::from_secs(2));
+    invoke(&tracer, sampled_event("req-1", json!({})))
+        .await
+        .unwrap();
+    invoke(&tracer, sampled_event("req-2", json!({})))
+        .await
+        .unwrap();
+    let heads = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    for head in &heads {
+        assert!(head.starts_with("post /v1/traces http/1.1"), "{head}");
+    }
+    assert_eq!(heads[1], heads[2], "the same request, sent again");
+}
+
+#[tokio::test]
+async fn headers_from_the_environment_and_the_builder_the_builders_winning() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let tracer = builder(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "api-key=s3cr%3Dt-value, x-tenant=from-env",
+    )])
+    .enabled(true)
+    .otlp_endpoint(receiver.traces_url())
+    .otlp_header("x-tenant", "t-42")
+    .otlp_header("bad header", "dropped")
+    .build()
+    .unwrap();
+    invoke(&tracer, sampled_event("req-1", json!({})))
+        .await
+        .unwrap();
+    let head = receiver.received()[0].head.to_ascii_lowercase();
+    assert!(head.contains("\r\napi-key: s3cr=t-value\r\n"), "{head}");
+    assert!(head.contains("\r\nx-tenant: t-42"), "{head}");
+    assert!(!head.contains("from-env"), "{head}");
+    assert!(!head.contains("dropped"), "{head}");
+    let shown = format!("{tracer:?}");
+    assert!(!shown.contains("s3cr"), "{shown}");
+}
+
+/// Sends to X-Ray's OTLP endpoint as it must be reached: SigV4-signed for the service `xray`.
+/// Here the signed request goes to a local receiver instead of AWS.
+#[derive(Debug)]
+struct SigV4ToLocal {
+    local: std::net::SocketAddr,
+}
+
+impl powertools_tracer::OtlpTransport for SigV4ToLocal {
+    fn send(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<http::Response<Vec<u8>>, powertools_tracer::OtlpTransportError> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use std::io::{Read, Write};
+        let identity = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        )
+        .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("eu-west-1")
+            .name("xray")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let uri = request.uri().to_string();
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let signable = SignableRequest::new(
+            "POST",
+            &uri,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(request.body()),
+        )?;
+        let (instructions, _signature) = sign(signable, &params)?.into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+
+        let mut stream = std::net::TcpStream::connect_timeout(&self.local, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: xray.eu-west-1.amazonaws.com\r\nContent-Length: {}\r\nConnection: close\r\n",
+            request.uri().path(),
+            request.body().len()
+        );
+        for (name, value) in request.headers() {
+            head.push_str(&format!("{name}: {}\r\n", value.to_str()?));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(request.body())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let status: u16 = answer
+            .split_whitespace()
+            .nth(1)
+            .ok_or("no status")?
+            .parse()?;
+        Ok(http::Response::builder().status(status).body(Vec::new())?)
+    }
+}
+
+#[tokio::test]
+async fn a_transport_reaches_an_https_endpoint_signing_with_sigv4() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let local = receiver
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let tracer = builder(&[])
+        .enabled(true)
+        .otlp_endpoint("https://xray.eu-west-1.amazonaws.com/v1/traces")
+        .otlp_transport(SigV4ToLocal { local })
+        .build()
+        .unwrap();
+    invoke(&tracer, sampled_event("req-1", json!({})))
+        .await
+        .unwrap();
+    let received = receiver.received();
+    assert_eq!(
+        received.len(),
+        1,
+        "the https endpoint is kept with a transport"
+    );
+    let head = received[0].head.to_ascii_lowercase();
+    assert!(
+        head.contains("authorization: aws4-hmac-sha256 credential=akidexample/")
+            && head.contains("/eu-west-1/xray/aws4_request"),
+        "{head}"
+    );
+    assert!(head.contains("x-amz-date: "), "{head}");
+    let names: Vec<String> = spans(&received[0].request)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert!(names.contains(&"## save_order".to_owned()), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_keep_separate_traces() {
+    let receiver = OtlpReceiver::start().unwrap();
+    let tracer = otlp_tracer(&receiver.traces_url(), Duration::from_secs(2));
+    let steps = |event: LambdaEvent<Value>| async move {
+        for step in 0..5 {
+            let span = tracing::info_span!("## step", annotation.step = step);
+            async { tokio::task::yield_now().await }
+                .instrument_in(span)
+                .await;
+        }
+        Ok::<_, String>(event.payload)
+    };
+    let run = |request_id: &str, root: &str| {
+        let mut event = sampled_event(request_id, json!({}));
+        event.context.xray_trace_id = Some(format!("Root={root};Parent={PARENT};Sampled=1"));
+        let subscriber = tracing_subscriber::registry().with(tracer.tracing_layer());
+        tracer
+            .layer()
+            .layer(service_fn(steps))
+            .oneshot(event)
+            .with_subscriber(subscriber)
+    };
+    let roots = [
+        "1-5759e988-00000000000000000000000a",
+        "1-5759e988-00000000000000000000000b",
+    ];
+    let (a, b) = tokio::join!(
+        tokio::spawn(run("req-a", roots[0])),
+        tokio::spawn(run("req-b", roots[1]))
+    );
+    a.unwrap().unwrap();
+    b.unwrap().unwrap();
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2, "one request per invocation");
+    let mut seen = Vec::new();
+    for request in &requests {
+        let spans = spans(request);
+        assert_eq!(spans.len(), 6, "the handler and its 5 steps: {spans:#?}");
+        let trace = hex(&spans[0].trace_id);
+        assert!(
+            spans.iter().all(|s| hex(&s.trace_id) == trace),
+            "{spans:#?}"
+        );
+        seen.push(trace);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "5759e98800000000000000000000000a",
+            "5759e98800000000000000000000000b"
+        ]
+    );
+}

@@ -7,6 +7,11 @@
 //!
 //! With `AWS_LAMBDA_RUNTIME_API` set (in Lambda, or under `cargo lambda watch`) the binary is
 //! the function itself.
+//!
+//! Traces go to X-Ray over UDP, a one-line summary per subsegment on stderr; with `--otlp`
+//! (`cargo run -p quickstart -- --otlp`) they go over OpenTelemetry (OTLP/HTTP) instead, to a
+//! built-in receiver that prints a one-line summary per span, as the ADOT collector extension
+//! would receive them in Lambda.
 
 use std::process::ExitCode;
 
@@ -15,6 +20,7 @@ use powertools_idempotency::{Idempotency, InMemoryStore};
 use powertools_logger::{CorrelationPath, Logger};
 use powertools_metrics::Metrics;
 use powertools_params::{InMemoryProvider, Parameters};
+use powertools_testing::otlp::{OtlpReceiver, attribute, hex};
 use powertools_testing::{InvocationRequest, LocalFunction, Outcome, Output, UdpCollector};
 use powertools_tracer::Tracer;
 use serde_json::Value;
@@ -65,7 +71,9 @@ async fn run_function() -> Result<(), lambda_runtime::Error> {
         .correlation_id_path(CorrelationPath::ApiGatewayRest)
         .redact_key("authorization")
         .build()?;
-    let tracer = Tracer::from_env(); // to AWS_XRAY_DAEMON_ADDRESS; off when not sampled
+    // To AWS_XRAY_DAEMON_ADDRESS, or over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; off
+    // when not sampled.
+    let tracer = Tracer::from_env();
     // The subscriber: the logger's lines and the tracer's `## ` spans, each with its own filter.
     logger.try_init_with(tracer.tracing_layer())?;
     let namespace =
@@ -110,24 +118,31 @@ async fn play_lambda() -> Result<(), lambda_runtime::Error> {
     if std::env::var_os("POWERTOOLS_SERVICE_NAME").is_none() {
         builder = builder.env("POWERTOOLS_SERVICE_NAME", "orders");
     }
-    // X-Ray documents go to AWS_XRAY_DAEMON_ADDRESS when it is set; otherwise to a built-in
-    // collector that prints a one-line summary of each on stderr.
-    let _collector = match std::env::var("AWS_XRAY_DAEMON_ADDRESS") {
-        Ok(_) => None,
-        Err(_) => {
-            let collector =
-                UdpCollector::start_with(|datagram| eprintln!("   {}", summarize(datagram)))
-                    .await?;
-            builder = builder.env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address());
-            Some(collector)
+    // With --otlp, spans go over OTLP to a built-in receiver (unless OTEL_EXPORTER_OTLP_ENDPOINT
+    // names another collector); else X-Ray documents go to AWS_XRAY_DAEMON_ADDRESS when it is
+    // set, otherwise to a built-in collector. Both print a one-line summary of each on stderr.
+    let otlp = std::env::args().any(|a| a == "--otlp");
+    let mut receiver = None;
+    let mut _collector = None;
+    if otlp {
+        if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() {
+            let started = OtlpReceiver::start()?;
+            builder = builder.env("OTEL_EXPORTER_OTLP_ENDPOINT", started.base_url());
+            receiver = Some(started);
         }
-    };
+    } else if std::env::var_os("AWS_XRAY_DAEMON_ADDRESS").is_none() {
+        let collector =
+            UdpCollector::start_with(|datagram| eprintln!("   {}", summarize(datagram))).await?;
+        builder = builder.env("AWS_XRAY_DAEMON_ADDRESS", collector.daemon_address());
+        _collector = Some(collector);
+    }
     let function = builder.start().await?;
     eprintln!(
         "quickstart: local Runtime API on {}, function `quickstart-orders` running the real lambda_runtime loop",
         function.runtime_api().runtime_api_env()
     );
     let mut answered = 0;
+    let mut printed = 0;
     for (name, event) in EVENTS {
         let request = InvocationRequest::raw(event).sampled_trace();
         let body = serde_json::from_str::<Value>(event)
@@ -155,12 +170,53 @@ async fn play_lambda() -> Result<(), lambda_runtime::Error> {
             }
         }
         answered += 1;
+        // The invocation's spans were exported before it returned.
+        if let Some(receiver) = &receiver {
+            let requests = receiver.requests();
+            for span in OtlpReceiver::spans(&requests[printed..]) {
+                eprintln!("   {}", summarize_span(&span));
+            }
+            printed = requests.len();
+        }
     }
     function.stop().await;
     // Let the last datagrams reach the collector before the summary.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     eprintln!("\nquickstart: {answered} events sent, {answered} answered");
     Ok(())
+}
+
+/// One line for an OTLP span: `otlp: SERVER ## handler 0.42 ms trace 5759… parent … {attributes}`.
+fn summarize_span(span: &powertools_testing::otlp::proto::trace::v1::Span) -> String {
+    let kind = match span.kind {
+        1 => "INTERNAL",
+        2 => "SERVER",
+        3 => "CLIENT",
+        _ => "SPAN",
+    };
+    let millis = span
+        .end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano) as f64
+        / 1e6;
+    let attributes: serde_json::Map<String, Value> = span
+        .attributes
+        .iter()
+        .filter(|kv| !kv.key.starts_with("metadata.")) // the captured response: too long here
+        .filter_map(|kv| Some((kv.key.clone(), attribute(&span.attributes, &kv.key)?)))
+        .collect();
+    let error = span
+        .status
+        .as_ref()
+        .filter(|s| s.code == 2)
+        .map(|s| format!(" ERROR {:?}", s.message))
+        .unwrap_or_default();
+    format!(
+        "otlp: {kind} {} {millis:.2} ms trace {} parent {}{error} {}",
+        span.name,
+        hex(&span.trace_id),
+        hex(&span.parent_span_id),
+        Value::Object(attributes)
+    )
 }
 
 /// One line for an X-Ray datagram: `x-ray: ## save_order 0.21 ms trace 1-… parent … {annotations}`.

@@ -15,6 +15,53 @@ fn bundled(name: &str) -> String {
 }
 
 #[test]
+fn with_otlp_the_built_in_receiver_prints_each_span() {
+    let output = Command::new(QUICKSTART)
+        .arg("--otlp")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .output()
+        .expect("could not run the quickstart");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "quickstart failed:\n{stderr}");
+    assert!(stderr.contains("4 events sent, 4 answered"), "{stderr}");
+    let spans: Vec<&str> = stderr
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("otlp: "))
+        .collect();
+    let handlers: Vec<&&str> = spans
+        .iter()
+        .filter(|l| l.starts_with("otlp: SERVER ## handler "))
+        .collect();
+    assert_eq!(handlers.len(), 4, "{stderr}");
+    assert!(
+        handlers
+            .iter()
+            .all(|l| l.contains("\"faas.trigger\":\"other\"") && l.contains("faas.invocation_id")),
+        "{handlers:?}"
+    );
+    assert_eq!(
+        handlers
+            .iter()
+            .filter(|l| l.contains("\"faas.coldstart\":true"))
+            .count(),
+        1,
+        "{handlers:?}"
+    );
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|l| l.starts_with("otlp: INTERNAL ## save_order "))
+            .count(),
+        2,
+        "{stderr}"
+    );
+    // Over OTLP, nothing went to X-Ray.
+    assert!(!stderr.contains("x-ray: "), "{stderr}");
+}
+
+#[test]
 fn cargo_run_answers_every_bundled_event() {
     let output = Command::new(QUICKSTART)
         .env_remove("AWS_LAMBDA_RUNTIME_API")
