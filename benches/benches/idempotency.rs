@@ -30,6 +30,28 @@ fn bench(c: &mut Criterion) {
     let selected: Value =
         serde_json::from_str(event["body"].as_str().unwrap_or("{}")).unwrap_or_default();
 
+    let per_call = |run: &dyn Fn()| {
+        let info = allocation_counter::measure(|| {
+            for _ in 0..1_000 {
+                run();
+            }
+        });
+        info.count_total as f64 / 1_000.0
+    };
+    let body = event["body"].as_str().unwrap_or("{}").to_owned();
+    eprintln!(
+        "allocations per call: key_for {:.1}, parse the body {:.1}, floor {:.1}",
+        per_call(&|| {
+            black_box(idempotency.key_for(black_box(&event)).ok());
+        }),
+        per_call(&|| {
+            black_box(serde_json::from_str::<Value>(black_box(&body)).ok());
+        }),
+        per_call(&|| {
+            black_box(serde_json::to_string(black_box(&selected)).ok());
+        }),
+    );
+
     let mut group = c.benchmark_group("idempotency_key");
     group.bench_function("key_for: powertools_json(body) + MD5 (Python form)", |b| {
         b.iter(|| black_box(idempotency.key_for(black_box(&event))));
@@ -39,6 +61,14 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("hash only: TypeScript form (selected value)", |b| {
         b.iter(|| black_box(HashMode::TypeScript.hash(black_box(&selected))));
+    });
+    group.bench_function("part of key_for: serde_json::from_str of the body", |b| {
+        b.iter(|| black_box(serde_json::from_str::<Value>(black_box(&body))));
+    });
+    let dumped = python_dumps(&selected);
+    group.bench_function("part of key_for: MD5 of the json.dumps text", |b| {
+        use md5::Digest as _;
+        b.iter(|| black_box(md5::Md5::digest(black_box(dumped.as_bytes()))));
     });
     group.bench_function("floor: serde_json::to_string of the selected value", |b| {
         b.iter(|| black_box(serde_json::to_string(black_box(&selected))));

@@ -101,44 +101,56 @@ fn bench(c: &mut Criterion) {
 }
 
 /// A collector answering every OTLP request with 200 at once (the request is read, not
-/// decoded), on a thread of its own. Returns the traces URL.
+/// decoded), keeping connections alive as the ADOT collector does, each on a thread of its
+/// own. Returns the traces URL.
 fn collector() -> std::io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/v1/traces", listener.local_addr()?);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 16384];
-            // Head, then the body by its length.
-            let (end, length) = loop {
-                let Ok(n) = stream.read(&mut chunk) else {
-                    break (0, 0);
-                };
-                if n == 0 {
-                    break (0, 0);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    break (end + 4, length);
-                }
-            };
-            while buf.len() < end + length {
-                match stream.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || serve(stream));
         }
     });
     Ok(url)
+}
+
+/// Answers the requests of one connection until the client closes it.
+fn serve(mut stream: std::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        // Head, then the body by its length.
+        let (end, length) = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (end + 4, length);
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        while buf.len() < end + length {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..end + length);
+        if stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 fn otlp_tracer(endpoint: &str) -> Result<Tracer, powertools_core::ConfigError> {
@@ -217,6 +229,41 @@ fn bench_otlp(c: &mut Criterion) {
                 })
             });
         });
+    }
+    // The floor of an export: one request of the same size and its answer on a kept-alive
+    // loopback connection to the same collector, nothing built or encoded.
+    if let Ok(mut stream) = std::net::TcpStream::connect(
+        url.trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default(),
+    ) {
+        let _ = stream.set_nodelay(true);
+        let body = vec![b'x'; 1400];
+        let mut request = format!(
+            "POST /v1/traces HTTP/1.1\r\nHost: collector\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        group.bench_function(
+            "floor: one HTTP round trip of the same size, kept-alive loopback",
+            |b| {
+                b.iter(|| {
+                    let mut answer = [0u8; 256];
+                    let mut read = 0;
+                    if stream.write_all(&request).is_err() {
+                        return;
+                    }
+                    while !answer[..read].ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut answer[read..]) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                });
+            },
+        );
     }
     group.bench_function("INIT: build the tracer, OTLP exporter", |b| {
         b.iter(|| otlp_tracer(&url));

@@ -189,7 +189,7 @@ impl Idempotency {
     pub fn key_for(&self, payload: &Value) -> Result<Option<String>, KeySelectionError> {
         let data = match &self.inner.key {
             Some(selector) => selector.select(payload)?,
-            None => payload.clone(),
+            None => std::borrow::Cow::Borrowed(payload),
         };
         let missing = if self.inner.typescript_key_rules {
             // Powertools for TypeScript hashes whatever it selected, unless a key path selected

@@ -2,6 +2,8 @@
 //! `json.dumps(data, sort_keys=True)`. A TypeScript-compatible mode (MD5, base64, of
 //! `JSON.stringify(deepSort(data))` as Powertools for TypeScript computes it) is an option.
 
+use std::fmt::Write as _;
+
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -24,7 +26,10 @@ impl HashMode {
     /// The hash of `value`.
     pub fn hash(self, value: &Value) -> String {
         match self {
-            Self::Python => hex(&Md5::digest(python_dumps(value).as_bytes())),
+            Self::Python => {
+                // Written straight into the digest: no intermediate string.
+                hex(&Md5::digest(python_dumps(value).as_bytes()))
+            }
             Self::TypeScript => {
                 use base64::Engine as _;
                 let digest = Md5::digest(js_dumps(value).as_bytes());
@@ -48,7 +53,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// `json.dumps(value, sort_keys=True)` as Python writes it: separators `", "` and `": "`,
 /// non-ASCII escaped (`\uXXXX`, surrogate pairs above U+FFFF), floats as `repr` prints them.
 pub fn python_dumps(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(128);
     write_python(&mut out, value);
     out
 }
@@ -109,23 +114,24 @@ fn array_index(key: &str) -> Option<u32> {
         .and_then(|index| u32::try_from(index).ok())
 }
 
-fn write_python(out: &mut String, value: &Value) {
+fn write_python<'a>(out: &mut impl std::fmt::Write, value: &'a Value) {
     // An explicit stack keeps deep payloads from overflowing ours.
     enum Item<'a> {
         Value(&'a Value),
         Text(&'static str),
         Key(&'a str),
     }
-    let mut stack = vec![Item::Value(value)];
+    let mut stack = Vec::with_capacity(16);
+    stack.push(Item::Value(value));
     while let Some(item) = stack.pop() {
         match item {
-            Item::Text(text) => out.push_str(text),
+            Item::Text(text) => push(out, text),
             Item::Key(key) => {
                 python_string(out, key);
-                out.push_str(": ");
+                push(out, ": ");
             }
-            Item::Value(Value::Null) => out.push_str("null"),
-            Item::Value(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            Item::Value(Value::Null) => push(out, "null"),
+            Item::Value(Value::Bool(b)) => push(out, if *b { "true" } else { "false" }),
             Item::Value(Value::Number(n)) => write_python_number(out, n),
             Item::Value(Value::String(s)) => python_string(out, s),
             Item::Value(Value::Array(items)) => {
@@ -140,12 +146,21 @@ fn write_python(out: &mut String, value: &Value) {
             }
             Item::Value(Value::Object(map)) => {
                 stack.push(Item::Text("}"));
-                let entries = sorted(map);
-                for (i, (key, value)) in entries.into_iter().enumerate().rev() {
+                let mut push = |i: usize, key: &'a String, value: &'a Value| {
                     stack.push(Item::Value(value));
                     stack.push(Item::Key(key));
                     if i > 0 {
                         stack.push(Item::Text(", "));
+                    }
+                };
+                // Already in order unless serde_json keeps the payload's (`preserve_order`).
+                if map.keys().is_sorted() {
+                    for (i, (key, value)) in map.iter().enumerate().rev() {
+                        push(i, key, value);
+                    }
+                } else {
+                    for (i, (key, value)) in sorted(map).into_iter().enumerate().rev() {
+                        push(i, key, value);
                     }
                 }
                 stack.push(Item::Text("{"));
@@ -200,33 +215,42 @@ fn short_escape(c: char) -> Option<&'static str> {
     })
 }
 
-fn python_string(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
-    out.push('"');
-    // Printable ASCII other than `"` and `\` is copied in runs; everything else is escaped.
+/// Writes `s` to `out` (a `String` or a digest never fails).
+fn push(out: &mut impl std::fmt::Write, s: &str) {
+    let _ = out.write_str(s);
+}
+
+fn python_string(out: &mut impl std::fmt::Write, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    push(out, "\"");
+    // Printable ASCII other than `"` and `\\` is copied in runs; everything else is escaped.
     let mut plain_from = 0;
     for (i, c) in s.char_indices() {
         if matches!(c, ' '..='~') && c != '"' && c != '\\' {
             continue;
         }
-        out.push_str(&s[plain_from..i]);
+        push(out, &s[plain_from..i]);
         plain_from = i + c.len_utf8();
         match short_escape(c) {
-            Some(escaped) => out.push_str(escaped),
+            Some(escaped) => push(out, escaped),
             None => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
+                    let mut escape = *b"\\u0000";
+                    for (k, shift) in [12u16, 8, 4, 0].into_iter().enumerate() {
+                        escape[2 + k] = HEX[usize::from((*unit >> shift) & 0xf)];
+                    }
+                    // Only ASCII was written.
+                    push(out, std::str::from_utf8(&escape).unwrap_or_default());
                 }
             }
         }
     }
-    out.push_str(&s[plain_from..]);
-    out.push('"');
+    push(out, &s[plain_from..]);
+    push(out, "\"");
 }
 
 fn js_string(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
     out.push('"');
     for c in s.chars() {
         match short_escape(c) {
@@ -261,15 +285,91 @@ fn scientific(digits: &str, exp: i32, min_exp_digits: usize) -> String {
     }
 }
 
-fn write_python_number(out: &mut String, n: &serde_json::Number) {
-    use std::fmt::Write as _;
+fn write_python_number(out: &mut impl std::fmt::Write, n: &serde_json::Number) {
     if let Some(i) = n.as_i64() {
         let _ = write!(out, "{i}");
     } else if let Some(u) = n.as_u64() {
         let _ = write!(out, "{u}");
     } else {
-        out.push_str(&python_float(n.as_f64().unwrap_or(0.0)));
+        write_python_float(out, n.as_f64().unwrap_or(0.0));
     }
+}
+
+/// A short string on the stack (the shortest digits of a float, 17 at most, and its exponent).
+struct StackText {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> Self {
+        Self {
+            bytes: [0; 40],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Python's `repr(float)`, written without allocating: the common forms (`12.5`, `0.001`,
+/// `100.0`) directly, the rest by [`python_float`].
+fn write_python_float(out: &mut impl std::fmt::Write, f: f64) {
+    if f.is_finite() && f != 0.0 {
+        let mut text = StackText::new();
+        if write!(text, "{:e}", f.abs()).is_ok() {
+            let (mantissa, exponent) = text.as_str().split_once('e').unwrap_or(("", ""));
+            let (first, rest) = mantissa.split_at(mantissa.len().min(1));
+            let rest = rest.strip_prefix('.').unwrap_or(rest);
+            if let Ok(exp) = exponent.parse::<i32>()
+                && (-4..16).contains(&exp)
+                && !first.is_empty()
+            {
+                if f.is_sign_negative() {
+                    push(out, "-");
+                }
+                let zeros = |out: &mut _, n: usize| {
+                    for _ in 0..n {
+                        push(out, "0");
+                    }
+                };
+                if exp >= 0 {
+                    // Digits before the point: `first`, then `exp` more.
+                    let int_len = exp as usize;
+                    push(out, first);
+                    if rest.len() <= int_len {
+                        push(out, rest);
+                        zeros(out, int_len - rest.len());
+                        push(out, ".0");
+                    } else {
+                        push(out, &rest[..int_len]);
+                        push(out, ".");
+                        push(out, &rest[int_len..]);
+                    }
+                } else {
+                    push(out, "0.");
+                    zeros(out, (-exp - 1) as usize);
+                    push(out, first);
+                    push(out, rest);
+                }
+                return;
+            }
+        }
+    }
+    push(out, &python_float(f));
 }
 
 /// Python's `repr(float)`.
@@ -392,6 +492,54 @@ mod tests {
             if let Value::Array(items) = &mut v {
                 stack.append(items);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod float_forms {
+    use super::{python_float, write_python_float};
+    use proptest::prelude::*;
+
+    fn written(f: f64) -> String {
+        let mut out = String::new();
+        write_python_float(&mut out, f);
+        out
+    }
+
+    #[test]
+    fn the_direct_forms_are_python_repr() {
+        for (f, expected) in [
+            (12.5, "12.5"),
+            (100.0, "100.0"),
+            (1e15, "1000000000000000.0"),
+            (123456789012345.6, "123456789012345.6"),
+            (0.001, "0.001"),
+            (1e-4, "0.0001"),
+            (-0.25, "-0.25"),
+            (1e16, "1e+16"),
+            (1e-5, "1e-05"),
+            (-0.0, "-0.0"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(written(f), expected, "{f:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn written_as_python_float_writes(f in any::<f64>()) {
+            prop_assert_eq!(written(f), python_float(f));
+        }
+
+        #[test]
+        fn written_as_python_float_writes_near_the_form_edges(
+            mantissa in 1.0f64..10.0,
+            exp in -6i32..18,
+        ) {
+            let f = mantissa * 10f64.powi(exp);
+            prop_assert_eq!(written(f), python_float(f));
+            prop_assert_eq!(written(-f), python_float(-f));
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Where the key data comes from, and when a payload has no key.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use powertools_jmespath::Expression;
@@ -17,10 +18,14 @@ pub(crate) enum KeySource {
 }
 
 impl KeySource {
-    pub(crate) fn select(&self, payload: &Value) -> Result<Value, KeySelectionError> {
+    /// The key data of `payload`, borrowed from it where the path allows.
+    pub(crate) fn select<'a>(
+        &self,
+        payload: &'a Value,
+    ) -> Result<Cow<'a, Value>, KeySelectionError> {
         match self {
-            Self::Path(expression) => Ok(expression.search(payload)?),
-            Self::Function(f) => f(payload),
+            Self::Path(expression) => Ok(expression.search_ref(payload)?),
+            Self::Function(f) => f(payload).map(Cow::Owned),
         }
     }
 

@@ -2,10 +2,12 @@
 // docs.rs (nightly, `--cfg docsrs`) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
+use jmespath::ast::Ast;
 use jmespath::functions::{ArgumentType, CustomFunction, Signature};
 use jmespath::{Context, ErrorReason, JmespathError, Rcvar, Runtime, Variable};
 use serde::Serialize;
@@ -111,6 +113,8 @@ fn runtime() -> &'static Runtime {
 /// ```
 pub struct Expression {
     expression: jmespath::Expression<'static>,
+    /// Whether the expression only uses what [`fast`] evaluates in place.
+    fast: bool,
 }
 
 impl std::fmt::Debug for Expression {
@@ -132,7 +136,10 @@ impl Expression {
     pub fn compile(expression: &str) -> Result<Self, Error> {
         runtime()
             .compile(expression)
-            .map(|expression| Self { expression })
+            .map(|expression| Self {
+                fast: fast_supported(expression.as_ast()),
+                expression,
+            })
             .map_err(|e| Error::new(expression, &e))
     }
 
@@ -143,7 +150,32 @@ impl Expression {
 
     /// The part of `data` the expression selects (`Value::Null` when it finds nothing).
     pub fn search(&self, data: &Value) -> Result<Value, Error> {
-        self.search_serialize(data)
+        self.search_ref(data).map(Cow::into_owned)
+    }
+
+    /// [`search`](Self::search), borrowing from `data` what it selects as it is: field and
+    /// index paths, multi-select lists and hashes, and the Powertools functions are evaluated
+    /// in place, without converting `data`; other expressions are evaluated by the JMESPath
+    /// runtime. The result is the same either way.
+    ///
+    /// ```
+    /// use powertools_jmespath::Expression;
+    /// use serde_json::json;
+    ///
+    /// let event = json!({"headers": {"idempotency-key": "k-1"}});
+    /// let key = Expression::compile(r#"headers."idempotency-key""#)?.search_ref(&event)?;
+    /// assert!(matches!(key, std::borrow::Cow::Borrowed(_)));
+    /// assert_eq!(*key, json!("k-1"));
+    /// # Ok::<(), powertools_jmespath::Error>(())
+    /// ```
+    pub fn search_ref<'a>(&self, data: &'a Value) -> Result<Cow<'a, Value>, Error> {
+        if self.fast
+            && let Some(found) = fast(self.expression.as_ast(), Cow::Borrowed(data))
+        {
+            return Ok(found);
+        }
+        // Unsupported here, or an error: the runtime says which, in its own words.
+        self.search_serialize(data).map(Cow::Owned)
     }
 
     /// [`search`](Self::search) over any serializable value (an event type).
@@ -157,6 +189,107 @@ impl Expression {
             reason: e.to_string(),
         })
     }
+}
+
+/// Whether [`fast`] evaluates every node of `ast`.
+fn fast_supported(ast: &Ast) -> bool {
+    match ast {
+        Ast::Identity { .. } | Ast::Field { .. } | Ast::Index { .. } => true,
+        Ast::Subexpr { lhs, rhs, .. } => fast_supported(lhs) && fast_supported(rhs),
+        Ast::MultiList { elements, .. } => elements.iter().all(fast_supported),
+        Ast::MultiHash { elements, .. } => elements.iter().all(|kv| fast_supported(&kv.value)),
+        Ast::Function { name, args, .. } => {
+            matches!(
+                name.as_str(),
+                "powertools_json" | "powertools_base64" | "powertools_base64_gzip"
+            ) && args.len() == 1
+                && fast_supported(&args[0])
+        }
+        _ => false,
+    }
+}
+
+/// `ast` evaluated over `data` as the JMESPath runtime does, borrowing what it selects;
+/// `None` when the runtime must say what went wrong (a function given what it cannot decode).
+fn fast<'a>(ast: &Ast, data: Cow<'a, Value>) -> Option<Cow<'a, Value>> {
+    const NULL: Value = Value::Null;
+    Some(match ast {
+        Ast::Identity { .. } => data,
+        Ast::Field { name, .. } => match data {
+            Cow::Borrowed(value) => Cow::Borrowed(value.get(name.as_str()).unwrap_or(&NULL)),
+            Cow::Owned(Value::Object(mut map)) => Cow::Owned(map.remove(name).unwrap_or(NULL)),
+            Cow::Owned(_) => Cow::Owned(NULL),
+        },
+        Ast::Index { idx, .. } => {
+            let position = |len: usize| -> Option<usize> {
+                match usize::try_from(*idx) {
+                    Ok(index) => Some(index),
+                    // -n counts from the end (-0 as -1, as the runtime does).
+                    Err(_) => len.checked_sub(usize::try_from(idx.unsigned_abs()).ok()?.max(1)),
+                }
+            };
+            match data {
+                Cow::Borrowed(Value::Array(items)) => Cow::Borrowed(
+                    position(items.len())
+                        .and_then(|i| items.get(i))
+                        .unwrap_or(&NULL),
+                ),
+                Cow::Owned(Value::Array(mut items)) => Cow::Owned(
+                    position(items.len())
+                        .filter(|i| *i < items.len())
+                        .map_or(NULL, |i| items.swap_remove(i)),
+                ),
+                _ => Cow::Owned(NULL),
+            }
+        }
+        Ast::Subexpr { lhs, rhs, .. } => fast(rhs, fast(lhs, data)?)?,
+        Ast::MultiList { elements, .. } => {
+            if data.is_null() {
+                return Some(Cow::Owned(NULL));
+            }
+            let data = Cow::Borrowed(&*data);
+            let items = elements
+                .iter()
+                .map(|node| fast(node, data.clone()).map(Cow::into_owned))
+                .collect::<Option<Vec<Value>>>()?;
+            Cow::Owned(Value::Array(items))
+        }
+        Ast::MultiHash { elements, .. } => {
+            if data.is_null() {
+                return Some(Cow::Owned(NULL));
+            }
+            let data = Cow::Borrowed(&*data);
+            // The runtime collects a multi-select hash in key order.
+            let mut collected = std::collections::BTreeMap::new();
+            for pair in elements {
+                let value = fast(&pair.value, data.clone())?.into_owned();
+                collected.insert(pair.key.clone(), value);
+            }
+            Cow::Owned(Value::Object(collected.into_iter().collect()))
+        }
+        Ast::Function { name, args, .. } => {
+            let argument = fast(args.first()?, data)?;
+            let Value::String(text) = &*argument else {
+                return None;
+            };
+            match name.as_str() {
+                "powertools_json" => Cow::Owned(serde_json::from_str(text).ok()?),
+                "powertools_base64" => Cow::Owned(Value::String(
+                    String::from_utf8(decode_base64(text).ok()?).ok()?,
+                )),
+                "powertools_base64_gzip" => {
+                    let bytes = decode_base64(text).ok()?;
+                    let mut out = String::new();
+                    flate2::read::GzDecoder::new(bytes.as_slice())
+                        .read_to_string(&mut out)
+                        .ok()?;
+                    Cow::Owned(Value::String(out))
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -214,5 +347,111 @@ mod tests {
         assert!(select("powertools_base64_gzip(data)", json!({"data": "aGVsbG8="})).is_err());
         assert!(Expression::compile("a.[").is_err());
         assert_eq!(select("missing.path", json!({})), Ok(Value::Null));
+    }
+}
+
+#[cfg(test)]
+mod fast_path {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Values over a few field names, some strings holding JSON or base64 text.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e9f64..1e9).prop_map(|f| json!(f)),
+            "[a-zA-Z0-9 é]{0,8}".prop_map(Value::String),
+            Just(json!("{\"a\": 1, \"B\": [true, null], \"b\": \"x\"}")),
+            Just(json!("[1, {\"a\": 2}]")),
+            Just(json!("{not json")),
+            Just(json!("eyJhIjogM30=")), // base64 of {"a": 3}
+            Just(json!("%%%")),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["a", "b", "B", "body", "c"]),
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|pairs| Value::Object(
+                    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    /// Expressions over the same names, from what the fast path evaluates and a few it leaves.
+    fn expression() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(vec!["a", "b", "B", "body", "c", "\"a\""]);
+        let step = prop_oneof![
+            name.clone().prop_map(str::to_owned),
+            (-3i32..3).prop_map(|i| format!("[{i}]")),
+            Just("powertools_json(@)".to_owned()),
+            Just("powertools_base64(@)".to_owned()),
+            Just("powertools_json(powertools_base64(@))".to_owned()),
+            (name.clone(), name.clone()).prop_map(|(x, y)| format!("[{x}, {y}]")),
+            (name.clone(), name).prop_map(|(x, y)| format!("{{k: {x}, j: {y}}}")),
+            Just("length(@)".to_owned()),
+            Just("[*]".to_owned()),
+        ];
+        prop::collection::vec(step, 1..4).prop_map(|steps| {
+            steps.into_iter().fold(String::from("@"), |acc, step| {
+                if let Some(index) = step
+                    .strip_prefix('[')
+                    .filter(|s| !s.contains(',') && !s.starts_with('*'))
+                {
+                    format!("{acc}[{index}")
+                } else if step.contains("(@)") {
+                    step.replace('@', &acc)
+                } else {
+                    format!("{acc}.{step}")
+                }
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_finds_what_the_runtime_finds(data in value(), text in expression()) {
+            let Ok(compiled) = Expression::compile(&text) else { return Ok(()) };
+            let slow = compiled.search_serialize(&data);
+            if compiled.fast {
+                match fast(compiled.expression.as_ast(), Cow::Borrowed(&data)) {
+                    Some(found) => {
+                        prop_assert_eq!(Ok(found.into_owned()), slow.clone(), "{}", text);
+                    }
+                    None => prop_assert!(slow.is_err(), "{} gave {:?}", text, slow),
+                }
+            }
+            // search_ref agrees with the runtime however it went.
+            prop_assert_eq!(compiled.search_ref(&data).map(Cow::into_owned), slow);
+        }
+    }
+
+    #[test]
+    fn paths_borrow_and_functions_are_evaluated_in_place() {
+        let event = json!({"body": "{\"order\": {\"id\": \"o-1\"}}", "list": [1, 2, 3]});
+        let found = Expression::compile("list[-1]")
+            .unwrap()
+            .search_ref(&event)
+            .unwrap();
+        assert!(matches!(found, Cow::Borrowed(_)));
+        assert_eq!(*found, json!(3));
+        let expression = Expression::compile("powertools_json(body).order.id").unwrap();
+        assert!(expression.fast);
+        assert_eq!(expression.search(&event).unwrap(), json!("o-1"));
+        assert!(!Expression::compile("list[?@ > `1`]").unwrap().fast);
+        // A function given what it cannot decode: the runtime's error.
+        let error = Expression::compile("powertools_json(list)")
+            .unwrap()
+            .search(&event);
+        assert!(error.is_err());
     }
 }

@@ -218,6 +218,7 @@ impl Idempotency {
                 let data = match (&inner.key, payload.as_ref()) {
                     (Some(selector), Ok(payload)) => selector
                         .select(payload)
+                        .map(std::borrow::Cow::into_owned)
                         .map_err(|e| e.to_string())
                         .and_then(|data| {
                             (!crate::key::is_missing_key(&data))
