@@ -95,6 +95,45 @@ fn bench(c: &mut Criterion) {
         });
     });
     let recorder = MetricsRecorder::new(m.clone());
+    let counted = |run: &dyn Fn()| {
+        let info = allocation_counter::measure(|| {
+            for _ in 0..1_000 {
+                run();
+            }
+        });
+        info.count_total as f64 / 1_000.0
+    };
+    let ours = invocation.clone().sync_scope(|| {
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("orders_accepted").increment(1);
+            counted(&|| metrics::counter!("orders_accepted").increment(1))
+        })
+    });
+    let _ = m.flush();
+    // The peer installs itself as the global recorder (ours is a local one, which the macros
+    // look up first).
+    let peer = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace("Bench")
+        .with_dimension("service", "orders")
+        .init();
+    if let Ok(peer) = peer {
+        metrics::counter!("orders_accepted").increment(1);
+        eprintln!(
+            "allocations per counter! after the first: powertools-metrics {ours:.1}, metrics_cloudwatch_embedded {:.1}",
+            counted(&|| metrics::counter!("orders_accepted").increment(1))
+        );
+        group.bench_function("peer: metrics_cloudwatch_embedded counter!", |b| {
+            let mut n = 0u32;
+            b.iter(|| {
+                metrics::counter!("orders_accepted").increment(1);
+                n += 1;
+                if n == 99 {
+                    let _ = peer.flush(std::io::sink());
+                    n = 0;
+                }
+            });
+        });
+    }
     group.bench_function("metrics::counter! through the recorder", |b| {
         invocation.clone().sync_scope(|| {
             metrics::with_local_recorder(&recorder, || {

@@ -20,8 +20,12 @@ pub(crate) struct Metric {
     pub(crate) name: String,
     pub(crate) unit: Unit,
     pub(crate) resolution: Resolution,
-    pub(crate) values: Vec<f64>,
+    /// Most metrics have one value per blob: it is kept inline, without an allocation.
+    pub(crate) values: Values,
 }
+
+/// A metric's values in a blob.
+pub(crate) type Values = smallvec::SmallVec<[f64; 1]>;
 
 /// What one blob carries besides its metrics.
 #[derive(Debug)]
@@ -144,7 +148,7 @@ pub(crate) fn write_blobs(ctx: &BlobContext<'_>, metrics: &[Metric], emit: &mut 
                 rounds.push(Vec::new());
             }
             rounds[round].push(Metric {
-                values: chunk.to_vec(),
+                values: Values::from_slice(chunk),
                 ..metric.clone()
             });
         }

@@ -186,7 +186,7 @@ impl Metrics {
             name: name.to_owned(),
             unit,
             resolution,
-            values: vec![value],
+            values: smallvec::smallvec![value],
         };
         match set
             .metrics
@@ -416,7 +416,7 @@ impl Metrics {
             name: name.to_owned(),
             unit,
             resolution: Resolution::Standard,
-            values: vec![value],
+            values: smallvec::smallvec![value],
         });
         self.output().write_set(&mut set);
         Ok(())

@@ -81,7 +81,7 @@ impl Output {
             name: "ColdStart".to_owned(),
             unit: Unit::Count,
             resolution: Resolution::Standard,
-            values: vec![1.0],
+            values: smallvec::smallvec![1.0],
         };
         write_blobs(&ctx, &[metric], &mut |blob| self.write(blob));
     }

@@ -72,8 +72,13 @@ impl RawValue {
     }
 
     pub(crate) fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, ParameterError> {
-        let text = self.text(name)?;
-        serde_json::from_str(&text).map_err(|e| {
+        // Parsed where it lies: no copy of the text.
+        let text = match self {
+            Self::Text(t) => t.as_str(),
+            Self::Binary(b) => std::str::from_utf8(b)
+                .map_err(|e| ParameterError::transform(name, "text", utf8_reason(e)))?,
+        };
+        serde_json::from_str(text).map_err(|e| {
             ParameterError::transform(name, "JSON", json_reason(&e, std::any::type_name::<T>()))
         })
     }
