@@ -73,6 +73,34 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    // Eight threads hitting one key at once: the cache against a `Mutex<HashMap>` (what a
+    // hand-rolled cache would be). Each thread runs its own current-thread runtime.
+    let locked: std::sync::Mutex<std::collections::HashMap<String, Arc<String>>> =
+        std::sync::Mutex::new(std::collections::HashMap::from([(
+            "/orders/flag".to_owned(),
+            Arc::new("on".to_owned()),
+        )]));
+    let mut group = c.benchmark_group("parameter_hit_8_threads");
+    group.bench_function("Parameters::get (text), per hit", |b| {
+        b.iter_custom(|iters| {
+            on_eight_threads(iters, || async {
+                black_box(parameters.get(black_box("/orders/flag")).await.ok());
+            })
+        });
+    });
+    group.bench_function("Mutex<HashMap> get + clone, per hit", |b| {
+        b.iter_custom(|iters| {
+            on_eight_threads(iters, || async {
+                let value = locked
+                    .lock()
+                    .ok()
+                    .and_then(|map| map.get(black_box("/orders/flag")).cloned());
+                black_box(value.map(|v| v.as_str().to_owned()));
+            })
+        });
+    });
+    group.finish();
+
     c.bench_function("parameter_miss/in-memory provider (force fetch)", |b| {
         b.to_async(&runtime).iter(|| async {
             black_box(
@@ -82,6 +110,37 @@ fn bench(c: &mut Criterion) {
             )
         });
     });
+}
+
+/// Runs `hit` `iters` times in all, split over eight threads at once; the wall time.
+fn on_eight_threads<F, Fut>(iters: u64, hit: F) -> std::time::Duration
+where
+    F: Fn() -> Fut + Sync,
+    Fut: std::future::Future<Output = ()>,
+{
+    const THREADS: u64 = 8;
+    let barrier = std::sync::Barrier::new(THREADS as usize + 1);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+                    barrier.wait();
+                    return;
+                };
+                barrier.wait();
+                runtime.block_on(async {
+                    for _ in 0..iters.div_ceil(THREADS) {
+                        hit().await;
+                    }
+                });
+            });
+        }
+        barrier.wait();
+        let started = std::time::Instant::now();
+        // The scope waits for every thread before it returns.
+        started
+    })
+    .elapsed()
 }
 
 criterion_group!(benches, bench);
