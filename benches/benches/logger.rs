@@ -133,11 +133,32 @@ fn logger(c: &mut Criterion) {
             log_line();
         })
     };
+    // The other Rust Powertools port: the same context and fields, its own API.
+    let mut peer = victors_lambdas_logger::Logger::with_config(
+        victors_lambdas_logger::LoggerConfig::new("orders"),
+    );
+    peer.append_lambda_context(
+        &victors_lambdas_logger::LambdaContextFields::new(
+            "c6af9ac6-7b61-11e6-9a41-93e812345678",
+            "orders-api",
+        )
+        .with_function_memory_size(512)
+        .with_cold_start(true),
+    );
+    let run_peer = || {
+        let _ = peer
+            .info("order accepted")
+            .field("order_id", "o-1001")
+            .field("quantity", 2_u64)
+            .field("amount", 12.5_f64)
+            .write_to(&mut std::io::sink());
+    };
     let mut floor_buf = Vec::with_capacity(512);
     eprintln!(
-        "allocations per line: powertools-logger {:.1}, fmt().json() {:.1}, floor {:.1}",
+        "allocations per line: powertools-logger {:.1}, fmt().json() {:.1}, victors-lambdas-logger {:.1}, floor {:.1}",
         allocations_per_line(run_ours),
         allocations_per_line(run_stock),
+        allocations_per_line(run_peer),
         allocations_per_line(|| floor_line(&mut Vec::with_capacity(512))),
     );
 
@@ -154,6 +175,7 @@ fn logger(c: &mut Criterion) {
             b.iter(log_line);
         });
     });
+    group.bench_function("peer: victors-lambdas-logger", |b| b.iter(run_peer));
     group.bench_function("floor: build map + serde_json::to_writer", |b| {
         b.iter(|| floor_line(black_box(&mut floor_buf)));
     });
