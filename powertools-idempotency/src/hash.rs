@@ -18,7 +18,10 @@ pub enum HashMode {
     /// case-insensitively (UTF-16 order, ties in the payload's order), array-index keys first,
     /// `__proto__` dropped, numbers as JavaScript's doubles print. Keys that differ only by case
     /// keep the payload's order only when `serde_json`'s `preserve_order` feature is on (else
-    /// `serde_json` has already sorted them by bytes).
+    /// `serde_json` has already sorted them by bytes) and the key expression is one
+    /// `powertools_jmespath::Expression::search_ref` evaluates in place (paths,
+    /// multi-selects, the Powertools functions); other JMESPath expressions return objects
+    /// with their keys sorted by bytes.
     TypeScript,
 }
 
@@ -26,10 +29,7 @@ impl HashMode {
     /// The hash of `value`.
     pub fn hash(self, value: &Value) -> String {
         match self {
-            Self::Python => {
-                // Written straight into the digest: no intermediate string.
-                hex(&Md5::digest(python_dumps(value).as_bytes()))
-            }
+            Self::Python => hex(&Md5::digest(python_dumps(value).as_bytes())),
             Self::TypeScript => {
                 use base64::Engine as _;
                 let digest = Md5::digest(js_dumps(value).as_bytes());

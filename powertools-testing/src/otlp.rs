@@ -230,9 +230,11 @@ fn serve(mut stream: TcpStream, kept: &Mutex<Vec<Received>>, delay: Duration) {
             b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
         };
         if stream.write_all(answer).is_err() || close {
-            return;
+            break;
         }
     }
+    // The receiver keeps a handle on the socket: closing ours alone would send nothing.
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// One HTTP/1.1 request, framed by its `Content-Length`.

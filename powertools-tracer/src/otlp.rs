@@ -123,6 +123,7 @@ fn percent_decode(value: &str) -> String {
         let escaped = (bytes[i] == b'%')
             .then(|| bytes.get(i + 1..i + 3))
             .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
             .and_then(|hex| std::str::from_utf8(hex).ok())
             .and_then(|hex| u8::from_str_radix(hex, 16).ok());
         if let Some(byte) = escaped {
@@ -210,13 +211,21 @@ impl OtlpSink {
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(endpoint)
             .with_timeout(config.timeout)
+            // No retries with backoff: they would count against the timeout, not the time
+            // left in the invocation, and send the spans again (the transport's own resend of
+            // a request a kept-alive connection never answered is the only one).
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
             .with_http_client(BoundedHttpClient {
                 transport,
                 headers,
                 deadline: Arc::clone(&deadline),
             })
             .build()
-            .map_err(|e| format!("the OTLP exporter for {shown:?} could not be built: {e}"))?;
+            .map_err(|e| {
+                // The exporter's message may quote the endpoint as given, credentials and all.
+                let reason = e.to_string().replace(endpoint, &shown);
+                format!("the OTLP exporter for {shown:?} could not be built: {reason}")
+            })?;
         exporter.set_resource(&resource(function, service_name));
         Ok(Self {
             exporter: Mutex::new(exporter),
@@ -479,7 +488,7 @@ fn system_time(seconds: f64) -> SystemTime {
 ///         timeout: Duration,
 ///     ) -> Result<http::Response<Vec<u8>>, OtlpTransportError> {
 ///         // e.g. aws_sigv4::http_request::sign(..) for X-Ray's OTLP endpoint (service `xray`)
-///         request.headers_mut().insert("x-signature", "…".parse()?);
+///         request.headers_mut().insert("x-signature", "signature".parse()?);
 ///         self.0.send(request, timeout)
 ///     }
 /// }
@@ -494,7 +503,8 @@ pub trait OtlpTransport: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<http::Response<Vec<u8>>, OtlpTransportError>;
 }
 
-/// Why an OTLP request failed (any error; its text is reported, so it must hold no secret).
+/// Why an OTLP request failed (any error). It is reported once, perhaps only as a network
+/// error; it must hold no secret.
 pub type OtlpTransportError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<T: OtlpTransport + ?Sized> OtlpTransport for Arc<T> {
@@ -564,7 +574,13 @@ impl OtlpTransport for PlainHttp {
         if uri.scheme_str() != Some("http") {
             return Err("the built-in OTLP client speaks plain http:// only".into());
         }
-        let host = uri.host().ok_or("the endpoint has no host")?.to_owned();
+        // `[::1]` in a URL is `::1` to the resolver.
+        let host = uri
+            .host()
+            .ok_or("the endpoint has no host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = uri.port_u16().unwrap_or(80);
         let authority = format!("{host}:{port}");
         let head = request_head(&request, &authority);
@@ -775,6 +791,8 @@ impl ResponseHead {
             .next()
             .and_then(|s| s.parse::<u16>().ok())
             .ok_or("the collector's answer has no status")?;
+        // These answers never have a body, whatever their headers say.
+        let bodiless = status < 200 || status == 204 || status == 304;
         let mut framing = Framing::Close;
         let mut close = version == "HTTP/1.0";
         for line in lines {
@@ -797,7 +815,11 @@ impl ResponseHead {
         }
         Ok(Self {
             status,
-            framing,
+            framing: if bodiless {
+                Framing::Length(0)
+            } else {
+                framing
+            },
             close,
         })
     }
@@ -886,6 +908,8 @@ mod tests {
             (head.status, head.framing, head.close),
             (400, Framing::Chunked, true)
         );
+        let head = ResponseHead::parse(b"HTTP/1.1 204 No Content").unwrap();
+        assert_eq!(head.framing, Framing::Length(0));
         let head = ResponseHead::parse(b"HTTP/1.0 200 OK").unwrap();
         assert_eq!((head.framing, head.close), (Framing::Close, true));
         assert!(ResponseHead::parse(b"garbage").is_err());
@@ -918,6 +942,7 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%ff"), "%ff");
+        assert_eq!(percent_decode("%+5"), "%+5");
         assert_eq!(
             shown("http://user:pw@collector:4318/v1/traces"),
             "http://…@collector:4318/v1/traces"

@@ -360,6 +360,8 @@ async fn headers_from_the_environment_and_the_builder_the_builders_winning() {
 #[derive(Debug)]
 struct SigV4ToLocal {
     local: std::net::SocketAddr,
+    /// The status of the last answer read.
+    answered: std::sync::Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl powertools_tracer::OtlpTransport for SigV4ToLocal {
@@ -421,6 +423,8 @@ impl powertools_tracer::OtlpTransport for SigV4ToLocal {
             .nth(1)
             .ok_or("no status")?
             .parse()?;
+        self.answered
+            .store(status, std::sync::atomic::Ordering::Relaxed);
         Ok(http::Response::builder().status(status).body(Vec::new())?)
     }
 }
@@ -433,10 +437,14 @@ async fn a_transport_reaches_an_https_endpoint_signing_with_sigv4() {
         .trim_start_matches("http://")
         .parse()
         .unwrap();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
     let tracer = builder(&[])
         .enabled(true)
         .otlp_endpoint("https://xray.eu-west-1.amazonaws.com/v1/traces")
-        .otlp_transport(SigV4ToLocal { local })
+        .otlp_transport(SigV4ToLocal {
+            local,
+            answered: std::sync::Arc::clone(&answered),
+        })
         .build()
         .unwrap();
     invoke(&tracer, sampled_event("req-1", json!({})))
@@ -455,6 +463,8 @@ async fn a_transport_reaches_an_https_endpoint_signing_with_sigv4() {
         "{head}"
     );
     assert!(head.contains("x-amz-date: "), "{head}");
+    // The receiver answered and closed the connection it was asked to close.
+    assert_eq!(answered.load(std::sync::atomic::Ordering::Relaxed), 200);
     let names: Vec<String> = spans(&received[0].request)
         .into_iter()
         .map(|s| s.name)
