@@ -32,7 +32,7 @@ pub type LoggerService<S> = InvocationService<S, LoggerHook>;
 ///
 /// With the feature `http`, the same for `http::Request` (a `lambda_http` service, an axum
 /// `Router`): the correlation id is read from the request, not by JMESPath (see
-/// [`LoggerBuilder::correlation_id_header`](crate::LoggerBuilder::correlation_id_header)).
+/// `LoggerBuilder::correlation_id_header`).
 #[derive(Clone)]
 pub struct LoggerHook {
     shared: Arc<Shared>,
