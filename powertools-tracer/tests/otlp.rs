@@ -527,3 +527,70 @@ async fn concurrent_invocations_keep_separate_traces() {
         ]
     );
 }
+
+/// A collector answering every request on a connection with `answer`; returns its traces URL
+/// and the number of requests it read so far.
+fn answering(answer: &'static [u8]) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = std::sync::Arc::clone(&seen);
+            std::thread::spawn(move || {
+                while read_raw_request(&mut stream).is_some() {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if stream.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_refused_export_is_not_retried() {
+    let (url, count) = answering(
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+    );
+    let tracer = otlp_tracer(&url, Duration::from_secs(3));
+    let started = Instant::now();
+    invoke(&tracer, sampled_event("req-1", json!({})))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent once"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_without_a_body_ends_the_export_at_once() {
+    // 204 with neither a length nor a chunked body, on a kept-alive connection.
+    let (url, count) = answering(b"HTTP/1.1 204 No Content\r\n\r\n");
+    let tracer = otlp_tracer(&url, Duration::from_secs(3));
+    let started = Instant::now();
+    for n in 0..2 {
+        invoke(&tracer, sampled_event(&format!("req-{n}"), json!({})))
+            .await
+            .unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
