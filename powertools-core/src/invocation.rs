@@ -138,6 +138,12 @@ impl Extensions {
     }
 }
 
+/// The next [`Invocation::serial`] (a `u64` counter: not exhausted in the life of a process).
+fn next_serial() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 struct Inner {
     request_id: String,
     function_arn: String,
@@ -149,6 +155,8 @@ struct Inner {
     extensions: Extensions,
     /// Responses replayed in this invocation (idempotency), read by the metrics flush.
     replays: std::sync::atomic::AtomicU32,
+    /// Unique within the process, never 0 and never reused ([`Invocation::serial`]).
+    serial: u64,
 }
 
 /// One invocation of the function: its identity, deadline, trace context and cold-start flag,
@@ -329,6 +337,23 @@ impl Invocation {
     pub fn same_as(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
+
+    /// A number that identifies this invocation scope within the process: never 0, never
+    /// given to another scope (unlike an address, which a later scope may reuse). Clones share
+    /// it; the request id does not identify a scope (a test may open two with the same id).
+    ///
+    /// ```
+    /// use powertools_core::Invocation;
+    ///
+    /// let a = Invocation::builder("req-1").build();
+    /// let b = Invocation::builder("req-1").build();
+    /// assert_ne!(a.serial(), b.serial());
+    /// assert_eq!(a.serial(), a.clone().serial());
+    /// assert_ne!(a.serial(), 0);
+    /// ```
+    pub fn serial(&self) -> u64 {
+        self.inner.serial
+    }
 }
 
 /// Builds an [`Invocation`].
@@ -395,6 +420,7 @@ impl InvocationBuilder {
                 config: self.config.unwrap_or_default(),
                 extensions: Extensions::default(),
                 replays: std::sync::atomic::AtomicU32::new(0),
+                serial: next_serial(),
             }),
         }
     }

@@ -432,7 +432,31 @@ impl Metrics {
             self.add_metric(REPLAY_METRIC, Unit::Count, f64::from(replays))?;
         }
         // Taken out under the lock, written after it is released.
-        let (added_any, sets) = self.with_state(State::take_sets);
+        let mut pending = Pending::new();
+        let (added_any, sets) = self.with_state(|state| {
+            for (cell, sum) in state.take_deferred() {
+                let (unit, _) = crate::recorder::counter_unit(cell.unit.load(Ordering::Relaxed));
+                let labels = (!cell.labels.is_empty()).then_some(cell.labels.as_slice());
+                let added = self.add_to_set_in(
+                    state,
+                    &mut pending,
+                    labels,
+                    &cell.name,
+                    unit,
+                    Resolution::Standard,
+                    sum as f64,
+                    Combine::Sum,
+                );
+                if let Err(e) = added {
+                    powertools_core::warn(format_args!(
+                        "metric {:?}: {e}; {sum} left out",
+                        cell.name
+                    ));
+                }
+            }
+            state.take_sets()
+        });
+        self.output().write_pending(pending);
         let mut wrote = false;
         for mut set in sets {
             wrote |= !set.metrics.is_empty();

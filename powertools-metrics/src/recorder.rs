@@ -14,7 +14,7 @@ use crate::emf::MAX_DIMENSIONS;
 use crate::error::MetricsError;
 use crate::metrics::Metrics;
 use crate::output::Pending;
-use crate::state::Combine;
+use crate::state::{Combine, CounterCell};
 use crate::unit::{Resolution, Unit};
 use crate::validate::{validate_dimension, validate_metric_name, validate_value};
 
@@ -204,11 +204,23 @@ impl MetricsRecorder {
         if let Some(handle) = handles.of(kind).get(key) {
             return Arc::clone(handle);
         }
+        let kept = handles.len() < MAX_CACHED_HANDLES;
+        let valid_name = validate_metric_name(key.name());
+        let labels = self.labels(key);
+        // Only a kept handle's increments wait in a cell: a fresh one per call would be
+        // claimed, and listed in the invocation's state, at every call.
+        let cell = match (&valid_name, &labels) {
+            (Ok(()), Ok(labels)) if kept && kind == Kind::Counter => Some(Arc::new(
+                CounterCell::new(key.name().to_owned(), labels.clone()),
+            )),
+            _ => None,
+        };
         let handle = Arc::new(Handle {
             shared: Arc::clone(&self.shared),
             name: key.name().to_owned(),
-            valid_name: validate_metric_name(key.name()),
-            labels: self.labels(key),
+            valid_name,
+            labels,
+            cell,
             kind,
             unit: AtomicU8::new(unit_code(
                 self.shared
@@ -220,7 +232,7 @@ impl MetricsRecorder {
             total: AtomicU64::new(0),
             gauge: Mutex::new(0.0),
         });
-        if handles.len() < MAX_CACHED_HANDLES {
+        if kept {
             handles
                 .of_mut(kind)
                 .insert(key.clone(), Arc::clone(&handle));
@@ -317,6 +329,11 @@ fn described_unit(code: u8) -> Option<metrics::Unit> {
     FACADE_UNITS.get(usize::from(code).checked_sub(1)?).copied()
 }
 
+/// A counter's EMF unit and the factor its values are multiplied by, for a unit code.
+pub(crate) fn counter_unit(code: u8) -> (Unit, f64) {
+    described_unit(code).map_or((Unit::Count, 1.0), Unit::from_metrics)
+}
+
 static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 
 struct Handle {
@@ -326,6 +343,8 @@ struct Handle {
     labels: Result<Vec<(String, String)>, MetricsError>,
     /// Whether the name is a valid metric name (checked once).
     valid_name: Result<(), MetricsError>,
+    /// A kept counter's lock-free sum within the invocation that owns it.
+    cell: Option<Arc<CounterCell>>,
     kind: Kind,
     /// The described unit ([`unit_code`]), read without a lock on every value.
     unit: AtomicU8,
@@ -344,7 +363,8 @@ impl Handle {
     }
 
     fn record(&self, value: f64, combine: Combine) {
-        let (unit, factor) = match described_unit(self.unit.load(Ordering::Relaxed)) {
+        let code = self.unit.load(Ordering::Relaxed);
+        let (unit, factor) = match described_unit(code) {
             Some(unit) => Unit::from_metrics(unit),
             None => match self.kind {
                 Kind::Counter => (Unit::Count, 1.0),
@@ -360,9 +380,8 @@ impl Handle {
             report_once(&self.shared, &self.name, &e.to_string());
             return;
         }
-        if powertools_core::Invocation::with_current(|_| ()).is_none()
-            && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed)
-        {
+        let serial = powertools_core::Invocation::with_current(powertools_core::Invocation::serial);
+        if serial.is_none() && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed) {
             powertools_core::warn(format_args!(
                 "a metric was recorded outside an invocation: it is kept until Metrics::flush()"
             ));
@@ -373,6 +392,14 @@ impl Handle {
                 report_once(&self.shared, &self.name, &e.to_string());
                 return;
             }
+        };
+        // A counter whose sum is exact in whole numbers can wait in its cell (see
+        // [`CounterCell`]): claimed here, under the state's lock, once the value is in.
+        let cell = match (&self.cell, serial) {
+            (Some(cell), Some(serial)) if combine == Combine::Sum && factor == 1.0 => {
+                Some((cell, serial))
+            }
+            _ => None,
         };
         let metrics = &self.shared.metrics;
         let labels = (!labels.is_empty()).then_some(labels.as_slice());
@@ -390,6 +417,12 @@ impl Handle {
             );
             if result.is_ok() {
                 state.added_any = true;
+                if let Some((cell, serial)) = cell
+                    && state.owner == serial
+                    && cell.claim(serial, code)
+                {
+                    state.deferred.push(Arc::clone(cell));
+                }
             }
             result
         });
@@ -397,6 +430,18 @@ impl Handle {
         if let Err(e) = added {
             report_once(&self.shared, &self.name, &e.to_string());
         }
+    }
+
+    /// A counter's increase: into the cell when this invocation owns it, else the full path.
+    fn count(&self, value: u64) {
+        if let Some(cell) = &self.cell
+            && let Some(serial) =
+                powertools_core::Invocation::with_current(powertools_core::Invocation::serial)
+            && cell.try_add(serial, self.unit.load(Ordering::Relaxed), value)
+        {
+            return;
+        }
+        self.record(value as f64, Combine::Sum);
     }
 }
 
@@ -408,14 +453,14 @@ impl CounterFn for Handle {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
                 Some(total.saturating_add(value))
             });
-        self.record(value as f64, Combine::Sum);
+        self.count(value);
     }
     fn absolute(&self, value: u64) {
         // Each increase is counted once, whatever the order of concurrent calls.
         let previous = self.total.fetch_max(value, Ordering::Relaxed);
         let increase = value.saturating_sub(previous);
         if increase > 0 {
-            self.record(increase as f64, Combine::Sum);
+            self.count(increase);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What a client keeps between a metric's addition and the flush: one [`State`] per client and
 //! invocation (in the invocation's extensions), or per client in the process outside one.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use powertools_core::Invocation;
 use serde_json::Value;
@@ -40,6 +41,96 @@ pub(crate) struct State {
     pub(crate) cold_start_emitted: bool,
     /// Whether a metric was added since the last flush (for the empty-invocation warning).
     pub(crate) added_any: bool,
+    /// Counters this invocation owns ([`CounterCell`]): their increments since the last
+    /// flush wait in the cell, added to the blob at the flush.
+    pub(crate) deferred: Vec<Arc<CounterCell>>,
+    /// The invocation whose state this is ([`Invocation::serial`]; 0 for the process's).
+    pub(crate) owner: u64,
+}
+
+impl Drop for State {
+    /// An invocation that ends without a flush loses its values (the state goes with it):
+    /// its counters go back to no owner, with what they kept, so no later scope takes them.
+    fn drop(&mut self) {
+        for cell in self.deferred.drain(..) {
+            if cell.release(self.owner) {
+                cell.pending.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A counter's increments within the one invocation that owns it, summed without a lock.
+///
+/// The first increment in an invocation takes the full path (the metric is added to the
+/// invocation's set, so the blob keeps the order metrics were first recorded in) and, when no
+/// other invocation owns the cell, makes this invocation its owner. Later increments in the
+/// owner only add to `pending`; the owner's flush adds the sum to its set and gives the cell
+/// up. Increments in any other invocation meanwhile take the full path into their own state.
+#[derive(Debug)]
+pub(crate) struct CounterCell {
+    /// The owning invocation's serial, 0 when none.
+    owner: AtomicU64,
+    /// The sum of the owner's increments not yet in its set.
+    pub(crate) pending: AtomicU64,
+    /// The unit the metric was added with when the cell was claimed (the recorder's unit
+    /// code): a later description sends increments down the full path again.
+    pub(crate) unit: AtomicU8,
+    pub(crate) name: String,
+    /// The label set (valid, sorted), empty for the main set.
+    pub(crate) labels: Vec<(String, String)>,
+}
+
+impl CounterCell {
+    pub(crate) fn new(name: String, labels: Vec<(String, String)>) -> Self {
+        Self {
+            owner: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            unit: AtomicU8::new(0),
+            name,
+            labels,
+        }
+    }
+
+    /// Adds `value` to the pending sum if invocation `serial` owns the cell with `unit` and
+    /// the sum does not overflow; `false` sends the value down the full path.
+    pub(crate) fn try_add(&self, serial: u64, unit: u8, value: u64) -> bool {
+        self.owner.load(Ordering::Acquire) == serial
+            && self.unit.load(Ordering::Relaxed) == unit
+            && self
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                    sum.checked_add(value)
+                })
+                .is_ok()
+    }
+
+    /// Makes invocation `serial` the owner if the cell has none.
+    pub(crate) fn claim(&self, serial: u64, unit: u8) -> bool {
+        let claimed = self
+            .owner
+            .compare_exchange(0, serial, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if claimed {
+            self.unit.store(unit, Ordering::Relaxed);
+        }
+        claimed
+    }
+
+    /// Gives the cell up if `serial` owns it.
+    fn release(&self, serial: u64) -> bool {
+        self.owner
+            .compare_exchange(serial, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// The owner's pending sum, the cell given up (the owner's flush).
+    pub(crate) fn take(&self, serial: u64) -> u64 {
+        // Released first: an increment that still saw the owner adds to `pending` after the
+        // swap and is counted by the next owner's flush (it was recorded as this one ended).
+        let _ = self.release(serial);
+        self.pending.swap(0, Ordering::AcqRel)
+    }
 }
 
 impl State {
@@ -67,6 +158,20 @@ impl State {
             }
         };
         &mut self.labeled[index].1
+    }
+
+    /// Takes the counters this invocation owns, each with its pending sum (0s left out), and
+    /// gives them up.
+    pub(crate) fn take_deferred(&mut self) -> Vec<(Arc<CounterCell>, u64)> {
+        let owner = self.owner;
+        self.deferred
+            .drain(..)
+            .map(|cell| {
+                let sum = cell.take(owner);
+                (cell, sum)
+            })
+            .filter(|(_, sum)| *sum > 0)
+            .collect()
     }
 
     /// Takes every set out (the main one first) and whether a metric was added, leaving the
@@ -109,17 +214,20 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// is locked while `f` runs: `f` writes nothing.
 pub(crate) fn with_state<R>(id: u64, process: &Mutex<State>, f: impl FnOnce(&mut State) -> R) -> R {
     let per = Invocation::with_current(|invocation| {
-        invocation
+        let per = invocation
             .extensions()
-            .get_or_insert_with(PerInvocation::default)
+            .get_or_insert_with(PerInvocation::default);
+        (per, invocation.serial())
     });
     match per {
-        Some(per) => {
+        Some((per, serial)) => {
             let mut states = lock(&per.0);
             let index = match states.iter().position(|(client, _)| *client == id) {
                 Some(index) => index,
                 None => {
-                    states.push((id, State::default()));
+                    let mut state = State::default();
+                    state.owner = serial;
+                    states.push((id, state));
                     states.len() - 1
                 }
             };

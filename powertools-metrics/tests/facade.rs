@@ -360,3 +360,163 @@ fn a_unit_described_after_a_handle_was_made_applies_to_it() {
         ]
     );
 }
+
+/// What a step of [`counters_match_a_model_across_interleaved_invocations`] does.
+#[derive(Debug, Clone)]
+enum Step {
+    /// `counter!(name).increment(value)` inside invocation `slot`.
+    Increment { slot: usize, counter: usize, value: u64 },
+    /// `counter!(name).absolute(total)` inside invocation `slot`.
+    Absolute { slot: usize, counter: usize, total: u64 },
+    /// The flush at the end of invocation `slot`; a new invocation takes the slot.
+    Flush { slot: usize },
+    /// Invocation `slot` ends without a flush (its values go with it); a new one takes it.
+    Abandon { slot: usize },
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let value = prop_oneof![0..20_u64, Just(u64::MAX), Just(u64::MAX / 2 + 1)];
+    prop_oneof![
+        6 => (0..3_usize, 0..2_usize, value).prop_map(|(slot, counter, value)| Step::Increment { slot, counter, value }),
+        1 => (0..3_usize, 0..2_usize, 0..200_u64).prop_map(|(slot, counter, total)| Step::Absolute { slot, counter, total }),
+        2 => (0..3_usize).prop_map(|slot| Step::Flush { slot }),
+        1 => (0..3_usize).prop_map(|slot| Step::Abandon { slot }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, failure_persistence: None, .. proptest::prelude::ProptestConfig::default() })]
+
+    /// Three invocations alive at once on one thread, switching between them at every step:
+    /// each flush writes exactly what its invocation counted since its last flush (the sum of
+    /// its increments and of the increases its `absolute` totals added), whichever of them
+    /// owned a counter's lock-free sum, however they ended, and with sums past `u64::MAX`.
+    #[test]
+    fn counters_match_a_model_across_interleaved_invocations(
+        steps in proptest::collection::vec(step(), 1..60),
+    ) {
+        const NAMES: [&str; 2] = ["orders", "bytes"];
+        let (m, captured) = metrics(&[]);
+        let recorder = MetricsRecorder::new(m.clone());
+        let new_invocation = |n: &mut u64| {
+            *n += 1;
+            Invocation::builder(format!("req-{n}")).build()
+        };
+        let mut opened = 0_u64;
+        let mut slots: Vec<Invocation> = (0..3).map(|_| new_invocation(&mut opened)).collect();
+        // The model: per slot and counter, the exact sum since the last flush (None: untouched).
+        let mut model: Vec<[Option<u128>; 2]> = vec![[None, None]; 3];
+        let mut total = [0_u64; 2];
+        // Expected blobs: (invocation serial, counter values), in flush order.
+        let mut expected: Vec<(u64, [Option<u128>; 2])> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Increment { slot, counter, value } => {
+                    slots[slot].clone().sync_scope(|| metrics::with_local_recorder(&recorder, || {
+                        metrics::counter!(NAMES[counter]).increment(value);
+                    }));
+                    total[counter] = total[counter].saturating_add(value);
+                    let sum = model[slot][counter].get_or_insert(0);
+                    *sum += u128::from(value);
+                }
+                Step::Absolute { slot, counter, total: new } => {
+                    slots[slot].clone().sync_scope(|| metrics::with_local_recorder(&recorder, || {
+                        metrics::counter!(NAMES[counter]).absolute(new);
+                    }));
+                    if new > total[counter] {
+                        let sum = model[slot][counter].get_or_insert(0);
+                        *sum += u128::from(new - total[counter]);
+                        total[counter] = new;
+                    }
+                }
+                Step::Flush { slot } => {
+                    let serial = slots[slot].serial();
+                    slots[slot].clone().sync_scope(|| {
+                        m.add_metadata("serial", json!(serial)).unwrap();
+                        let _ = m.flush();
+                    });
+                    if model[slot].iter().any(Option::is_some) {
+                        expected.push((serial, model[slot]));
+                    }
+                    model[slot] = [None, None];
+                    slots[slot] = new_invocation(&mut opened);
+                }
+                Step::Abandon { slot } => {
+                    model[slot] = [None, None];
+                    slots[slot] = new_invocation(&mut opened);
+                }
+            }
+        }
+        let written: Vec<(u64, [Option<f64>; 2])> = blobs(&captured)
+            .iter()
+            .map(|b| {
+                let value = |name: &str| {
+                    b.get(name).map(|v| {
+                        assert_eq!(v.as_array().map(Vec::len), Some(1), "{b}");
+                        v[0].as_f64().unwrap()
+                    })
+                };
+                (b["serial"].as_u64().unwrap(), [value(NAMES[0]), value(NAMES[1])])
+            })
+            .collect();
+        proptest::prop_assert_eq!(written.len(), expected.len(), "{:?} vs {:?}", written, expected);
+        for ((serial, values), (want_serial, want)) in written.iter().zip(&expected) {
+            proptest::prop_assert_eq!(serial, want_serial);
+            for (value, want) in values.iter().zip(want) {
+                match (value, want) {
+                    (None, None) => {}
+                    // Whole sums below 2^53 are exact; above, within float rounding.
+                    (Some(value), Some(want)) => {
+                        let want = *want as f64;
+                        proptest::prop_assert!(
+                            *value == want || ((value - want) / want).abs() < 1e-12,
+                            "{} vs {}", value, want
+                        );
+                    }
+                    _ => proptest::prop_assert!(false, "{:?} vs {:?}", values, want),
+                }
+            }
+        }
+    }
+}
+
+/// Sums past `u64::MAX` within one invocation are written in full (an owner's lock-free sum
+/// that would overflow goes down the full path).
+#[test]
+fn counter_sums_past_u64_max_are_not_capped() {
+    let (m, captured) = metrics(&[]);
+    let recorder = MetricsRecorder::new(m.clone());
+    Invocation::builder("r").build().sync_scope(|| {
+        metrics::with_local_recorder(&recorder, || {
+            for _ in 0..3 {
+                metrics::counter!("bytes").increment(u64::MAX);
+            }
+        });
+        m.flush().unwrap();
+    });
+    assert_eq!(blobs(&captured)[0]["bytes"], json!([3.0 * 2_f64.powi(64)]));
+}
+
+/// A counter whose described unit has a factor (nanoseconds to microseconds) is summed after
+/// the factor, value by value, as before: its values never wait in the whole-number sum.
+#[test]
+fn a_counter_with_a_converted_unit_sums_converted_values() {
+    let (m, captured) = metrics(&[]);
+    let recorder = MetricsRecorder::new(m.clone());
+    Invocation::builder("r").build().sync_scope(|| {
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!("wait", metrics::Unit::Nanoseconds, "wait");
+            for _ in 0..3 {
+                metrics::counter!("wait").increment(1_500);
+            }
+        });
+        m.flush().unwrap();
+    });
+    let blob = &blobs(&captured)[0];
+    assert_eq!(blob["wait"], json!([1.5 + 1.5 + 1.5]));
+    assert_eq!(
+        blob["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+        "Microseconds"
+    );
+}
