@@ -46,6 +46,26 @@ pub(crate) fn name_key(name: &str) -> u64 {
     powertools_core::Fnv1a::hash(name.as_bytes())
 }
 
+/// Writes a finite value as `serde_json` does (`1.0`, not `1`), whole numbers (most metric
+/// values: counts, milliseconds, bytes) through the integer writer, which is cheaper.
+pub(crate) fn write_value(out: &mut Vec<u8>, value: f64) {
+    // Below 10^15 `serde_json` writes a whole number as its digits and `.0`; -0.0 keeps its
+    // sign through the float writer.
+    const WHOLE_BELOW: f64 = 1e15;
+    if value.fract() == 0.0
+        && value.abs() < WHOLE_BELOW
+        && !(value == 0.0 && value.is_sign_negative())
+    {
+        // Exact: a whole number below 10^15 fits an `i64`.
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = value as i64;
+        let _ = serde_json::to_writer(&mut *out, &whole);
+        out.extend_from_slice(b".0");
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &value);
+    }
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -110,7 +130,7 @@ pub(crate) fn write_blob(
         for value in &metric.values {
             out.extend_from_slice(separator);
             separator = b",";
-            let _ = serde_json::to_writer(&mut *out, value);
+            write_value(out, *value);
         }
         out.push(b']');
     }
@@ -130,7 +150,12 @@ pub(crate) fn write_blob(
 /// [`MAX_BLOB_BYTES`] (halving the metrics of a blob that would be larger; when the metadata
 /// does not fit beside even one metric, it is left out of the remaining blobs, with a warning).
 pub(crate) fn write_blobs(ctx: &BlobContext<'_>, metrics: &[Metric], emit: &mut dyn FnMut(&[u8])) {
-    let mut out = Vec::with_capacity(1024);
+    // Room for the whole blob at once (growing it would copy it several times): each metric's
+    // name twice, its definition, its values, and the directive, dimensions and metadata.
+    let estimate = metrics.iter().fold(1024, |bytes, m| {
+        bytes + 2 * m.name.len() + 64 + 24 * m.values.len().min(MAX_VALUES)
+    });
+    let mut out = Vec::with_capacity(estimate.min(crate::emf::MAX_BLOB_BYTES));
     let mut with_metadata = true;
     if metrics.iter().all(|m| m.values.len() <= MAX_VALUES) {
         // The common case: no metric needs its values split, so nothing is copied.
@@ -200,4 +225,60 @@ fn write_within_size(
         ));
     }
     emit(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_value;
+    use proptest::prelude::*;
+
+    fn same_as_serde_json(value: f64) -> Result<(), TestCaseError> {
+        let mut ours = Vec::new();
+        write_value(&mut ours, value);
+        let theirs = serde_json::to_vec(&value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn values_at_the_edges_are_written_as_serde_json_writes_them() {
+        for value in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            1e15,
+            -1e15,
+            999_999_999_999_999.0,
+            -999_999_999_999_999.0,
+            1e16,
+            9_007_199_254_740_993.0,
+            1e300,
+            5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+        ] {
+            assert!(same_as_serde_json(value).is_ok(), "{value}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, failure_persistence: None, .. ProptestConfig::default() })]
+
+        #[test]
+        fn whole_values_are_written_as_serde_json_writes_them(whole in any::<i64>(), shift in 0_u32..64) {
+            // Whole numbers of every size, most below 10^15.
+            same_as_serde_json((whole >> shift) as f64)?;
+        }
+
+        #[test]
+        fn any_finite_value_is_written_as_serde_json_writes_it(value in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            same_as_serde_json(value)?;
+        }
+    }
 }

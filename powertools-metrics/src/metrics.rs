@@ -188,11 +188,7 @@ impl Metrics {
             resolution,
             values: smallvec::smallvec![value],
         };
-        match set
-            .metrics
-            .iter()
-            .position(|m| m.key == key && m.name == name)
-        {
+        match set.find_metric(key, name) {
             Some(index) => {
                 let metric = &set.metrics[index];
                 if metric.unit != unit || metric.resolution != resolution {
@@ -215,7 +211,12 @@ impl Metrics {
                     self.output().render_split(set, pending);
                     set.metrics.push(new_metric());
                 } else {
-                    set.metrics[index].values.push(value);
+                    let values = &mut set.metrics[index].values;
+                    if values.len() == 1 {
+                        // Leaving the inline value: room for several, not one more at a time.
+                        values.reserve(15);
+                    }
+                    values.push(value);
                 }
             }
             None => {

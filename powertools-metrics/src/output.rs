@@ -143,7 +143,7 @@ impl Output {
         clear_all: bool,
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        let metrics = std::mem::take(&mut set.metrics);
+        let metrics = set.take_metrics();
         if !metrics.is_empty() && !self.disabled {
             self.with_context(set, |ctx| write_blobs(ctx, &metrics, emit));
         }

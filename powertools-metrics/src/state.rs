@@ -1,6 +1,8 @@
 //! What a client keeps between a metric's addition and the flush: one [`State`] per client and
 //! invocation (in the invocation's extensions), or per client in the process outside one.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,10 +11,37 @@ use serde_json::Value;
 
 use crate::emf::Metric;
 
+/// How many metrics a set holds before it looks them up through [`MetricSet::index`] rather
+/// than by a scan.
+const INDEXED: usize = 16;
+
+/// Hashes a metric's key ([`crate::emf::name_key`], itself a hash) as it is.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `u64` keys; FNV-1a keeps any other input hashed.
+        self.0 ^= powertools_core::Fnv1a::hash(bytes);
+    }
+}
+
 /// Metrics, dimensions and metadata that go into the same blobs.
 #[derive(Debug, Default)]
 pub(crate) struct MetricSet {
+    /// In the order they were first added (the blob's order). Taken only through
+    /// [`MetricSet::take_metrics`], which keeps the index true.
     pub(crate) metrics: Vec<Metric>,
+    /// Each metric's key to its place in `metrics` (the first metric with that key), for the
+    /// first `indexed` metrics; filled once the set holds [`INDEXED`].
+    index: HashMap<u64, usize, BuildHasherDefault<KeyHasher>>,
+    indexed: usize,
     /// The set's own dimensions (beside `service` and the default dimensions).
     pub(crate) dimensions: Vec<(String, String)>,
     /// Further dimension sets (each beside `service` and the defaults).
@@ -22,6 +51,38 @@ pub(crate) struct MetricSet {
 }
 
 impl MetricSet {
+    /// The place of metric `name` (its key `key`) in `metrics`.
+    pub(crate) fn find_metric(&mut self, key: u64, name: &str) -> Option<usize> {
+        let scan = |metrics: &[Metric]| metrics.iter().position(|m| m.key == key && m.name == name);
+        if self.metrics.len() < INDEXED {
+            return scan(&self.metrics);
+        }
+        if self.indexed > self.metrics.len() {
+            self.index.clear();
+            self.indexed = 0;
+        }
+        // A set holds at most `MAX_METRICS` (it is split there): sized once, never rehashed.
+        self.index
+            .reserve(crate::emf::MAX_METRICS.saturating_sub(self.index.len()));
+        for (i, metric) in self.metrics.iter().enumerate().skip(self.indexed) {
+            self.index.entry(metric.key).or_insert(i);
+        }
+        self.indexed = self.metrics.len();
+        let i = *self.index.get(&key)?;
+        match self.metrics.get(i) {
+            Some(metric) if metric.name == name => Some(i),
+            // Two names with one key: rare enough for a scan.
+            _ => scan(&self.metrics),
+        }
+    }
+
+    /// Takes the metrics out, leaving the set's dimensions and metadata.
+    pub(crate) fn take_metrics(&mut self) -> Vec<Metric> {
+        self.index.clear();
+        self.indexed = 0;
+        std::mem::take(&mut self.metrics)
+    }
+
     /// The value of the set's own dimension `name`, in any of its dimension sets.
     pub(crate) fn dimension(&self, name: &str) -> Option<&str> {
         self.dimensions
@@ -234,5 +295,55 @@ pub(crate) fn with_state<R>(id: u64, process: &Mutex<State>, f: impl FnOnce(&mut
             f(&mut states[index].1)
         }
         None => f(&mut lock(process)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emf::name_key;
+    use crate::unit::{Resolution, Unit};
+
+    fn metric(key: u64, name: &str) -> Metric {
+        Metric {
+            key,
+            name: name.to_owned(),
+            unit: Unit::Count,
+            resolution: Resolution::Standard,
+            values: smallvec::smallvec![1.0],
+        }
+    }
+
+    #[test]
+    fn metrics_are_found_by_scan_and_by_index_alike() {
+        let mut set = MetricSet::default();
+        let names: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+        for (n, name) in names.iter().enumerate() {
+            assert_eq!(set.find_metric(name_key(name), name), None);
+            set.metrics.push(metric(name_key(name), name));
+            for (i, known) in names.iter().enumerate().take(n + 1) {
+                assert_eq!(set.find_metric(name_key(known), known), Some(i));
+            }
+        }
+        // Taken and filled again with other names: nothing of the old index is left.
+        assert_eq!(set.take_metrics().len(), 40);
+        for (i, name) in names.iter().rev().enumerate() {
+            set.metrics.push(metric(name_key(name), name));
+            assert_eq!(set.find_metric(name_key(name), name), Some(i));
+        }
+        assert_eq!(set.find_metric(name_key("absent"), "absent"), None);
+    }
+
+    #[test]
+    fn names_sharing_a_key_are_told_apart() {
+        let mut set = MetricSet::default();
+        for i in 0..20 {
+            set.metrics.push(metric(7, &format!("same-key-{i}")));
+        }
+        for i in 0..20 {
+            assert_eq!(set.find_metric(7, &format!("same-key-{i}")), Some(i));
+        }
+        assert_eq!(set.find_metric(7, "same-key-20"), None);
+        assert_eq!(set.find_metric(8, "same-key-0"), None);
     }
 }

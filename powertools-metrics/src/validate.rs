@@ -14,8 +14,13 @@ pub(crate) const LEVEL_MEMBER: &str =
     "root member for Lambda's log-level filtering (see MetricsBuilder::log_level_key)";
 
 pub(crate) fn validate_metric_name(name: &str) -> Result<(), MetricsError> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > 255 || name.trim().is_empty() {
+    // At most 255 bytes is at most 255 characters, and a name whose first character is not
+    // whitespace is not blank: the common case without counting or trimming.
+    let short = name.len() <= 255;
+    let starts_visible = name.chars().next().is_some_and(|c| !c.is_whitespace());
+    let valid =
+        (short || name.chars().count() <= 255) && (starts_visible || !name.trim().is_empty());
+    if !valid {
         return Err(MetricsError::InvalidMetricName(name.to_owned()));
     }
     refuse_reserved(name)
@@ -100,5 +105,19 @@ mod tests {
         assert!(validate_value("m", f64::INFINITY).is_err());
         assert!(validate_value("m", 1e109).is_err());
         assert!(validate_value("m", 1e-110).is_err());
+    }
+
+    #[test]
+    fn metric_name_limits() {
+        assert!(validate_metric_name("a").is_ok());
+        assert!(validate_metric_name(" a ").is_ok());
+        assert!(validate_metric_name("").is_err());
+        assert!(validate_metric_name(" \t\u{3000}").is_err());
+        assert!(validate_metric_name(&"x".repeat(255)).is_ok());
+        assert!(validate_metric_name(&"x".repeat(256)).is_err());
+        // 255 characters of two bytes each: 510 bytes, still valid; one more is not.
+        assert!(validate_metric_name(&"é".repeat(255)).is_ok());
+        assert!(validate_metric_name(&"é".repeat(256)).is_err());
+        assert!(validate_metric_name("_aws").is_err());
     }
 }

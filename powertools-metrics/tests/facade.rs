@@ -365,9 +365,17 @@ fn a_unit_described_after_a_handle_was_made_applies_to_it() {
 #[derive(Debug, Clone)]
 enum Step {
     /// `counter!(name).increment(value)` inside invocation `slot`.
-    Increment { slot: usize, counter: usize, value: u64 },
+    Increment {
+        slot: usize,
+        counter: usize,
+        value: u64,
+    },
     /// `counter!(name).absolute(total)` inside invocation `slot`.
-    Absolute { slot: usize, counter: usize, total: u64 },
+    Absolute {
+        slot: usize,
+        counter: usize,
+        total: u64,
+    },
     /// The flush at the end of invocation `slot`; a new invocation takes the slot.
     Flush { slot: usize },
     /// Invocation `slot` ends without a flush (its values go with it); a new one takes it.
