@@ -36,6 +36,29 @@ fn bench(c: &mut Criterion) {
     };
     let floor: moka::future::Cache<String, Arc<String>> =
         moka::future::Cache::builder().max_capacity(1_024).build();
+    // The same cache with a time to live per value and least-recently-used eviction, as
+    // `Parameters` keeps its values (a read may ask for a longer max age than the client's).
+    struct PerValue;
+    impl moka::Expiry<String, Arc<String>> for PerValue {
+        fn expire_after_create(
+            &self,
+            _name: &String,
+            _value: &Arc<String>,
+            _created_at: std::time::Instant,
+        ) -> Option<Duration> {
+            Some(Duration::from_secs(3_600))
+        }
+    }
+    let per_value: moka::future::Cache<String, Arc<String>> = moka::future::Cache::builder()
+        .max_capacity(1_024)
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .expire_after(PerValue)
+        .build();
+    // What a user would write for parameters: values expire after the max age.
+    let with_ttl: moka::future::Cache<String, Arc<String>> = moka::future::Cache::builder()
+        .max_capacity(1_024)
+        .time_to_live(Duration::from_secs(3_600))
+        .build();
     runtime.block_on(async {
         let _ = parameters.get("/orders/flag").await;
         let _ = parameters.get("/orders/flags.json").await;
@@ -45,6 +68,12 @@ fn bench(c: &mut Criterion) {
         floor
             .insert("/orders/flags.json".to_owned(), Arc::new(FLAGS.to_owned()))
             .await;
+        with_ttl
+            .insert("/orders/flag".to_owned(), Arc::new("on".to_owned()))
+            .await;
+        per_value
+            .insert("/orders/flag".to_owned(), Arc::new("on".to_owned()))
+            .await;
     });
 
     let mut group = c.benchmark_group("parameter_hit");
@@ -52,9 +81,21 @@ fn bench(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(parameters.get(black_box("/orders/flag")).await) });
     });
+    group.bench_function("Parameters::get_shared (Arc<str>)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(parameters.get_shared(black_box("/orders/flag")).await) });
+    });
     group.bench_function("floor: moka get", |b| {
         b.to_async(&runtime)
             .iter(|| async { black_box(floor.get(black_box("/orders/flag")).await) });
+    });
+    group.bench_function("floor: moka get, values with a time to live", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(with_ttl.get(black_box("/orders/flag")).await) });
+    });
+    group.bench_function("floor: moka get, a time to live per value, LRU", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(per_value.get(black_box("/orders/flag")).await) });
     });
     group.bench_function("Parameters::get_json (struct)", |b| {
         b.to_async(&runtime).iter(|| async {
@@ -85,6 +126,20 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             on_eight_threads(iters, || async {
                 black_box(parameters.get(black_box("/orders/flag")).await.ok());
+            })
+        });
+    });
+    group.bench_function("Parameters::get_shared (Arc<str>), per hit", |b| {
+        b.iter_custom(|iters| {
+            on_eight_threads(iters, || async {
+                black_box(parameters.get_shared(black_box("/orders/flag")).await.ok());
+            })
+        });
+    });
+    group.bench_function("moka get, per hit", |b| {
+        b.iter_custom(|iters| {
+            on_eight_threads(iters, || async {
+                black_box(floor.get(black_box("/orders/flag")).await);
             })
         });
     });

@@ -27,6 +27,8 @@ struct Entry<V> {
     /// How long the cache keeps it in memory: the max age it was fetched with (at least the
     /// client's) plus the stale-if-error window, saturating.
     time_to_live: Duration,
+    /// The value as shared text, made by the first [`Parameters::get_shared`] of this fetch.
+    shared: std::sync::OnceLock<Arc<str>>,
 }
 
 /// Removes each entry from memory once its time to live has passed (measured by the cache's
@@ -204,6 +206,15 @@ impl<P: Provider + 'static> Parameters<P> {
         self.max_age
     }
 
+    /// Whether a cached entry is young enough for a read that accepts `max_age`.
+    fn fresh_entry<V>(&self, entry: &Entry<V>, max_age: Duration) -> bool {
+        // The cache drops an entry once its time to live has passed, by its own monotonic
+        // clock. When that time is the read's max age, the entry being there says it is
+        // fresh, without a read of the system clock (a custom clock is always asked).
+        (self.clock.is_system() && entry.time_to_live == max_age)
+            || self.fresh(entry.fetched_at, max_age)
+    }
+
     fn fresh(&self, fetched_at: SystemTime, max_age: Duration) -> bool {
         self.age(fetched_at).is_none_or(|age| age <= max_age)
     }
@@ -230,6 +241,7 @@ impl<P: Provider + 'static> Parameters<P> {
             time_to_live: max_age
                 .max(self.max_age)
                 .saturating_add(self.stale_if_error.unwrap_or(Duration::ZERO)),
+            shared: std::sync::OnceLock::new(),
         })
     }
 
@@ -242,13 +254,25 @@ impl<P: Provider + 'static> Parameters<P> {
         let max_age = options.max_age.unwrap_or(self.max_age);
         let seen = self.cache.get(name).await;
         if !options.force_fetch
-            && let Some(entry) = &seen
-            && self.fresh(entry.fetched_at, max_age)
+            && let Some(entry) = seen.as_ref()
+            && self.fresh_entry(entry, max_age)
         {
-            return Ok(Arc::clone(entry));
+            return seen.ok_or_else(|| ParameterError::not_found(name));
         }
-        // One fetch per name at a time: concurrent callers wait for it and then use its result.
         let seen_generation = seen.map_or(0, |entry| entry.generation);
+        // Boxed: the hit above stays a small future (this one is large and rarely needed).
+        Box::pin(self.fetch(name, options, max_age, seen_generation)).await
+    }
+
+    /// Fetches `name` unless another caller did since the entry of `seen_generation` was seen.
+    /// One fetch per name at a time: concurrent callers wait for it and then use its result.
+    async fn fetch(
+        &self,
+        name: &str,
+        options: GetOptions,
+        max_age: Duration,
+        seen_generation: u64,
+    ) -> Result<Arc<Entry<RawValue>>, ParameterError> {
         let outcome = self
             .cache
             .entry(name.to_owned())
@@ -301,6 +325,34 @@ impl<P: Provider + 'static> Parameters<P> {
     /// The value as text.
     pub async fn get(&self, name: &str) -> Result<String, ParameterError> {
         self.entry(name, GetOptions::new()).await?.value.text(name)
+    }
+
+    /// The value as text shared with the cache: a hit copies nothing (the text is copied once
+    /// per fetch, by the first such read). For values read on every request.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use powertools_params::{InMemoryProvider, Parameters};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let provider = InMemoryProvider::new();
+    /// provider.set("/orders/flag", "on");
+    /// let parameters = Parameters::builder(provider).build()?;
+    /// let flag: Arc<str> = parameters.get_shared("/orders/flag").await?;
+    /// assert_eq!(&*flag, "on");
+    /// // The next hit hands out the same text.
+    /// assert!(Arc::ptr_eq(&flag, &parameters.get_shared("/orders/flag").await?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn get_shared(&self, name: &str) -> Result<Arc<str>, ParameterError> {
+        let entry = self.entry(name, GetOptions::new()).await?;
+        if let Some(shared) = entry.shared.get() {
+            return Ok(Arc::clone(shared));
+        }
+        let text: Arc<str> = entry.value.text(name)?.into();
+        Ok(Arc::clone(entry.shared.get_or_init(|| text)))
     }
 
     /// The value as text, with options.
@@ -363,7 +415,7 @@ impl<P: Provider + 'static> Parameters<P> {
         let max_age = options.max_age.unwrap_or(self.max_age);
         if !options.force_fetch
             && let Some(entry) = self.multiple.get(path).await
-            && self.fresh(entry.fetched_at, max_age)
+            && self.fresh_entry(&entry, max_age)
         {
             return Ok(entry.value.clone());
         }

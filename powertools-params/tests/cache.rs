@@ -446,3 +446,72 @@ fn build_refuses_only_an_explicit_empty_service_name() {
         .build();
     assert!(built.is_ok(), "the environment never makes it fail");
 }
+
+/// With the system clock a hit whose read accepts exactly the entry's time to live is judged
+/// fresh by the cache's own expiry, without a clock read. Every other read still checks the
+/// value's age: a per-call max age shorter than the client's, and a stale-if-error window
+/// that keeps the entry longer than the max age. None of them serves a value past its age.
+#[tokio::test]
+async fn with_the_system_clock_no_read_gets_a_value_older_than_it_accepts() {
+    let build = |stale_if_error: Option<Duration>| {
+        let provider = InMemoryProvider::new();
+        provider.set("/orders/flag", "on");
+        let builder = Parameters::builder(provider)
+            .env(Env::from_lookup(|_| None))
+            .max_age(Duration::from_millis(300));
+        match stale_if_error {
+            Some(window) => builder.stale_if_error(window),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    for stale_if_error in [None, Some(Duration::from_secs(60))] {
+        let p = build(stale_if_error);
+        assert_eq!(&*p.get_shared("/orders/flag").await.unwrap(), "on");
+        p.provider().set("/orders/flag", "off");
+        assert_eq!(p.get("/orders/flag").await.unwrap(), "on", "a hit");
+        assert_eq!(p.provider().calls(), 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            &*p.get_shared("/orders/flag").await.unwrap(),
+            "off",
+            "older than 300 ms ({stale_if_error:?}): fetched again"
+        );
+        assert_eq!(p.provider().calls(), 2);
+
+        // A shorter max age for one read: the entry is kept for the client's 300 ms.
+        p.provider().set("/orders/flag", "on again");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let short = GetOptions::new().max_age(Duration::from_millis(100));
+        assert_eq!(
+            p.get_with("/orders/flag", short).await.unwrap(),
+            "on again",
+            "older than the read's 100 ms ({stale_if_error:?})"
+        );
+        assert_eq!(p.provider().calls(), 3);
+    }
+}
+
+#[tokio::test]
+async fn shared_text_is_made_once_per_fetch_and_refused_like_text() {
+    let clock = manual_clock();
+    let p = parameters(&clock);
+    let first = p.get_shared("/orders/flag").await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &first,
+        &p.get_shared("/orders/flag").await.unwrap()
+    ));
+    p.provider().set("/orders/flag", "off");
+    clock.advance(Duration::from_secs(6));
+    let second = p.get_shared("/orders/flag").await.unwrap();
+    assert_eq!((&*first, &*second), ("on", "off"));
+    p.provider().set_binary("/orders/raw", vec![0xff, 0xfe]);
+    let refused = p.get_shared("/orders/raw").await.unwrap_err();
+    let as_text = p.get("/orders/raw").await.unwrap_err();
+    assert_eq!(refused.to_string(), as_text.to_string());
+    assert!(matches!(
+        p.get_shared("/orders/none").await,
+        Err(ParameterError::NotFound { .. })
+    ));
+}
