@@ -79,6 +79,23 @@ async fn first_response(binary: &str, otlp: Option<&str>) -> Duration {
     }
 }
 
+/// The function's peak resident set after its first response (Lambda's "Max Memory Used"),
+/// in bytes; `None` where the system does not tell.
+async fn peak_memory(binary: &str, otlp: Option<&str>) -> Option<u64> {
+    let mut builder = LocalFunction::builder(binary)
+        .stdout(Output::Discard)
+        .stderr(Output::Discard);
+    if let Some(endpoint) = otlp {
+        builder = builder.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    }
+    let function = builder.start().await.ok()?;
+    let request = InvocationRequest::raw(&b"{\"ping\":1}"[..]).sampled_trace();
+    let answered = function.invoke(request).await.is_ok();
+    let peak = function.max_memory_used();
+    function.stop().await;
+    answered.then_some(peak).flatten()
+}
+
 fn cold_start(c: &mut Criterion) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +107,19 @@ fn cold_start(c: &mut Criterion) {
             return;
         }
     };
+    if let Ok(receiver) = OtlpReceiver::start() {
+        for (name, binary, otlp) in VARIANTS {
+            let endpoint = otlp.then(|| receiver.base_url().to_owned());
+            let peak = runtime.block_on(peak_memory(binary, endpoint.as_deref()));
+            match peak {
+                Some(bytes) => eprintln!(
+                    "peak memory after the first response, {name}: {:.2} MiB",
+                    bytes as f64 / (1024.0 * 1024.0)
+                ),
+                None => eprintln!("peak memory, {name}: not known on this system"),
+            }
+        }
+    }
     let mut group = c.benchmark_group("cold_start_to_first_response");
     group
         .sample_size(30)

@@ -70,6 +70,17 @@ fn bench(c: &mut Criterion) {
         use md5::Digest as _;
         b.iter(|| black_box(md5::Md5::digest(black_box(dumped.as_bytes()))));
     });
+    group.bench_function(
+        "peer: victors-lambdas-idempotency key_from_jmespath powertools_json(body) + SHA-256",
+        |b| {
+            b.iter(|| {
+                black_box(victors_lambdas_idempotency::key_from_jmespath(
+                    black_box(&event),
+                    "powertools_json(body)",
+                ))
+            });
+        },
+    );
     group.bench_function("floor: serde_json::to_string of the selected value", |b| {
         b.iter(|| black_box(serde_json::to_string(black_box(&selected))));
     });
@@ -87,6 +98,32 @@ fn bench(c: &mut Criterion) {
                 })
                 .await;
         });
+        // The peer's in-memory store is synchronous, and it takes the key from the caller.
+        let mut peer = victors_lambdas_idempotency::Idempotency::with_config(
+            victors_lambdas_idempotency::InMemoryIdempotencyStore::new(),
+            victors_lambdas_idempotency::IdempotencyConfig::new(false).without_payload_validation(),
+        );
+        let peer_key =
+            || victors_lambdas_idempotency::key_from_jmespath(&event, "powertools_json(body)");
+        if let Ok(key) = peer_key() {
+            let _ = peer.execute_json_with_key(key, &event, || {
+                Ok::<Value, String>(json!({"order_id": "o-1"}))
+            });
+        }
+        c.bench_function(
+            "idempotency_replay/peer: victors-lambdas-idempotency, key + in-memory store (sync)",
+            |b| {
+                b.iter(|| {
+                    let Ok(key) = peer_key() else { return };
+                    black_box(
+                        peer.execute_json_with_key(key, black_box(&event), || {
+                            Ok::<Value, String>(Value::Null)
+                        })
+                        .ok(),
+                    );
+                });
+            },
+        );
         c.bench_function("idempotency_replay/in-memory store, uncached", |b| {
             b.to_async(&runtime).iter(|| async {
                 black_box(

@@ -134,6 +134,29 @@ fn bench(c: &mut Criterion) {
             });
         });
     }
+    let mut peer = victors_lambdas_metrics::Metrics::with_config(
+        victors_lambdas_metrics::MetricsConfig::new("orders", "Bench"),
+    );
+    group.bench_function(
+        "peer: victors-lambdas-metrics try_add_metric (one metric)",
+        |b| {
+            // The peer refuses a 101st value before a flush.
+            let mut n = 0u32;
+            b.iter(|| {
+                let _ = peer.try_add_metric(
+                    black_box("OrderAccepted"),
+                    1.0,
+                    victors_lambdas_metrics::MetricUnit::Count,
+                );
+                n += 1;
+                if n == 99 {
+                    let _ = peer.write_to(&mut std::io::sink());
+                    n = 0;
+                }
+            });
+        },
+    );
+    peer.clear();
     group.bench_function("metrics::counter! through the recorder", |b| {
         invocation.clone().sync_scope(|| {
             metrics::with_local_recorder(&recorder, || {
@@ -162,6 +185,23 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("floor: serde_json::to_writer, {name}"), |b| {
             b.iter(|| floor(&mut out, black_box(&doc)))
         });
+        group.bench_function(
+            format!("peer: victors-lambdas-metrics fill + write_to, {name}"),
+            |b| {
+                b.iter(|| {
+                    for metric in &names {
+                        for _ in 0..values {
+                            let _ = peer.try_add_metric(
+                                metric.as_str(),
+                                1.0,
+                                victors_lambdas_metrics::MetricUnit::Count,
+                            );
+                        }
+                    }
+                    let _ = peer.write_to(&mut std::io::sink());
+                });
+            },
+        );
         group.bench_function(format!("powertools-metrics fill + flush, {name}"), |b| {
             invocation.clone().sync_scope(|| {
                 b.iter(|| {

@@ -76,7 +76,36 @@ fn bench(c: &mut Criterion) {
             .await;
     });
 
+    let peer = victors_lambdas_parameters::AsyncParameters::with_cache_policy(
+        victors_lambdas_parameters::InMemoryParameterProvider::new()
+            .with_parameter("/orders/flag", "on")
+            .with_parameter("/orders/flags.json", FLAGS),
+        victors_lambdas_parameters::CachePolicy::ttl(Duration::from_secs(3_600)),
+    );
+    runtime.block_on(async {
+        let _ = peer.get("/orders/flag").await;
+        let _ = peer.get("/orders/flags.json").await;
+    });
+
     let mut group = c.benchmark_group("parameter_hit");
+    group.bench_function(
+        "peer: victors-lambdas-parameters AsyncParameters::get (text)",
+        |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(peer.get(black_box("/orders/flag")).await) });
+        },
+    );
+    group.bench_function(
+        "peer: victors-lambdas-parameters AsyncParameters::get_json (struct)",
+        |b| {
+            b.to_async(&runtime).iter(|| async {
+                black_box(
+                    peer.get_json::<Flags>(black_box("/orders/flags.json"))
+                        .await,
+                )
+            });
+        },
+    );
     group.bench_function("Parameters::get (text)", |b| {
         b.to_async(&runtime)
             .iter(|| async { black_box(parameters.get(black_box("/orders/flag")).await) });
@@ -136,6 +165,16 @@ fn bench(c: &mut Criterion) {
             })
         });
     });
+    group.bench_function(
+        "peer: victors-lambdas-parameters get (text), per hit",
+        |b| {
+            b.iter_custom(|iters| {
+                on_eight_threads(iters, || async {
+                    black_box(peer.get(black_box("/orders/flag")).await.ok());
+                })
+            });
+        },
+    );
     group.bench_function("moka get, per hit", |b| {
         b.iter_custom(|iters| {
             on_eight_threads(iters, || async {

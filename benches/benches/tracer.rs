@@ -8,6 +8,7 @@
 //!
 //! Run with `cargo bench -p powertools-benches --bench tracer`.
 
+use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 
@@ -56,6 +57,76 @@ fn untraced_span() {
     let _entered = span.enter();
 }
 
+/// The peers' closest to one `## ` span sent to the daemon: each builds the same subsegment
+/// (name, one annotation, one metadata value) by hand and sends it (neither has a `tracing`
+/// layer).
+fn peer_spans(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    daemon: &std::net::SocketAddr,
+) {
+    use victors_lambdas_tracer::{
+        Tracer as PeerTracer, TracerConfig, XrayDaemonClient, XrayDaemonConfig,
+    };
+    use xray_lite::{Annotation, Client as _, DaemonClient, SegmentId, Subsegment, TraceId};
+
+    let peer_tracer = PeerTracer::with_config(TracerConfig::new("orders-api"));
+    let peer_daemon = XrayDaemonClient::new(XrayDaemonConfig::new(daemon.to_string()));
+    let peer_context = peer_tracer.context_from_xray_header(
+        "save_order",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=557abcec3ee5a047;Sampled=1",
+    );
+    let epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    group.bench_function(
+        "peer: victors-lambdas-tracer segment + send_subsegment (a socket bound per send)",
+        |b| {
+            let mut n = 0_u64;
+            b.iter(|| {
+                let start = epoch();
+                let segment = peer_tracer
+                    .segment_with_context(peer_context.clone())
+                    .with_annotation("order_id", "o-1001")
+                    .with_metadata("items", 2_u64);
+                n += 1;
+                black_box(peer_daemon.send_subsegment(
+                    &segment,
+                    format!("{n:016x}"),
+                    start,
+                    epoch(),
+                ))
+            });
+        },
+    );
+    let Ok(client) = DaemonClient::new(*daemon) else {
+        eprintln!("xray-lite: no daemon client");
+        return;
+    };
+    let trace_id = TraceId::Rendered("1-5759e988-bd862e3fe1be46a994272793".to_owned());
+    let parent_id = SegmentId::Rendered("557abcec3ee5a047".to_owned());
+    group.bench_function(
+        "peer: xray-lite Subsegment begin + end + DaemonClient::send (one datagram)",
+        |b| {
+            b.iter(|| {
+                let mut sub =
+                    Subsegment::begin(trace_id.clone(), Some(parent_id.clone()), "save_order");
+                sub.annotations = Some(std::collections::HashMap::from([(
+                    "order_id".to_owned(),
+                    Annotation::String("o-1001".to_owned()),
+                )]));
+                sub.metadata = Some(std::collections::HashMap::from([(
+                    "items".to_owned(),
+                    serde_json::json!(2),
+                )]));
+                sub.end();
+                black_box(client.send(&sub))
+            });
+        },
+    );
+}
+
 fn bench(c: &mut Criterion) {
     // A real UDP socket standing in for the daemon (never read: the kernel drops the overflow).
     let daemon = match UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr().map(|a| (s, a))) {
@@ -96,6 +167,7 @@ fn bench(c: &mut Criterion) {
             tracing::dispatcher::with_default(&dispatch_off, || b.iter(traced_span))
         });
     });
+    peer_spans(&mut group, &daemon.1);
     group.finish();
     drop(daemon);
 }

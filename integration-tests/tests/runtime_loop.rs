@@ -289,3 +289,23 @@ async fn stop_returns_what_the_function_printed() -> Result<(), HarnessError> {
     assert!(stopped.exited_by_itself.is_none());
     Ok(())
 }
+
+/// The harness reports the function's peak memory, as Lambda's "Max Memory Used" does: a
+/// running process has a few MiB resident, an exited one has no figure.
+#[tokio::test]
+async fn the_peak_memory_of_the_function_is_reported() -> Result<(), HarnessError> {
+    let function = probe().await?;
+    function
+        .invoke(InvocationRequest::json(&json!({"order": "o-1"}))?)
+        .await?;
+    let peak = function.max_memory_used();
+    if cfg!(target_os = "linux") {
+        let peak = peak.unwrap_or(0);
+        assert!(
+            (1 << 20..1 << 30).contains(&peak),
+            "{peak} bytes: between 1 MiB and 1 GiB"
+        );
+    }
+    let _ = function.stop().await;
+    Ok(())
+}

@@ -178,6 +178,7 @@ impl LocalFunctionBuilder {
             program: self.program.to_string_lossy().into_owned(),
             source,
         })?;
+        let pid = child.id();
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
@@ -209,8 +210,16 @@ impl LocalFunctionBuilder {
             exit: exit_rx,
             kill: Some(kill_tx),
             supervisor: Some(supervisor),
+            pid,
         })
     }
+}
+
+/// The `VmHWM` line of a `/proc/<pid>/status` text (`VmHWM:     1234 kB`), in bytes.
+fn peak_resident_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn stdio(output: Output) -> Stdio {
@@ -262,6 +271,7 @@ pub struct LocalFunction {
     exit: watch::Receiver<Option<Option<ExitStatus>>>,
     kill: Option<oneshot::Sender<()>>,
     supervisor: Option<JoinHandle<bool>>,
+    pid: Option<u32>,
 }
 
 impl LocalFunction {
@@ -315,6 +325,14 @@ impl LocalFunction {
         }
     }
 
+    /// The most memory the process has held so far, in bytes: its peak resident set, what
+    /// Lambda reports as "Max Memory Used". `None` once it has exited, or where the system
+    /// does not tell (it is read from `/proc`, on Linux).
+    pub fn max_memory_used(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        peak_resident_bytes(&status)
+    }
+
     /// Error posted to `/init/error`, if the function failed during INIT.
     pub fn init_error(&self) -> Option<crate::FunctionError> {
         self.api.init_error()
@@ -351,5 +369,22 @@ impl LocalFunction {
             stderr: self.stderr_lines(),
             exited_by_itself,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peak_resident_bytes;
+
+    #[test]
+    fn the_peak_resident_set_is_read_from_the_status_text() {
+        let status = "Name:\tprobe\nVmPeak:\t  20000 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 4096 kB\n";
+        assert_eq!(peak_resident_bytes(status), Some(5120 * 1024));
+        assert_eq!(peak_resident_bytes("VmRSS:\t 4096 kB\n"), None);
+        assert_eq!(peak_resident_bytes("VmHWM:\t lots kB\n"), None);
+        assert_eq!(
+            peak_resident_bytes("VmHWM:\t 18446744073709551615 kB\n"),
+            None
+        );
     }
 }
