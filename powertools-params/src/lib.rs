@@ -10,6 +10,7 @@ mod appconfig;
     feature = "appconfig"
 ))]
 mod aws;
+mod cache;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod error;

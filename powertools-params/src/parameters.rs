@@ -1,13 +1,12 @@
 //! The caching front: TTL, per-call max age, force fetch, single-flight, stale-if-error.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use moka::ops::compute::{CompResult, Op};
-use moka::policy::EvictionPolicy;
 use powertools_core::{Clock, CommonConfig, ConfigError};
 use serde::de::DeserializeOwned;
 
+use crate::cache::TtlCache;
 use crate::error::ParameterError;
 use crate::provider::Provider;
 use crate::value::{RawValue, Secret, Transform, Transformed};
@@ -29,39 +28,6 @@ struct Entry<V> {
     time_to_live: Duration,
     /// The value as shared text, made by the first [`Parameters::get_shared`] of this fetch.
     shared: std::sync::OnceLock<Arc<str>>,
-}
-
-/// Removes each entry from memory once its time to live has passed (measured by the cache's
-/// own monotonic clock, from its insertion or last replacement).
-struct KeepFor;
-
-impl<V> moka::Expiry<String, Arc<Entry<V>>> for KeepFor {
-    fn expire_after_create(
-        &self,
-        _name: &String,
-        entry: &Arc<Entry<V>>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(entry.time_to_live)
-    }
-
-    fn expire_after_update(
-        &self,
-        _name: &String,
-        entry: &Arc<Entry<V>>,
-        _updated_at: Instant,
-        _until_now: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.time_to_live)
-    }
-}
-
-fn cache<V: Send + Sync + 'static>(capacity: u64) -> moka::future::Cache<String, Arc<Entry<V>>> {
-    moka::future::Cache::builder()
-        .max_capacity(capacity)
-        .eviction_policy(EvictionPolicy::lru())
-        .expire_after(KeepFor)
-        .build()
 }
 
 fn next_generation() -> u64 {
@@ -122,8 +88,8 @@ impl GetOptions {
 /// ```
 pub struct Parameters<P> {
     provider: Arc<P>,
-    cache: moka::future::Cache<String, Arc<Entry<RawValue>>>,
-    multiple: moka::future::Cache<String, Arc<Entry<Named>>>,
+    cache: Arc<TtlCache<Entry<RawValue>>>,
+    multiple: Arc<TtlCache<Entry<Named>>>,
     max_age: Duration,
     stale_if_error: Option<Duration>,
     clock: Clock,
@@ -134,8 +100,8 @@ impl<P> Clone for Parameters<P> {
     fn clone(&self) -> Self {
         Self {
             provider: Arc::clone(&self.provider),
-            cache: self.cache.clone(),
-            multiple: self.multiple.clone(),
+            cache: Arc::clone(&self.cache),
+            multiple: Arc::clone(&self.multiple),
             max_age: self.max_age,
             stale_if_error: self.stale_if_error,
             clock: self.clock.clone(),
@@ -252,7 +218,7 @@ impl<P: Provider + 'static> Parameters<P> {
         options: GetOptions,
     ) -> Result<Arc<Entry<RawValue>>, ParameterError> {
         let max_age = options.max_age.unwrap_or(self.max_age);
-        let seen = self.cache.get(name).await;
+        let seen = self.cache.get(name);
         if !options.force_fetch
             && let Some(entry) = seen.as_ref()
             && self.fresh_entry(entry, max_age)
@@ -273,43 +239,33 @@ impl<P: Provider + 'static> Parameters<P> {
         max_age: Duration,
         seen_generation: u64,
     ) -> Result<Arc<Entry<RawValue>>, ParameterError> {
-        let outcome = self
-            .cache
-            .entry(name.to_owned())
-            .and_try_compute_with(|existing| async move {
-                if let Some(existing) = &existing {
-                    let entry = existing.value();
-                    let fetched_by_another = entry.generation > seen_generation;
-                    if fetched_by_another
-                        || (!options.force_fetch && self.fresh(entry.fetched_at, max_age))
-                    {
-                        return Ok(Op::Nop);
-                    }
-                }
-                match self.provider.get(name).await {
-                    Ok(value) => Ok(Op::Put(self.new_entry(value, max_age))),
-                    Err(error) => match &existing {
-                        Some(existing)
-                            if error.is_backend_failure()
-                                && self.can_serve_stale(existing.value().fetched_at, max_age) =>
-                        {
-                            powertools_core::warn(format_args!(
-                                "serving the last good value of {name:?}: {error}"
-                            ));
-                            Ok(Op::Nop)
-                        }
-                        _ => Err(error),
-                    },
-                }
-            })
-            .await?;
-        match outcome {
-            CompResult::Inserted(entry)
-            | CompResult::ReplacedWith(entry)
-            | CompResult::Unchanged(entry) => Ok(entry.into_value()),
-            CompResult::StillNone(_) | CompResult::Removed(_) => {
-                Err(ParameterError::not_found(name))
+        let _turn = self.cache.fetching(name).await;
+        let existing = self.cache.get(name);
+        if let Some(entry) = &existing
+            && (entry.generation > seen_generation
+                || (!options.force_fetch && self.fresh_entry(entry, max_age)))
+        {
+            return Ok(Arc::clone(entry));
+        }
+        match self.provider.get(name).await {
+            Ok(value) => {
+                let entry = self.new_entry(value, max_age);
+                self.cache
+                    .insert(name, Arc::clone(&entry), entry.time_to_live);
+                Ok(entry)
             }
+            Err(error) => match existing {
+                Some(existing)
+                    if error.is_backend_failure()
+                        && self.can_serve_stale(existing.fetched_at, max_age) =>
+                {
+                    powertools_core::warn(format_args!(
+                        "serving the last good value of {name:?}: {error}"
+                    ));
+                    Ok(existing)
+                }
+                _ => Err(error),
+            },
         }
     }
 
@@ -414,29 +370,28 @@ impl<P: Provider + 'static> Parameters<P> {
     ) -> Result<Vec<(String, RawValue)>, ParameterError> {
         let max_age = options.max_age.unwrap_or(self.max_age);
         if !options.force_fetch
-            && let Some(entry) = self.multiple.get(path).await
+            && let Some(entry) = self.multiple.get(path)
             && self.fresh_entry(&entry, max_age)
         {
             return Ok(entry.value.clone());
         }
         let values = self.provider.get_multiple(path).await?;
-        self.multiple
-            .insert(path.to_owned(), self.new_entry(values.clone(), max_age))
-            .await;
+        let entry = self.new_entry(values.clone(), max_age);
+        let time_to_live = entry.time_to_live;
+        self.multiple.insert(path, entry, time_to_live);
         Ok(values)
     }
 
     /// How many single values the cache holds, counted after the cache's pending maintenance
     /// (evictions beyond [`ParametersBuilder::capacity`], removal of expired values) has run.
     pub async fn cached_len(&self) -> u64 {
-        self.cache.run_pending_tasks().await;
-        self.cache.entry_count()
+        u64::try_from(self.cache.len()).unwrap_or(u64::MAX)
     }
 
     /// Forgets every cached value.
     pub fn clear_cache(&self) {
-        self.cache.invalidate_all();
-        self.multiple.invalidate_all();
+        self.cache.clear();
+        self.multiple.clear();
     }
 }
 
@@ -478,8 +433,8 @@ impl<P: Provider + 'static> ParametersBuilder<P> {
         });
         Ok(Parameters {
             provider: Arc::new(self.provider),
-            cache: cache(self.capacity),
-            multiple: cache(self.capacity),
+            cache: Arc::new(TtlCache::new(self.capacity)),
+            multiple: Arc::new(TtlCache::new(self.capacity)),
             max_age,
             stale_if_error: self.stale_if_error,
             clock: common.clock().clone(),

@@ -515,3 +515,39 @@ async fn shared_text_is_made_once_per_fetch_and_refused_like_text() {
         Err(ParameterError::NotFound { .. })
     ));
 }
+
+/// A provider whose first call never answers (a hung backend), the next ones answer at once.
+#[derive(Debug, Default)]
+struct HangsOnce {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl powertools_params::Provider for HangsOnce {
+    fn get<'a>(
+        &'a self,
+        _name: &'a str,
+    ) -> powertools_core::BoxFuture<'a, Result<powertools_params::RawValue, ParameterError>> {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if call == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(powertools_params::RawValue::Text(format!("call {call}")))
+        })
+    }
+}
+
+/// A fetch given up by its caller (a timeout around the read) lets the next caller fetch: the
+/// name is not left locked, and the waiters do not wait for the abandoned call.
+#[tokio::test]
+async fn a_cancelled_fetch_does_not_hold_up_the_next() {
+    let p = Parameters::builder(HangsOnce::default())
+        .env(Env::from_lookup(|_| None))
+        .build()
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_millis(50), p.get("/orders/flag")).await;
+    assert!(first.is_err(), "the first call hangs: the read times out");
+    let second = tokio::time::timeout(Duration::from_secs(5), p.get("/orders/flag")).await;
+    assert_eq!(second.unwrap().unwrap(), "call 1");
+    assert_eq!(p.get("/orders/flag").await.unwrap(), "call 1", "cached");
+}
