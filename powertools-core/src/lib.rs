@@ -2,6 +2,7 @@
 // docs.rs (nightly, `--cfg docsrs`) marks each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod clock;
 mod cold_start;
 mod common;
@@ -18,6 +19,7 @@ mod streaming;
 mod trace_header;
 mod writer;
 
+pub use cache::TtlCache;
 pub use clock::{BoxFuture, Clock, duration_millis, epoch_millis};
 pub use cold_start::{ColdStart, is_initialized, take_cold_start};
 pub use common::{Common, CommonConfig};

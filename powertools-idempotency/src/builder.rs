@@ -76,8 +76,7 @@ impl std::fmt::Debug for IdempotencyBuilder {
     }
 }
 
-/// The longest a record is kept in the local cache: moka refuses (with a panic) a TTL over
-/// 1,000 years.
+/// The longest a record is kept in the local cache (any longer is for ever, in practice).
 const MAX_LOCAL_CACHE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3_600);
 
 /// The local cache's TTL: `ttl`, but never longer than a record lives (`expires_after`: an
@@ -375,10 +374,10 @@ impl IdempotencyBuilder {
             typescript_key_rules: self.typescript,
             disabled,
             cache: self.cache.map(|(capacity, ttl)| {
-                moka::sync::Cache::builder()
-                    .max_capacity(capacity)
-                    .time_to_live(local_cache_ttl(ttl, self.expires_after))
-                    .build()
+                (
+                    powertools_core::TtlCache::new(capacity),
+                    local_cache_ttl(ttl, self.expires_after),
+                )
             }),
             max_stored_response_bytes: self.max_stored_response_bytes,
             on_replay: self.on_replay,

@@ -101,7 +101,8 @@ pub(crate) struct Inner {
     /// Powertools for TypeScript's rules for a payload without a key.
     pub(crate) typescript_key_rules: bool,
     pub(crate) disabled: bool,
-    pub(crate) cache: Option<moka::sync::Cache<String, Record>>,
+    /// The local cache of completed records, with its time to live.
+    pub(crate) cache: Option<(powertools_core::TtlCache<Record>, Duration)>,
     pub(crate) max_stored_response_bytes: usize,
     pub(crate) on_replay: Option<Arc<ReplayHook>>,
     pub(crate) common: Common,
@@ -408,15 +409,15 @@ impl Idempotency {
         Fut: Future<Output = Result<R, E>>,
     {
         let inner = &self.inner;
-        if let Some(cache) = &inner.cache
+        if let Some((cache, _)) = &inner.cache
             && let Some(record) = cache.get(&key)
         {
             if !record.is_expired(inner.common.clock().epoch_millis()) {
                 return self
-                    .replay(record, validation.as_deref(), codec)
+                    .replay(Record::clone(&record), validation.as_deref(), codec)
                     .map(Execution::Replayed);
             }
-            cache.invalidate(&key);
+            cache.remove(&key);
         }
 
         for _ in 0..MAX_CLAIM_ATTEMPTS {
@@ -542,8 +543,9 @@ impl Idempotency {
                 };
                 match self.bounded(inner.store.update(&completed)).await {
                     Ok(()) => {
-                        if let Some(cache) = &inner.cache {
-                            cache.insert(completed.key.clone(), completed);
+                        if let Some((cache, ttl)) = &inner.cache {
+                            let completed = Arc::new(completed);
+                            cache.insert(&completed.key, Arc::clone(&completed), *ttl);
                         }
                     }
                     Err(error) => {
@@ -654,8 +656,9 @@ impl Idempotency {
         if let Some(hook) = &self.inner.on_replay {
             hook(&record);
         }
-        if let Some(cache) = &self.inner.cache {
-            cache.insert(record.key.clone(), record);
+        if let Some((cache, ttl)) = &self.inner.cache {
+            let record = Arc::new(record);
+            cache.insert(&record.key, Arc::clone(&record), *ttl);
         }
         Ok(response)
     }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use powertools_core::{Clock, CommonConfig, ConfigError};
+use powertools_core::{Clock, CommonConfig, ConfigError, TtlCache};
 use serde::de::DeserializeOwned;
 
-use crate::cache::TtlCache;
+use crate::cache::FetchLocks;
 use crate::error::ParameterError;
 use crate::provider::Provider;
 use crate::value::{RawValue, Secret, Transform, Transformed};
@@ -89,6 +89,7 @@ impl GetOptions {
 pub struct Parameters<P> {
     provider: Arc<P>,
     cache: Arc<TtlCache<Entry<RawValue>>>,
+    fetches: Arc<FetchLocks>,
     multiple: Arc<TtlCache<Entry<Named>>>,
     max_age: Duration,
     stale_if_error: Option<Duration>,
@@ -101,6 +102,7 @@ impl<P> Clone for Parameters<P> {
         Self {
             provider: Arc::clone(&self.provider),
             cache: Arc::clone(&self.cache),
+            fetches: Arc::clone(&self.fetches),
             multiple: Arc::clone(&self.multiple),
             max_age: self.max_age,
             stale_if_error: self.stale_if_error,
@@ -239,7 +241,7 @@ impl<P: Provider + 'static> Parameters<P> {
         max_age: Duration,
         seen_generation: u64,
     ) -> Result<Arc<Entry<RawValue>>, ParameterError> {
-        let _turn = self.cache.fetching(name).await;
+        let _turn = self.fetches.fetching(name).await;
         let existing = self.cache.get(name);
         if let Some(entry) = &existing
             && (entry.generation > seen_generation
@@ -434,6 +436,7 @@ impl<P: Provider + 'static> ParametersBuilder<P> {
         Ok(Parameters {
             provider: Arc::new(self.provider),
             cache: Arc::new(TtlCache::new(self.capacity)),
+            fetches: Arc::new(FetchLocks::default()),
             multiple: Arc::new(TtlCache::new(self.capacity)),
             max_age,
             stale_if_error: self.stale_if_error,
