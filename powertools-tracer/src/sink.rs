@@ -107,7 +107,8 @@ pub const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
 #[derive(Debug)]
 pub struct UdpDaemonSink {
     daemon: SocketAddr,
-    socket: OnceLock<Option<UdpSocket>>,
+    /// The socket, and whether it is connected to the daemon.
+    socket: OnceLock<Option<(UdpSocket, bool)>>,
     reported: AtomicBool,
 }
 
@@ -145,15 +146,20 @@ impl UdpDaemonSink {
             };
             let socket = UdpSocket::bind(bind).ok()?;
             socket.set_nonblocking(true).ok()?;
-            Some(socket)
+            // Connected, the kernel looks the route up once rather than at every send.
+            let connected = socket.connect(self.daemon).is_ok();
+            Some((socket, connected))
         });
-        match socket {
-            Some(socket) => {
-                if let Err(error) = socket.send_to(datagram, self.daemon) {
-                    self.report(&error.to_string());
-                }
+        let sent = match socket {
+            Some((socket, true)) => socket.send(datagram),
+            Some((socket, false)) => socket.send_to(datagram, self.daemon),
+            None => {
+                self.report("no UDP socket could be opened");
+                return;
             }
-            None => self.report("no UDP socket could be opened"),
+        };
+        if let Err(error) = sent {
+            self.report(&error.to_string());
         }
     }
 }
