@@ -40,19 +40,35 @@ pub(crate) const KEYS: [(Key, &str); 14] = [
 #[derive(Debug, Clone)]
 pub(crate) struct KeyNames {
     names: [String; 14],
+    /// Each name as the line writes it, `"name":`, escaped once here rather than on every
+    /// line (empty for a key left out).
+    written: [Vec<u8>; 14],
+}
+
+/// `"name":` (nothing for an empty name: the key is left out).
+fn written(name: &str) -> Vec<u8> {
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(name.len() + 3);
+    crate::format::write_str(&mut out, name);
+    out.push(b':');
+    out
 }
 
 impl Default for KeyNames {
     fn default() -> Self {
         Self {
             names: KEYS.map(|(_, name)| name.to_owned()),
+            written: KEYS.map(|(_, name)| written(name)),
         }
     }
 }
 
 impl KeyNames {
-    pub(crate) fn get(&self, key: Key) -> &str {
-        &self.names[key as usize]
+    /// `"name":` for `key`, escaped; empty when the key is left out.
+    pub(crate) fn written(&self, key: Key) -> &[u8] {
+        &self.written[key as usize]
     }
 
     /// Renames the standard key called `from`; `false` if there is no such key.
@@ -60,6 +76,7 @@ impl KeyNames {
         match KEYS.iter().find(|(_, name)| *name == from) {
             Some((key, _)) => {
                 self.names[*key as usize] = to.to_owned();
+                self.written[*key as usize] = written(to);
                 true
             }
             None => false,

@@ -567,6 +567,7 @@ impl LoggerBuilder {
                 persistent: RwLock::new(self.keys),
                 writer: self.writer.unwrap_or_default(),
                 clock,
+                process_values: crate::render::ProcessValues::new(&config),
                 config,
             }),
         }

@@ -154,6 +154,32 @@ pub(crate) fn write_panic(shared: &Shared, message: &str, invocation: Option<&In
 
 /// Renders `record` as one line (with its trailing newline) into `scratch.out`. The event's
 /// fields (and its spans') are already in `scratch.appended`.
+/// The values of standard keys that the function configuration fixes for the process,
+/// written as JSON once rather than escaped on every line.
+#[derive(Debug)]
+pub(crate) struct ProcessValues {
+    service: Vec<u8>,
+    function_name: Option<Vec<u8>>,
+    memory_size_mb: Option<Vec<u8>>,
+}
+
+impl ProcessValues {
+    pub(crate) fn new(config: &powertools_core::FunctionConfig) -> Self {
+        let string = |s: &str| {
+            let mut out = Vec::with_capacity(s.len() + 2);
+            write_str(&mut out, s);
+            out
+        };
+        Self {
+            service: string(config.service_name()),
+            function_name: config.function_name().map(string),
+            memory_size_mb: config
+                .memory_size_mb()
+                .map(|mb| mb.to_string().into_bytes()),
+        }
+    }
+}
+
 pub(crate) fn render(
     shared: &Shared,
     record: &Record<'_>,
@@ -195,14 +221,13 @@ pub(crate) fn render(
     // Fields and appended keys named like a standard key were written as `extra_<name>`: the
     // standard keys are always the real ones.
     let mut key = |out: &mut Vec<u8>, key: Key| -> bool {
-        let name = names.get(key);
-        if name.is_empty() {
+        let written = names.written(key);
+        if written.is_empty() {
             return false;
         }
         out.push(if first { b'{' } else { b',' });
         first = false;
-        write_str(out, name);
-        out.push(b':');
+        out.extend_from_slice(written);
         true
     };
     if key(out, Key::Level) {
@@ -219,9 +244,9 @@ pub(crate) fn render(
         write_rfc3339_millis(out, epoch_millis(shared.now()));
         out.push(b'"');
     }
-    let config = shared.function_config();
+    let process = &shared.process_values;
     if key(out, Key::Service) {
-        write_str(out, shared.service_name());
+        out.extend_from_slice(&process.service);
     }
     if let Some(invocation) = invocation
         && key(out, Key::ColdStart)
@@ -232,15 +257,15 @@ pub(crate) fn render(
             b"false"
         });
     }
-    if let Some(name) = config.function_name()
+    if let Some(name) = &process.function_name
         && key(out, Key::FunctionName)
     {
-        write_str(out, name);
+        out.extend_from_slice(name);
     }
-    if let Some(mb) = config.memory_size_mb()
+    if let Some(mb) = &process.memory_size_mb
         && key(out, Key::FunctionMemorySize)
     {
-        write_value(out, &FieldValue::U64(u64::from(mb)), redaction);
+        out.extend_from_slice(mb);
     }
     if let Some(invocation) = invocation {
         if !invocation.function_arn().is_empty() && key(out, Key::FunctionArn) {
@@ -299,8 +324,8 @@ fn write_location(out: &mut Vec<u8>, location: &Location<'_>) {
         out.pop();
     }
     if let Some(line) = location.line {
-        use std::io::Write as _;
-        let _ = write!(out, ":{line}");
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, &line);
     }
     out.push(b'"');
 }

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) log_http_body: bool,
     pub(crate) persistent: RwLock<Vec<(String, Value)>>,
     pub(crate) writer: LineWriter,
+    /// The standard values `config` fixes for the process, written as JSON once.
+    pub(crate) process_values: crate::render::ProcessValues,
 }
 
 impl Shared {

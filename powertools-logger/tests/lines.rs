@@ -1649,3 +1649,18 @@ fn buffered_lines_are_written_after_the_buffer_lock_is_released() {
         ]
     );
 }
+
+/// A standard key renamed to a name JSON must escape is written escaped (the names are
+/// escaped once, when the logger is built, not on every line).
+#[test]
+fn a_renamed_key_that_needs_escaping_is_written_escaped() {
+    let (builder, captured) = builder(&[]);
+    let logger = builder
+        .rename_key("service", "svc \"name\"\n\u{1}")
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch(&logger), || tracing::info!("x"));
+    let line = &json(&captured)[0];
+    assert_eq!(line["svc \"name\"\n\u{1}"], "orders");
+    assert!(line.get("service").is_none());
+}

@@ -17,7 +17,7 @@ pub(crate) const MAX_BLOB_BYTES: usize = 256 * 1024;
 pub(crate) struct Metric {
     /// A hash of `name`, compared before the name itself when looking a metric up.
     pub(crate) key: u64,
-    pub(crate) name: String,
+    pub(crate) name: MetricName,
     pub(crate) unit: Unit,
     pub(crate) resolution: Resolution,
     /// Most metrics have one value per blob: it is kept inline, without an allocation.
@@ -26,6 +26,77 @@ pub(crate) struct Metric {
 
 /// A metric's values in a blob.
 pub(crate) type Values = smallvec::SmallVec<[f64; 1]>;
+
+/// Names up to this many bytes are kept inline.
+const INLINE_NAME: usize = 22;
+
+/// A metric's name, kept inline when short (most are), so that adding a metric to a set
+/// allocates nothing for its name.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct MetricName(NameRepr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum NameRepr {
+    /// The first `len` bytes are the name's UTF-8.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_NAME],
+    },
+    Heap(Box<str>),
+}
+
+impl MetricName {
+    pub(crate) fn new(name: &str) -> Self {
+        match (u8::try_from(name.len()), name.len() <= INLINE_NAME) {
+            (Ok(len), true) => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Self(NameRepr::Inline { len, bytes })
+            }
+            _ => Self(NameRepr::Heap(name.into())),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            NameRepr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            NameRepr::Heap(name) => name.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.0 {
+            // Copied from a `&str` whole: always valid UTF-8.
+            NameRepr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            NameRepr::Heap(name) => name,
+        }
+    }
+}
+
+impl std::ops::Deref for MetricName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for MetricName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for MetricName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for MetricName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 /// What one blob carries besides its metrics.
 #[derive(Debug)]
@@ -241,6 +312,25 @@ mod tests {
             String::from_utf8_lossy(&theirs)
         );
         Ok(())
+    }
+
+    #[test]
+    fn names_short_and_long_read_back_whole() {
+        for name in [
+            "",
+            "a",
+            "OrderAccepted",
+            "é".repeat(11).as_str(),
+            &"x".repeat(22),
+            &"x".repeat(23),
+            &"名".repeat(85),
+        ] {
+            let kept = super::MetricName::new(name);
+            assert_eq!(kept.as_str(), name);
+            assert!(kept == *name && kept == name);
+            assert_eq!(format!("{kept:?}"), format!("{name:?}"));
+        }
+        assert!(super::MetricName::new("ab") != "abc");
     }
 
     #[test]

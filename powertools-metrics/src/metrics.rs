@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use powertools_core::{FunctionConfig, Invocation, epoch_millis};
 use serde_json::Value;
 
-use crate::emf::{MAX_BLOB_BYTES, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, name_key};
+use crate::emf::{
+    MAX_BLOB_BYTES, MAX_DIMENSIONS, MAX_METRICS, MAX_VALUES, Metric, MetricName, name_key,
+};
 use crate::error::MetricsError;
 use crate::output::{Output, Pending};
 use crate::state::{Combine, MetricSet, State, with_state};
@@ -183,7 +185,7 @@ impl Metrics {
         let key = name_key(name);
         let new_metric = || Metric {
             key,
-            name: name.to_owned(),
+            name: MetricName::new(name),
             unit,
             resolution,
             values: smallvec::smallvec![value],
@@ -414,7 +416,7 @@ impl Metrics {
         }
         set.metrics.push(Metric {
             key: name_key(name),
-            name: name.to_owned(),
+            name: MetricName::new(name),
             unit,
             resolution: Resolution::Standard,
             values: smallvec::smallvec![value],

@@ -4,7 +4,7 @@
 
 use powertools_core::{Clock, FunctionConfig, LineWriter};
 
-use crate::emf::{BlobContext, Metric, name_key, write_blob, write_blobs};
+use crate::emf::{BlobContext, Metric, MetricName, name_key, write_blob, write_blobs};
 use crate::state::MetricSet;
 use crate::unit::{Resolution, Unit};
 use crate::validate::SERVICE;
@@ -78,7 +78,7 @@ impl Output {
         };
         let metric = Metric {
             key: name_key("ColdStart"),
-            name: "ColdStart".to_owned(),
+            name: MetricName::new("ColdStart"),
             unit: Unit::Count,
             resolution: Resolution::Standard,
             values: smallvec::smallvec![1.0],

@@ -307,7 +307,7 @@ mod tests {
     fn metric(key: u64, name: &str) -> Metric {
         Metric {
             key,
-            name: name.to_owned(),
+            name: crate::emf::MetricName::new(name),
             unit: Unit::Count,
             resolution: Resolution::Standard,
             values: smallvec::smallvec![1.0],
