@@ -57,10 +57,18 @@ impl MetricName {
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             NameRepr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
             NameRepr::Heap(name) => name.as_bytes(),
+        }
+    }
+
+    /// The name's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match &self.0 {
+            NameRepr::Inline { len, .. } => usize::from(*len),
+            NameRepr::Heap(name) => name.len(),
         }
     }
 
@@ -138,7 +146,40 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: f64) {
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+    write_json_string(out, s.as_bytes());
+}
+
+/// Writes `utf8` (the bytes of a `&str`) as a JSON string, escaped exactly as `serde_json`
+/// escapes it: `"` and `\` and control characters; every other byte is copied, so valid UTF-8
+/// in gives valid UTF-8 out.
+fn write_json_string(out: &mut Vec<u8>, utf8: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &byte) in utf8.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(utf8.get(start..i).unwrap_or_default());
+        start = i + 1;
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+    }
+    out.extend_from_slice(utf8.get(start..).unwrap_or_default());
+    out.push(b'"');
 }
 
 /// Writes one blob (with its trailing newline) for `metrics`.
@@ -173,7 +214,7 @@ pub(crate) fn write_blob(
             out.push(b',');
         }
         out.extend_from_slice(b"{\"Name\":");
-        write_str(out, &metric.name);
+        write_json_string(out, metric.name.as_bytes());
         out.extend_from_slice(b",\"Unit\":");
         write_str(out, metric.unit.as_str());
         if metric.resolution == Resolution::High {
@@ -194,7 +235,7 @@ pub(crate) fn write_blob(
     }
     for metric in metrics {
         out.push(b',');
-        write_str(out, &metric.name);
+        write_json_string(out, metric.name.as_bytes());
         out.extend_from_slice(b":[");
         // Values are validated finite; write them as JSON numbers (1.0, not 1).
         let mut separator: &[u8] = b"";
@@ -302,6 +343,26 @@ fn write_within_size(
 mod tests {
     use super::write_value;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(text in any::<String>()) {
+            let mut ours = Vec::new();
+            super::write_json_string(&mut ours, text.as_bytes());
+            let theirs = serde_json::to_vec(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+            let name = super::MetricName::new(&text);
+            prop_assert_eq!(name.len(), text.len());
+        }
+    }
+
+    #[test]
+    fn every_control_character_is_escaped_as_serde_json_escapes_it() {
+        let text: String = (0u8..0x80).map(char::from).collect::<String>() + "é名\u{7f}";
+        let mut ours = Vec::new();
+        super::write_json_string(&mut ours, text.as_bytes());
+        assert_eq!(ours, serde_json::to_vec(&text).unwrap());
+    }
 
     fn same_as_serde_json(value: f64) -> Result<(), TestCaseError> {
         let mut ours = Vec::new();
