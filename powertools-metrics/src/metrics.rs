@@ -436,6 +436,8 @@ impl Metrics {
         }
         // Taken out under the lock, written after it is released.
         let mut pending = Pending::new();
+        // Counter sums that could not be added: reported once the state is released.
+        let mut left_out = Vec::new();
         let (added_any, sets) = self.with_state(|state| {
             for (cell, sum) in state.take_deferred() {
                 let (unit, _) = crate::recorder::counter_unit(cell.unit.load(Ordering::Relaxed));
@@ -451,15 +453,15 @@ impl Metrics {
                     Combine::Sum,
                 );
                 if let Err(e) = added {
-                    powertools_core::warn(format_args!(
-                        "metric {:?}: {e}; {sum} left out",
-                        cell.name
-                    ));
+                    left_out.push((cell, sum, e));
                 }
             }
             state.take_sets()
         });
         self.output().write_pending(pending);
+        for (cell, sum, e) in left_out {
+            powertools_core::warn(format_args!("metric {:?}: {e}; {sum} left out", cell.name));
+        }
         let mut wrote = false;
         for mut set in sets {
             wrote |= !set.metrics.is_empty();
